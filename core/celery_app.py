@@ -1,0 +1,36 @@
+"""The Celery app, built from the same settings as the web app. Nothing runs at import time."""
+from __future__ import annotations
+
+from celery import Celery
+
+from core.settings import Settings, get_settings
+
+DEFAULT_QUEUE = "default"
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("wagateway", broker=settings.redis_url, backend=settings.redis_url)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Above the longest task (a send waits at most for pacing plus the browser timeout),
+        # so Redis never redelivers a task that is still running.
+        broker_transport_options={"visibility_timeout": 3600},
+        result_expires=24 * 3600,
+        task_default_queue=DEFAULT_QUEUE,
+        task_track_started=True,
+        worker_hijack_root_logger=False,
+        timezone=settings.timezone,
+        enable_utc=True,
+        broker_connection_retry_on_startup=True,
+        imports=("tasks",),
+    )
+    return app
+
+
+celery_app = make_celery()

@@ -1,0 +1,113 @@
+"""One read-only settings object, built once from defaults plus environment variables.
+
+Every variable is listed in README.md with its default. A bad value fails loudly at start-up,
+never later in a request.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JWT_SECRET = "dev-only-change-me"
+
+
+class SettingsError(RuntimeError):
+    """A configuration value is missing or malformed."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # name of the field -> environment variable in upper case (see README)
+    environment: str = "development"
+    log_level: str = "INFO"
+    database_url: str = "postgresql+psycopg://root@127.0.0.1:5432/wagateway"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_access_minutes: int = 15
+    jwt_refresh_days: int = 7
+    max_body_bytes: int = 1024 * 1024
+    rate_limit_default: str = "300/minute"
+    rate_limit_login: str = "10/minute"
+    default_country: str = "IT"
+    session_name: str = "assistenza"
+    headless: bool = True
+    whatsapp_url: str = "https://web.whatsapp.com/"
+    wa_script_path: str = str(ROOT / "vendor" / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js")
+    tokens_dir: str = str(ROOT / "tokens")
+    chromium_path: str = "/usr/bin/chromium"
+    chromedriver_path: str = "/usr/bin/chromedriver"
+    browser_timeout_seconds: int = 60
+    browser_memory_limit_mb: int = 1500
+    send_min_interval_ms: int = 1000
+    send_jitter_ms: int = 500
+    send_max_per_second: int = 5
+    send_max_per_hour: int = 0
+    send_max_per_day: int = 0
+    send_max_attempts: int = 5
+    send_max_age_minutes: int = 24 * 60
+    flower_user: str = "admin"
+    flower_password: str = "change-me"
+    timezone: str = "Europe/Rome"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def whatsapp_queue(self) -> str:
+        return f"wa.{self.session_name}"
+
+    @property
+    def session_profile_dir(self) -> Path:
+        return Path(self.tokens_dir) / self.session_name
+
+    def check(self) -> "Settings":
+        if self.is_production and self.jwt_secret in ("", DEFAULT_JWT_SECRET):
+            raise SettingsError(
+                "JWT_SECRET is missing or still the development default: set a long random "
+                "JWT_SECRET before running with ENVIRONMENT=production"
+            )
+        if self.is_production and len(self.jwt_secret) < 32:
+            raise SettingsError("JWT_SECRET must be at least 32 characters in production")
+        if self.send_max_per_second < 1:
+            raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
+        return self
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides) -> Settings:
+    """Build settings from `environ` (default: os.environ); keyword overrides win (tests)."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for field in fields(Settings):
+        raw = environ.get(field.name.upper())
+        if raw is None:
+            continue
+        try:
+            if field.type == "bool":
+                values[field.name] = _bool(raw)
+            elif field.type == "int":
+                values[field.name] = int(raw)
+            else:
+                values[field.name] = raw
+        except ValueError as exc:
+            raise SettingsError(f"{field.name.upper()}={raw!r} is not valid: {exc}") from None
+    values.update(overrides)
+    return Settings(**values).check()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,91 @@
+"""Messages (the outbox and the inbox), their status history, and bulk jobs."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, Timestamps, UUIDPrimaryKey, utcnow
+
+
+class BulkJob(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "bulk_jobs"
+
+    kind: Mapped[str] = mapped_column(String(20), default="bulk")  # bulk, template, campaign
+    status: Mapped[str] = mapped_column(String(20), default="RUNNING")
+    session: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(80))  # principal id, see web/auth.py
+    template_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    total: Mapped[int] = mapped_column(default=0)
+    invalid: Mapped[list] = mapped_column(JSONB, default=list)  # [{"number", "reason"}]
+    cancelled_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class Message(UUIDPrimaryKey, Base):
+    __tablename__ = "messages"
+
+    session: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    phone_number: Mapped[str] = mapped_column(String(32))  # E.164 digits, no plus
+    chat_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str | None] = mapped_column(Text)
+    sender_name: Mapped[str | None] = mapped_column(String(255))
+    from_me: Mapped[bool] = mapped_column(default=True)
+    is_group_msg: Mapped[bool] = mapped_column(default=False)
+    media_url: Mapped[str | None] = mapped_column(Text)
+    media_path: Mapped[str | None] = mapped_column(Text)
+    mimetype: Mapped[str | None] = mapped_column(String(255))
+    caption: Mapped[str | None] = mapped_column(Text)
+    wa_message_id: Mapped[str | None] = mapped_column(String(255))
+    error_type: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(80))  # principal that queued it
+    bulk_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bulk_jobs.id", ondelete="SET NULL"))
+    template_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    scheduled_message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("scheduled_messages.id", ondelete="SET NULL")
+    )
+    timestamp: Mapped[datetime | None]  # WhatsApp's own time of the message
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # = queued (or received) at
+    sending_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]  # next retry time while QUEUED after a transient failure
+
+    __table_args__ = (
+        # newest-first keyset pagination, overall and per conversation
+        Index("ix_messages_created_at_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_messages_phone_created", "phone_number", text("created_at DESC"), text("id DESC")),
+        Index("ix_messages_status_created", "status", "created_at"),
+        Index("ix_messages_bulk_job_status", "bulk_job_id", "status"),
+        Index("ix_messages_session_wa_id", "session", "wa_message_id", unique=True,
+              postgresql_where=text("wa_message_id IS NOT NULL")),
+        # the outbox sweeper's scan: only unfinished outgoing rows
+        Index("ix_messages_outbox", "session", "status", "created_at",
+              postgresql_where=text("status IN ('QUEUED', 'SENDING')")),
+        Index("ix_messages_body_trgm", "body", postgresql_using="gin",
+              postgresql_ops={"body": "gin_trgm_ops"}),
+    )
+
+
+class MessageEvent(Base):
+    """One line of a message's history: each status change and each failed attempt."""
+
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    error_type: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,39 @@
+"""Operational rows: error counters and idempotency keys."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UUIDPrimaryKey, utcnow
+
+
+class ErrorCounter(Base):
+    __tablename__ = "error_counters"
+
+    error_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    since: Mapped[datetime] = mapped_column(default=utcnow)  # last reset
+    last_at: Mapped[datetime | None]
+    last_message: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(UUIDPrimaryKey, Base):
+    """An `Idempotency-Key` seen from one caller, with the answer to replay (kept 24 h)."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(80))  # the caller's principal id
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None]
+    response_body: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )

@@ -1,0 +1,1 @@
+"""Business logic shared by the API and the tasks. Services flush; their caller commits."""

@@ -1,0 +1,20 @@
+"""Root test configuration: a throw-away PostgreSQL database and a dedicated Redis db number.
+
+The environment is set before any project module is imported, so every part (API, tasks, worker
+subprocesses) reads the test settings. Fixture modules in tests/fixtures/ are loaded as plugins.
+"""
+import os
+from pathlib import Path
+
+# one database per test run (named after the pid), so concurrent runs never drop each other's
+os.environ.setdefault("DATABASE_URL", f"postgresql+psycopg://root@127.0.0.1:5432/wagateway_test_{os.getpid()}")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("ENVIRONMENT", "test")
+os.environ.setdefault("JWT_SECRET", "test-secret-that-is-long-enough-for-hs256")
+os.environ.setdefault("RATE_LIMIT_LOGIN", "5/minute")
+
+pytest_plugins = sorted(
+    f"tests.fixtures.{path.stem}"
+    for path in (Path(__file__).parent / "fixtures").glob("*.py")
+    if path.stem != "__init__"
+)

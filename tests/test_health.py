@@ -1,0 +1,33 @@
+def test_healthz_and_readyz(client):
+    assert client.get("/healthz").json["data"] == {"status": "alive"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["data"]["database"] == "ok"
+
+
+def test_readyz_names_the_failing_part(client, monkeypatch):
+    import web.api.health as health
+
+    class DeadRedis:
+        def ping(self):
+            raise ConnectionError("refused")
+
+    monkeypatch.setattr(health, "get_redis", lambda: DeadRedis())
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["error"]["details"] == {"redis": "ConnectionError"}
+
+
+def test_openapi_documents_the_bearer_scheme_and_routes(client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert spec["security"] == [{"bearerAuth": []}]
+    assert spec["paths"]["/api/auth/login"]["post"]["security"] == []
+    assert "/api/audit" in spec["paths"]
+    assert client.get("/api/docs").status_code == 200
+
+
+def test_swagger_ui_assets_are_served_locally(client):
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert "/api/docs/static/swagger-ui-bundle.js" in page
+    asset = client.get("/api/docs/static/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.data) > 100_000

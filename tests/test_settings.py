@@ -1,0 +1,45 @@
+import pytest
+
+from core.settings import DEFAULT_JWT_SECRET, SettingsError, load_settings
+
+
+def test_defaults_and_environment_values():
+    settings = load_settings({"SESSION_NAME": "vendite", "HEADLESS": "false", "SEND_MIN_INTERVAL_MS": "250"})
+    assert settings.session_name == "vendite"
+    assert settings.headless is False
+    assert settings.send_min_interval_ms == 250
+    assert settings.whatsapp_queue == "wa.vendite"
+    assert load_settings({}).session_name == "assistenza"
+
+
+def test_bad_values_fail_loudly_naming_the_variable():
+    with pytest.raises(SettingsError, match="SEND_MIN_INTERVAL_MS"):
+        load_settings({"SEND_MIN_INTERVAL_MS": "fast"})
+    with pytest.raises(SettingsError, match="HEADLESS"):
+        load_settings({"HEADLESS": "perhaps"})
+
+
+@pytest.mark.parametrize("secret", [None, "", DEFAULT_JWT_SECRET, "short"])
+def test_production_refuses_a_missing_default_or_short_jwt_secret(secret):
+    environ = {"ENVIRONMENT": "production"}
+    if secret is not None:
+        environ["JWT_SECRET"] = secret
+    with pytest.raises(SettingsError, match="JWT_SECRET"):
+        load_settings(environ)
+
+
+def test_production_starts_with_a_real_secret():
+    settings = load_settings({"ENVIRONMENT": "production", "JWT_SECRET": "x" * 48})
+    assert settings.is_production
+
+
+def test_the_app_refuses_to_start_in_production_with_the_default_secret():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from web import create_app; create_app()"],
+        env={"ENVIRONMENT": "production", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "JWT_SECRET is missing or still the development default" in result.stderr

@@ -1,0 +1,84 @@
+"""The Flask application: it validates, records and queues; it never touches the browser."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, request
+
+from core.db import bind_default_engine
+from core.errors import GatewayError
+from core.settings import Settings, get_settings
+from models.enums import ErrorType
+from web.api.docs import SWAGGER_UI_URL
+
+JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JWT_SECRET_KEY=settings.jwt_secret,
+        JWT_ALGORITHM="HS256",
+        JWT_DECODE_ALGORITHMS=["HS256"],
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_minutes),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_days),
+        JWT_TOKEN_LOCATION=["headers"],
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_DEFAULT=settings.rate_limit_default,
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_KEY_PREFIX="ratelimit",
+        API_TITLE="WhatsApp Gateway API",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+    )
+    bind_default_engine()
+
+    from web.auth import init_jwt
+    from web.errors import register_error_handlers
+    from flask_smorest import Api
+
+    from web.extensions import jwt, limiter
+    from web.transaction import init_transaction
+
+    init_transaction(app)
+    app.before_request(_check_body)
+    jwt.init_app(app)
+    init_jwt(jwt)
+    limiter.init_app(app)
+    api = Api(app, spec_kwargs={
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "security": [{"bearerAuth": []}],
+    })
+    register_error_handlers(app)
+
+    from web.api import register_blueprints
+    from web.api.docs import blp as docs_assets
+    from web.cli import register_cli
+
+    register_blueprints(api)
+    app.register_blueprint(docs_assets)
+    register_cli(app)
+    return app
+
+
+def _check_body():
+    """Refuse bodies that are too large or not JSON before any view reads them."""
+    if request.method not in JSON_METHODS:
+        return None
+    length = request.content_length
+    if length is not None and length > request.max_content_length:
+        raise GatewayError(413, f"body larger than {request.max_content_length} bytes")
+    has_body = bool(length) or request.headers.get("Transfer-Encoding") == "chunked"
+    if has_body and not request.is_json:
+        raise GatewayError(415, "send the body as application/json", ErrorType.VALIDATION_ERROR)
+    return None

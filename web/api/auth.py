@@ -1,0 +1,148 @@
+"""Login, token refresh, the caller's profile, and API tokens for service clients."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from flask import current_app, g, request
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from core.db import db
+from models.enums import Role
+from services import accounts
+from web.auth import Capability, current_principal, public, requires, user_principal
+from web.extensions import limiter
+from web.schemas import envelope, ok
+from web.transaction import audit_target
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication and API tokens")
+
+
+class LoginSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+
+
+class TokenPairSchema(Schema):
+    accessToken = fields.String()
+    refreshToken = fields.String()
+    tokenType = fields.String()
+    expiresIn = fields.Integer(metadata={"description": "access token lifetime in seconds"})
+    role = fields.String()
+
+
+class AccessTokenSchema(Schema):
+    accessToken = fields.String()
+    tokenType = fields.String()
+    expiresIn = fields.Integer()
+
+
+class MeSchema(Schema):
+    id = fields.String()
+    kind = fields.String(metadata={"description": "user or token"})
+    role = fields.String()
+    name = fields.String()
+
+
+class TokenCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
+    days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=3650))
+
+
+class TokenInfoSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    role = fields.String()
+    createdAt = fields.DateTime(attribute="created_at")
+    expiresAt = fields.DateTime(attribute="expires_at")
+    revokedAt = fields.DateTime(attribute="revoked_at", allow_none=True)
+
+
+class TokenIssuedSchema(TokenInfoSchema):
+    token = fields.String(metadata={"description": "the bearer token; shown only once"})
+
+
+def _access_lifetime() -> int:
+    return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+
+
+@blp.route("/login", methods=["POST"])
+@public
+@limiter.limit(lambda: current_app.config["SETTINGS"].rate_limit_login,
+               key_func=lambda: f"login:{request.remote_addr}")
+@blp.doc(security=[])
+@blp.arguments(LoginSchema)
+@blp.response(200, envelope(TokenPairSchema))
+def login(args):
+    """Exchange email and password for an access token and a refresh token (role in the claims)."""
+    g.audit_actor_name = accounts.normalise_email(args["email"])
+    user = accounts.authenticate(db, args["email"], args["password"])
+    g.principal = user_principal(user)
+    identity = g.principal.id
+    audit_target(identity)
+    claims = {"role": user.role}
+    return ok({
+        "accessToken": create_access_token(identity, additional_claims=claims),
+        "refreshToken": create_refresh_token(identity, additional_claims=claims),
+        "tokenType": "Bearer",
+        "expiresIn": _access_lifetime(),
+        "role": user.role,
+    })
+
+
+@blp.route("/refresh", methods=["POST"])
+@requires(Capability.AUTHENTICATED, refresh=True)
+@blp.response(200, envelope(AccessTokenSchema))
+def refresh():
+    """A new access token from a refresh token (send the refresh token as the bearer)."""
+    principal = current_principal()
+    token = create_access_token(get_jwt_identity(), additional_claims={"role": principal.role.value})
+    return ok({"accessToken": token, "tokenType": "Bearer", "expiresIn": _access_lifetime()})
+
+
+@blp.route("/me")
+@requires(Capability.AUTHENTICATED)
+@blp.response(200, envelope(MeSchema))
+def me():
+    """Who the bearer token belongs to, with the role the server holds now."""
+    principal = current_principal()
+    return ok({"id": principal.id, "kind": principal.kind, "role": principal.role.value, "name": principal.name})
+
+
+@blp.route("/tokens", methods=["GET"])
+@requires(Capability.MANAGE)
+@blp.response(200, envelope(TokenInfoSchema, many=True))
+def list_tokens():
+    """Every API token, newest first (the secret itself is never shown again)."""
+    return ok(accounts.list_tokens(db))
+
+
+@blp.route("/tokens", methods=["POST"])
+@requires(Capability.MANAGE)
+@blp.arguments(TokenCreateSchema)
+@blp.response(201, envelope(TokenIssuedSchema))
+def issue_token(args):
+    """Issue a long-lived bearer token for a service client."""
+    principal = current_principal()
+    token = accounts.issue_token(db, args["name"], Role(args["role"]), args["days"], principal.user_id)
+    audit_target(f"token:{token.id}", name=token.name, role=token.role)
+    bearer = create_access_token(
+        f"token:{token.id}", additional_claims={"role": token.role},
+        expires_delta=token.expires_at - datetime.now(timezone.utc),
+    )
+    token.token = bearer  # shown in this answer only; never stored
+    return ok(token, "token issued: store it now")
+
+
+@blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
+@requires(Capability.MANAGE)
+@blp.response(200, envelope(TokenInfoSchema))
+def revoke_token(token_id: uuid.UUID):
+    """Revoke an API token: it is refused from the next request on."""
+    token = accounts.revoke_token(db, token_id)
+    audit_target(f"token:{token.id}")
+    return ok(token, "token revoked")
+

@@ -1,0 +1,42 @@
+"""Liveness and readiness probes (for docker-compose, Kubernetes or a load balancer)."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from core.db import db
+from core.errors import GatewayError
+from core.redis import get_redis
+from models.enums import ErrorType
+from web.auth import public
+from web.schemas import ok
+
+blp = Blueprint("health", __name__, description="Process liveness and readiness")
+
+
+@blp.route("/healthz")
+@public
+@blp.doc(security=[])
+def healthz():
+    """The process is alive (no dependency is checked)."""
+    return ok({"status": "alive"})
+
+
+@blp.route("/readyz")
+@public
+@blp.doc(security=[])
+def readyz():
+    """The database and Redis answer; 503 naming the failing part otherwise."""
+    failing = {}
+    try:
+        db.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not ready"
+        failing["database"] = type(exc).__name__
+    try:
+        get_redis().ping()
+    except Exception as exc:
+        failing["redis"] = type(exc).__name__
+    if failing:
+        raise GatewayError(503, f"not ready: {', '.join(failing)} unreachable", ErrorType.CONNECTION_ERROR,
+                           details=failing)
+    return ok({"status": "ready", "database": "ok", "redis": "ok"})

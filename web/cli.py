@@ -1,0 +1,63 @@
+"""`flask --app web users create ...` and `flask --app web tokens issue ...`."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from flask_jwt_extended import create_access_token
+
+from core.db import db
+from core.errors import GatewayError
+from models.enums import Role
+from services import accounts
+
+ROLE_CHOICE = click.Choice([r.value for r in Role], case_sensitive=False)
+
+
+def register_cli(app: Flask) -> None:
+    users = AppGroup("users", help="Manage users.")
+    tokens = AppGroup("tokens", help="Manage API tokens for service clients.")
+
+    @users.command("create")
+    @click.argument("email")
+    @click.option("--role", type=ROLE_CHOICE, required=True)
+    @click.option("--password-env", metavar="VAR",
+                  help="read the password from this environment variable instead of a prompt")
+    def create_user(email: str, role: str, password_env: str | None):
+        """Create a user; the password is prompted (hidden) unless --password-env names a variable."""
+        if password_env:
+            password = os.environ.get(password_env)
+            if not password:
+                raise click.UsageError(f"environment variable {password_env} is empty or not set")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            user = accounts.create_user(db, email, password, Role(role.upper()))
+            db.commit()
+        except GatewayError as exc:
+            db.rollback()
+            raise click.ClickException(exc.message) from None
+        click.echo(f"created {user.email} with role {user.role} (id {user.id})")
+
+    @tokens.command("issue")
+    @click.argument("name")
+    @click.option("--role", type=ROLE_CHOICE, required=True)
+    @click.option("--days", type=int, default=90, show_default=True)
+    def issue_token(name: str, role: str, days: int):
+        """Issue an API token and print it once."""
+        try:
+            token = accounts.issue_token(db, name, Role(role.upper()), days)
+            db.commit()
+        except GatewayError as exc:
+            db.rollback()
+            raise click.ClickException(exc.message) from None
+        bearer = create_access_token(f"token:{token.id}", additional_claims={"role": token.role},
+                                     expires_delta=token.expires_at - datetime.now(timezone.utc))
+        click.echo(f"token {token.id} for {name} ({token.role}), expires {token.expires_at:%Y-%m-%d}:")
+        click.echo(bearer)
+
+    app.cli.add_command(users)
+    app.cli.add_command(tokens)

@@ -1,0 +1,28 @@
+"""Shared schema pieces: the success envelope and pagination."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from marshmallow import Schema, fields, validate
+
+
+@lru_cache(maxsize=None)
+def envelope(data_schema: type[Schema] | None = None, many: bool = False) -> type[Schema]:
+    """`{"success": true, "data": <data_schema>, "message": str}` as a named schema for OpenAPI."""
+    data_field = fields.Nested(data_schema, many=many) if data_schema else fields.Raw(allow_none=True)
+    name = f"{data_schema.__name__.removesuffix('Schema') if data_schema else 'Empty'}{'List' if many else ''}Envelope"
+    return Schema.from_dict(
+        {"success": fields.Boolean(dump_default=True), "data": data_field,
+         "message": fields.String(allow_none=True)},
+        name=name,
+    )
+
+
+def ok(data=None, message: str | None = None) -> dict:
+    return {"success": True, "data": data, "message": message}
+
+
+class PageArgs(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500),
+                           metadata={"description": "page size, 1 to 500"})
+    cursor = fields.String(load_default=None, metadata={"description": "the nextCursor of the previous page"})

@@ -1,0 +1,75 @@
+"""The request boundary: commit once (with the audit row) on success, roll back on any error.
+
+Views call `audit_target(...)` to name what they changed; the hook writes the audit row for every
+state-changing request. A failed request's work is rolled back, and its audit row is written in a
+fresh transaction, so denied and invalid attempts are on record too.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request
+
+from core.db import db
+from services import audit
+from web.auth import current_principal
+
+log = logging.getLogger(__name__)
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def audit_target(target: str, *, action: str | None = None, **details) -> None:
+    g.audit_target = target
+    if action:
+        g.audit_action = action
+    if details:
+        g.audit_details = {**g.get("audit_details", {}), **details}
+
+
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "success"
+    if status in (401, 403):
+        return "denied"
+    if status < 500:
+        return "invalid"
+    return "error"
+
+
+def _write_audit(status: int) -> None:
+    principal = current_principal()
+    audit.record(
+        db,
+        action=g.get("audit_action") or (request.endpoint or request.path),
+        outcome=_outcome(status),
+        actor=principal.id if principal else None,
+        actor_name=principal.name if principal else g.get("audit_actor_name"),
+        role=principal.role.value if principal else None,
+        target=g.get("audit_target") or (str(request.view_args) if request.view_args else None),
+        ip=request.remote_addr,
+        status_code=status,
+        details=g.get("audit_details"),
+    )
+
+
+def _finish(response):
+    audited = request.method in STATE_CHANGING and request.endpoint is not None
+    if response.status_code < 400:
+        if audited:
+            _write_audit(response.status_code)
+        db.commit()
+        return response
+    db.rollback()
+    if audited:
+        try:
+            _write_audit(response.status_code)
+            db.commit()
+        except Exception:  # the audit of a failure must never hide the failure itself
+            log.exception("could not write the audit row of a failed request")
+            db.rollback()
+    return response
+
+
+def init_transaction(app: Flask) -> None:
+    app.after_request(_finish)
+    app.teardown_appcontext(lambda _exc: db.remove())
