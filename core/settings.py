@@ -38,7 +38,7 @@ class Settings:
     jwt_access_minutes: int = 15
     jwt_refresh_days: int = 7
     max_body_bytes: int = 1024 * 1024
-    rate_limit_default: str = "300/minute"
+    rate_limit_default: str = "1200/minute"
     rate_limit_login: str = "10/minute"
     default_country: str = "IT"
     session_name: str = "assistenza"
@@ -57,6 +57,11 @@ class Settings:
     send_max_per_day: int = 0
     send_max_attempts: int = 5
     send_max_age_minutes: int = 24 * 60
+    retry_base_seconds: int = 5
+    retry_max_seconds: int = 600
+    whatsapp_check_ttl_hours: int = 24 * 7
+    outbox_republish_after_seconds: int = 60
+    sweeper_interval_seconds: int = 30
     flower_user: str = "admin"
     flower_password: str = "change-me"
     timezone: str = "Europe/Rome"

@@ -1,0 +1,114 @@
+"""Bulk jobs: many recipients, one text, sent by a chain of short tasks on the session's bulk queue.
+
+A job's chain id lives in Redis: a chain step whose id is no longer current stops, so a chain
+re-published by the sweeper (after Redis lost the first) never runs twice in parallel.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from core.db import after_commit
+from core.errors import GatewayError
+from core.redis import get_redis
+from models import BulkJob, Message
+from models.enums import JobStatus, MessageStatus
+from services import dispatch
+from services.messages import new_outgoing, now
+from services.phones import check_number
+
+MAX_RECIPIENTS = 10_000
+CANCELLED = "CANCELLED"  # error_type of rows a cancel stopped before sending
+
+
+def chain_key(job_id) -> str:
+    return f"bulk:{job_id}:chain"
+
+
+def heartbeat_key(job_id) -> str:
+    return f"bulk:{job_id}:beat"  # set by every chain step; the sweeper restarts a silent chain
+
+
+def start_chain(job_id, session_name: str, countdown: float | None = None) -> str:
+    """Make a new chain the only live one for this job and publish its first step."""
+    chain = uuid.uuid4().hex
+    get_redis().set(chain_key(job_id), chain, ex=7 * 24 * 3600)
+    dispatch.publish_bulk(job_id, session_name, chain, countdown)
+    return chain
+
+
+def split_recipients(recipients: Iterable, country: str) -> tuple[list, list[dict]]:
+    """(valid PhoneChecks without duplicates, in the caller's order; invalid ones with reasons)."""
+    valid, invalid, seen = [], [], set()
+    for raw in recipients:
+        check = check_number(raw, country)
+        if not check.is_valid:
+            invalid.append({"number": check.input, "reason": check.error})
+        elif check.formatted not in seen:
+            seen.add(check.formatted)
+            valid.append(check)
+    return valid, invalid
+
+
+def create_job(session: Session, *, session_name: str, recipients: list, body: str | list[str], country: str,
+               user_id: str | None, kind: str = "bulk", template_id=None, scheduled_message_id=None,
+               valid=None, invalid=None) -> tuple[BulkJob, list, list[dict]]:
+    """Insert the job and one QUEUED row per valid recipient; the chain starts after commit.
+
+    `body` is one text for everyone, or one text per valid recipient (templates)."""
+    if valid is None:
+        if len(recipients) > MAX_RECIPIENTS:
+            raise GatewayError(422, f"at most {MAX_RECIPIENTS} recipients per job",
+                               details={"recipients": [f"{len(recipients)} given"]})
+        valid, invalid = split_recipients(recipients, country)
+    job = BulkJob(id=uuid.uuid4(), kind=kind, status=JobStatus.RUNNING.value, session=session_name,
+                  created_by=user_id, template_id=template_id, total=len(valid), invalid=invalid or [])
+    session.add(job)
+    session.flush()
+    if valid:
+        bodies = body if isinstance(body, list) else [body] * len(valid)
+        rows = [new_outgoing(session_name=session_name, phone=phone, body=text, user_id=user_id,
+                             bulk_job_id=job.id, template_id=template_id,
+                             scheduled_message_id=scheduled_message_id)
+                for phone, text in zip(valid, bodies)]
+        session.execute(insert(Message), rows)
+        after_commit(session, lambda: start_chain(job.id, session_name))
+    else:
+        job.status = JobStatus.DONE.value
+        job.finished_at = now()
+    return job, valid, invalid or []
+
+
+def progress(session: Session, job: BulkJob) -> dict:
+    counts = dict(session.execute(
+        select(Message.status, func.count()).where(Message.bulk_job_id == job.id).group_by(Message.status)).all())
+    failures = dict(session.execute(
+        select(Message.error_type, func.count())
+        .where(Message.bulk_job_id == job.id, Message.status == MessageStatus.FAILED.value)
+        .group_by(Message.error_type)).all())
+    return {
+        "jobId": str(job.id), "status": job.status, "kind": job.kind, "total": job.total,
+        "queued": counts.get("QUEUED", 0) + counts.get("SENDING", 0),
+        "sent": counts.get("SENT", 0), "delivered": counts.get("DELIVERED", 0), "read": counts.get("READ", 0),
+        "failed": counts.get("FAILED", 0), "failedByType": failures,
+        "invalid": job.invalid, "createdAt": job.created_at, "finishedAt": job.finished_at,
+        "cancelledAt": job.cancelled_at,
+    }
+
+
+def cancel(session: Session, job: BulkJob) -> int:
+    """Stop what is not yet sent: QUEUED rows end FAILED/CANCELLED; a row being sent finishes."""
+    if job.status != JobStatus.RUNNING.value:
+        raise GatewayError(409, f"job is {job.status}, only a RUNNING job can be cancelled")
+    stopped = session.execute(
+        update(Message).where(Message.bulk_job_id == job.id, Message.status == MessageStatus.QUEUED.value)
+        .values(status=MessageStatus.FAILED.value, error_type=CANCELLED, failed_at=now(),
+                error_message="cancelled before sending")
+    ).rowcount
+    job.status = JobStatus.CANCELLED.value
+    job.cancelled_at = now()
+    after_commit(session, lambda: get_redis().delete(chain_key(job.id)))
+    return stopped

@@ -1,0 +1,149 @@
+"""The message lifecycle: queueing (API side) and every status change (worker side).
+
+Status only moves forward: QUEUED -> SENDING -> SENT -> DELIVERED -> READ, or to FAILED. A
+transient failure puts the row back to QUEUED with `not_before`; acks never move a row backwards.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from core.db import after_commit
+from core.errors import GatewayError
+from models import Message, MessageEvent
+from models.enums import Direction, MessageStatus
+from services import dispatch
+from services.phones import PhoneCheck
+
+MAX_TEXT_LENGTH = 65_536
+# C0 and C1 control characters, DEL, except tab (\x09) and newline (\x0a)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+ORDER = {MessageStatus.QUEUED: 0, MessageStatus.SENDING: 1, MessageStatus.SENT: 2,
+         MessageStatus.DELIVERED: 3, MessageStatus.READ: 4}
+ACK_STATUS = {1: MessageStatus.SENT, 2: MessageStatus.DELIVERED, 3: MessageStatus.READ, 4: MessageStatus.READ}
+_TIMESTAMP = {MessageStatus.SENDING: "sending_at", MessageStatus.SENT: "sent_at",
+              MessageStatus.DELIVERED: "delivered_at", MessageStatus.READ: "read_at",
+              MessageStatus.FAILED: "failed_at"}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def sanitise_text(text: str) -> str:
+    """Strip control characters (CR included: CRLF becomes LF) but keep newlines and tabs."""
+    cleaned = _CONTROL.sub("", text.replace("\r\n", "\n"))
+    if not cleaned.strip():
+        raise GatewayError(422, "message is empty after removing control characters",
+                           details={"message": ["must contain visible text"]})
+    if len(cleaned) > MAX_TEXT_LENGTH:
+        raise GatewayError(422, f"message longer than {MAX_TEXT_LENGTH} characters",
+                           details={"message": [f"at most {MAX_TEXT_LENGTH} characters"]})
+    return cleaned
+
+
+def new_outgoing(*, session_name: str, phone: PhoneCheck, body: str, user_id: str | None,
+                 bulk_job_id=None, template_id=None, scheduled_message_id=None,
+                 idempotency_key: str | None = None) -> dict:
+    """Column values of a QUEUED outgoing row (a dict, so bulk inserts skip the ORM's per-row cost)."""
+    return {
+        "id": uuid.uuid4(), "session": session_name, "direction": Direction.OUTGOING.value,
+        "status": MessageStatus.QUEUED.value, "phone_number": phone.formatted, "chat_id": phone.chat_id,
+        "body": body, "from_me": True, "is_group_msg": False, "attempts": 0, "user_id": user_id,
+        "bulk_job_id": bulk_job_id, "template_id": template_id,
+        "scheduled_message_id": scheduled_message_id, "idempotency_key": idempotency_key,
+        "task_id": str(uuid.uuid4()), "created_at": now(),
+    }
+
+
+def queue_single(session: Session, **values) -> Message:
+    """Add one QUEUED row; its send task is published once the transaction commits."""
+    message = Message(**new_outgoing(**values))
+    session.add(message)
+    session.flush()
+    after_commit(session, lambda: dispatch.publish_send(message.id, message.session, message.task_id))
+    return message
+
+
+def add_event(session: Session, message_id, status: str, error_type: str | None = None,
+              detail: str | None = None) -> None:
+    session.add(MessageEvent(message_id=message_id, status=status, error_type=error_type, detail=detail))
+
+
+def claim_for_sending(session: Session, message_id) -> Message | None:
+    """QUEUED -> SENDING, atomically: a second task for the same row gets None and does nothing."""
+    claimed = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == MessageStatus.QUEUED.value,
+               or_(Message.not_before.is_(None), Message.not_before <= now() + timedelta(seconds=1)))
+        .values(status=MessageStatus.SENDING.value, sending_at=now(), attempts=Message.attempts + 1)
+        .returning(Message.id)
+    ).first()
+    return session.get(Message, message_id, populate_existing=True) if claimed else None
+
+
+def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> None:
+    message.status = MessageStatus.SENT.value
+    message.sent_at = message.sent_at or now()
+    message.wa_message_id = wa_message_id
+    message.error_type = None
+    message.not_before = None
+
+
+def mark_failed(session: Session, message: Message, error_type: str, detail: str) -> None:
+    message.status = MessageStatus.FAILED.value
+    message.failed_at = now()
+    message.error_type = error_type
+    message.error_message = detail[:2000]
+    add_event(session, message.id, MessageStatus.FAILED.value, error_type, detail[:2000])
+
+
+def requeue(session: Session, message: Message, not_before: datetime, error_type: str | None,
+            detail: str, count_attempt: bool = True) -> None:
+    """Back to QUEUED for a later try; a try that never reached WhatsApp does not burn an attempt."""
+    message.status = MessageStatus.QUEUED.value
+    message.not_before = not_before
+    message.error_type = error_type
+    message.error_message = detail[:2000]
+    if not count_attempt:
+        message.attempts = max(0, message.attempts - 1)
+    add_event(session, message.id, "RETRY", error_type, detail[:2000])
+
+
+def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int, at: datetime | None = None) -> bool:
+    """Move the row forward to the status of `ack`; never backwards. True when something changed."""
+    target = ACK_STATUS.get(ack)
+    if target is None:
+        return False
+    message = session.scalar(select(Message).where(
+        Message.session == session_name, Message.wa_message_id == wa_message_id).with_for_update())
+    if message is None or message.status == MessageStatus.FAILED.value:
+        return False
+    current = MessageStatus(message.status)
+    if ORDER[target] <= ORDER[current]:
+        return False
+    at = at or now()
+    # a READ ack implies the message was delivered: fill the skipped steps' times too
+    for status, rank in ORDER.items():
+        if ORDER[current] < rank <= ORDER[target] and status in _TIMESTAMP:
+            column = _TIMESTAMP[status]
+            if getattr(message, column) is None:
+                setattr(message, column, at)
+    message.status = target.value
+    return True
+
+
+def history(message: Message, events: list[MessageEvent]) -> list[dict]:
+    """The message's status history: each transition's time, and every retry or failure."""
+    steps = [{"status": MessageStatus.QUEUED.value if message.from_me else "RECEIVED", "at": message.created_at}]
+    for status, column in _TIMESTAMP.items():
+        at = getattr(message, column)
+        if at is not None and status != MessageStatus.FAILED:
+            steps.append({"status": status.value, "at": at})
+    steps += [{"status": e.status, "at": e.at, "errorType": e.error_type, "detail": e.detail} for e in events]
+    return sorted(steps, key=lambda step: step["at"])

@@ -1,0 +1,68 @@
+"""The outbox sweeper: the rows are the truth, the broker's tasks are only reminders.
+
+Re-publishes what Redis may have lost: QUEUED single messages with no progress, bulk chains that
+went silent, and rows stuck in SENDING (reconciled against the chat by the worker, never resent
+blindly). Every published task is idempotent, so a reminder too many does nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from core.redis import get_redis
+from models import BulkJob, Message
+from models.enums import JobStatus, MessageStatus
+from services import bulk, dispatch
+from services.messages import now
+
+
+@dataclass
+class SweepReport:
+    resent: int = 0
+    reconciled: int = 0
+    chains_restarted: int = 0
+    jobs_finished: int = 0
+
+
+def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | None,
+          session_name: str | None = None) -> SweepReport:
+    """Publish reminders for work idle longer than `idle_seconds`. `chain_idle_seconds=None`
+    restarts every running chain (a worker that just started knows the old chain steps are gone)."""
+    report = SweepReport()
+    cutoff = now() - timedelta(seconds=idle_seconds)
+    scope = [Message.session == session_name] if session_name else []
+
+    for message_id, name in session.execute(select(Message.id, Message.session).where(
+            *scope, Message.status == MessageStatus.SENDING.value, Message.sending_at <= cutoff)):
+        dispatch.publish_reconcile(message_id, name)
+        report.reconciled += 1
+
+    for message_id, name, not_before in session.execute(select(Message.id, Message.session, Message.not_before).where(
+            *scope, Message.status == MessageStatus.QUEUED.value, Message.bulk_job_id.is_(None),
+            func.coalesce(Message.not_before, Message.created_at) <= cutoff)):
+        dispatch.publish_send(message_id, name)
+        report.resent += 1
+
+    jobs = session.scalars(select(BulkJob).where(
+        BulkJob.status == JobStatus.RUNNING.value, *([BulkJob.session == session_name] if session_name else [])))
+    for job in jobs:
+        unfinished = session.scalar(select(exists().where(
+            Message.bulk_job_id == job.id,
+            Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value]))))
+        if not unfinished:
+            job.status, job.finished_at = JobStatus.DONE.value, now()
+            report.jobs_finished += 1
+        elif chain_idle_seconds is None or _chain_silent(job, chain_idle_seconds):
+            bulk.start_chain(job.id, job.session)
+            report.chains_restarted += 1
+    return report
+
+
+def _chain_silent(job: BulkJob, seconds: float) -> bool:
+    beat = get_redis().get(bulk.heartbeat_key(job.id))
+    if beat is None:
+        return job.created_at <= now() - timedelta(seconds=seconds)
+    return datetime.fromisoformat(beat) <= now() - timedelta(seconds=seconds)

@@ -1,0 +1,58 @@
+"""The WhatsApp session as the API sees it, read from Redis: no browser, no worker call.
+
+The worker publishes its state hash (see worker/publisher.py) and reads a control list; this
+module is the API's side of both.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from core.redis import Keys, get_redis
+
+ALIVE_WITHIN = 15.0  # seconds: a worker heartbeats every 3 s
+COMMANDS = ("initialize", "disconnect", "reconnect", "logout", "pairing_code")
+
+
+def read_state(session: str) -> dict[str, Any]:
+    """State of `session`: state, since, phone, name, qr, qr_at, pairing_code, error, worker, pid,
+    heartbeat_age (seconds, None if never) and alive (a worker heartbeat within 15 s).
+
+    A session whose worker is not alive reports state STOPPED whatever the hash says: a worker
+    killed with -9 never got to write its last state."""
+    raw = get_redis().hgetall(Keys.session_state(session))
+    try:
+        age: float | None = max(0.0, time.time() - float(raw.get("heartbeat", "")))
+    except ValueError:
+        age = None
+    alive = age is not None and age < ALIVE_WITHIN
+    state = raw.get("state") or "STOPPED"
+    return {
+        "session": session,
+        "state": state if alive else "STOPPED",
+        "last_state": state,
+        "since": raw.get("since") or None,
+        "phone": raw.get("phone") or None,
+        "name": raw.get("name") or None,
+        "qr": raw.get("qr") or None,
+        "qr_at": raw.get("qr_at") or None,
+        "pairing_code": raw.get("pairing_code") or None,
+        "error": raw.get("error") or None,
+        "worker": raw.get("worker") or None,
+        "pid": int(raw["pid"]) if raw.get("pid", "").isdigit() else None,
+        "heartbeat_age": None if age is None else round(age, 1),
+        "alive": alive,
+    }
+
+
+def send_control(session: str, command: str, **args: Any) -> str:
+    """Queue a control command for the session's worker; returns its id (echoed in the
+    `{"type": "control", "id": ...}` event the worker publishes when it has run it)."""
+    if command not in COMMANDS:
+        raise ValueError(f"unknown control command {command!r}; one of {', '.join(COMMANDS)}")
+    command_id = uuid.uuid4().hex
+    payload = {"id": command_id, "command": command, "args": args, "at": time.time()}
+    get_redis().rpush(Keys.session_control(session), json.dumps(payload))
+    return command_id

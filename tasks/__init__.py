@@ -1,0 +1,5 @@
+"""Celery tasks: thin adapters that load by id, make one domain call and record the outcome.
+
+Importing this package registers every task on the Celery app (`imports=("tasks",)`).
+"""
+from tasks import maintenance, messages  # noqa: F401

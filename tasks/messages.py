@@ -1,0 +1,34 @@
+"""Tasks of the WhatsApp worker (queues `wa.<session>` and `wa.<session>.bulk`). Ids only."""
+from __future__ import annotations
+
+import uuid
+
+from core.celery_app import celery_app
+from tasks.base import DbTask
+
+
+def _courier():
+    from worker.runtime import get_courier  # only a session worker has one
+
+    return get_courier()
+
+
+@celery_app.task(name="tasks.messages.send_message", base=DbTask)
+def send_message(message_id: str) -> str:
+    return _courier().send_one(uuid.UUID(message_id)).value
+
+
+@celery_app.task(name="tasks.messages.run_bulk", base=DbTask)
+def run_bulk(job_id: str, chain: str) -> str:
+    return _courier().bulk_step(uuid.UUID(job_id), chain).value
+
+
+@celery_app.task(name="tasks.messages.reconcile_message", base=DbTask)
+def reconcile_message(message_id: str) -> str:
+    return _courier().reconcile(uuid.UUID(message_id)).value
+
+
+@celery_app.task(name="tasks.messages.mark_read", base=DbTask, autoretry_for=(Exception,),
+                 retry_backoff=True, max_retries=5)
+def mark_read(message_id: str) -> None:
+    _courier().mark_chat_read(uuid.UUID(message_id))

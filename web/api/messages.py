@@ -1,0 +1,146 @@
+"""Sending, listing and reading messages (the original routes, now queued, paced and traceable)."""
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from core.db import after_commit, db
+from core.errors import GatewayError
+from models import Message, MessageEvent
+from models.enums import Direction, ErrorType, MessageStatus
+from services import bulk, dispatch, messages
+from services.phones import check_number
+from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema, MessagePageSchema,
+                                      MessageQuerySchema, MessageSchema, QueuedSchema, SendSchema)
+from web.auth import Capability, current_principal, requires
+from web.idempotent import idempotent
+from web.pagination import page
+from web.schemas import PageArgs, envelope, ok
+from web.transaction import audit_target
+
+blp = Blueprint("messages", __name__, url_prefix="/api/whatsapp", description="Send and read messages")
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def valid_phone(raw: str, field: str = "phoneNumber"):
+    check = check_number(raw, _settings().default_country)
+    if not check.is_valid:
+        raise GatewayError(422, f"{field} is not a valid phone number: {check.error}", ErrorType.INVALID_NUMBER,
+                           details={field: [check.error]})
+    return check
+
+
+@blp.route("/send", methods=["POST"])
+@requires(Capability.SEND)
+@blp.arguments(SendSchema)
+@idempotent
+@blp.response(202, envelope(QueuedSchema))
+def send(args):
+    """Queue one text message. Answers 202 at once; follow it with GET /messages/{id}.
+
+    Send an `Idempotency-Key` header to make retries safe: the same key and body return the first
+    answer (no second message), a different body with the same key is 422, and 409 while the first
+    request is still running. Keys are kept 24 hours, per caller."""
+    phone = valid_phone(args.get("phoneNumber") or args["recipient"])
+    text = messages.sanitise_text(args["message"])
+    principal = current_principal()
+    message = messages.queue_single(db, session_name=_settings().session_name, phone=phone, body=text,
+                                    user_id=principal.id)
+    audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted)
+    return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
+              "message queued")
+
+
+@blp.route("/send-bulk", methods=["POST"])
+@requires(Capability.BULK)
+@blp.arguments(BulkSchema)
+@idempotent
+@blp.response(202, envelope(BulkAcceptedSchema))
+def send_bulk(args):
+    """Queue one text to up to 10,000 recipients (normalised, de-duplicated); invalid ones are listed."""
+    text = messages.sanitise_text(args["message"])
+    job, valid, invalid = bulk.create_job(db, session_name=_settings().session_name, recipients=args["recipients"],
+                                          body=text, country=_settings().default_country,
+                                          user_id=current_principal().id)
+    audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid))
+    return ok({"jobId": job.id, "queued": [p.formatted for p in valid], "sent": [], "failed": [],
+               "invalid": invalid}, f"{len(valid)} messages queued, {len(invalid)} invalid numbers")
+
+
+def _filtered(args) -> select:
+    query = select(Message)
+    if args.get("phoneNumber"):
+        query = query.where(Message.phone_number == valid_phone(args["phoneNumber"]).formatted)
+    for key, column in (("direction", Message.direction), ("status", Message.status),
+                        ("jobId", Message.bulk_job_id)):
+        if args.get(key):
+            query = query.where(column == args[key])
+    if args.get("since"):
+        query = query.where(Message.created_at >= args["since"])
+    if args.get("until"):
+        query = query.where(Message.created_at < args["until"])
+    if args.get("q"):
+        escaped = args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Message.body.ilike(f"%{escaped}%"))
+    return query
+
+
+@blp.route("/messages")
+@requires(Capability.VIEW)
+@blp.arguments(MessageQuerySchema, location="query")
+@blp.response(200, MessagePageSchema)
+def list_messages(args):
+    """Messages newest first, with filters and cursor pagination (pass `nextCursor` as `cursor`)."""
+    rows, next_cursor = page(_filtered(args), Message.created_at, Message.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+@blp.route("/messages/<phone:phone_number>")
+@requires(Capability.VIEW)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, MessagePageSchema)
+def conversation(args, phone_number: str):
+    """The conversation with one number, both directions, newest first."""
+    query = select(Message).where(Message.phone_number == valid_phone(phone_number).formatted)
+    rows, next_cursor = page(query, Message.created_at, Message.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+def _message_or_404(message_id: uuid.UUID) -> Message:
+    message = db.get(Message, message_id)
+    if message is None:
+        raise GatewayError(404, "no message with this id")
+    return message
+
+
+@blp.route("/messages/<uuid:message_id>")
+@requires(Capability.VIEW)
+@blp.response(200, envelope(MessageDetailSchema))
+def get_message(message_id: uuid.UUID):
+    """One message with its status history, to reconcile after a missed event."""
+    message = _message_or_404(message_id)
+    events = list(db.scalars(select(MessageEvent).where(MessageEvent.message_id == message.id)))
+    message.history = messages.history(message, events)
+    return ok(message)
+
+
+@blp.route("/messages/<uuid:message_id>/read", methods=["POST"])
+@requires(Capability.VIEW)
+@blp.response(200, envelope(MessageSchema))
+def mark_read(message_id: uuid.UUID):
+    """Mark an incoming message READ and send the read receipt through the session."""
+    message = _message_or_404(message_id)
+    if message.direction != Direction.INCOMING.value:
+        raise GatewayError(409, "only incoming messages can be marked as read")
+    audit_target(f"message:{message.id}", action="message.read")
+    if message.status != MessageStatus.READ.value:
+        message.status = MessageStatus.READ.value
+        message.read_at = messages.now()
+        after_commit(db, lambda: dispatch.publish_mark_read(message.id, message.session))
+    return ok(message, "marked as read")

@@ -1,0 +1,124 @@
+"""Schemas of the message endpoints (the original API's field names)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from models.enums import Direction, MessageStatus
+from services.bulk import MAX_RECIPIENTS
+from services.messages import MAX_TEXT_LENGTH
+from web.schemas import PageArgs
+
+PhoneField = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class SendSchema(Schema):
+    phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
+    recipient = fields.String(validate=validate.Length(min=1, max=64),
+                              metadata={"description": "alias of phoneNumber (the original API accepted both)"})
+    message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+
+    @validates_schema
+    def _one_recipient(self, data, **_kwargs):
+        if not (data.get("phoneNumber") or data.get("recipient")):
+            raise ValidationError("phoneNumber (or recipient) is required", field_name="phoneNumber")
+
+
+class QueuedSchema(Schema):
+    messageId = fields.UUID()
+    status = fields.String()
+    phoneNumber = fields.String()
+
+
+class BulkSchema(Schema):
+    recipients = fields.List(fields.String(validate=validate.Length(max=64)), required=True,
+                             validate=validate.Length(min=1, max=MAX_RECIPIENTS))
+    message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+
+
+class InvalidNumberSchema(Schema):
+    number = fields.String()
+    reason = fields.String()
+
+
+class BulkAcceptedSchema(Schema):
+    jobId = fields.UUID()
+    queued = fields.List(fields.String(), metadata={"description": "numbers queued (E.164 digits)"})
+    sent = fields.List(fields.String(), metadata={"description": "always empty: sending happens later"})
+    failed = fields.List(fields.String())
+    invalid = fields.List(fields.Nested(InvalidNumberSchema))
+
+
+class JobSchema(Schema):
+    jobId = fields.String()
+    status = fields.String()
+    kind = fields.String()
+    total = fields.Integer()
+    queued = fields.Integer()
+    sent = fields.Integer()
+    delivered = fields.Integer()
+    read = fields.Integer()
+    failed = fields.Integer()
+    failedByType = fields.Dict(keys=fields.String(), values=fields.Integer())
+    invalid = fields.List(fields.Nested(InvalidNumberSchema))
+    createdAt = fields.DateTime()
+    finishedAt = fields.DateTime(allow_none=True)
+    cancelledAt = fields.DateTime(allow_none=True)
+
+
+class MessageSchema(Schema):
+    messageId = fields.UUID(attribute="id")
+    phoneNumber = fields.String(attribute="phone_number")
+    message = fields.String(attribute="body", allow_none=True)
+    direction = fields.String()
+    status = fields.String()
+    senderName = fields.String(attribute="sender_name", allow_none=True)
+    timestamp = fields.DateTime(allow_none=True)
+    mediaUrl = fields.String(attribute="media_url", allow_none=True)
+    mediaPath = fields.String(attribute="media_path", allow_none=True)
+    mimetype = fields.String(allow_none=True)
+    caption = fields.String(allow_none=True)
+    fromMe = fields.Boolean(attribute="from_me")
+    isGroupMsg = fields.Boolean(attribute="is_group_msg")
+    chatId = fields.String(attribute="chat_id")
+    userId = fields.String(attribute="user_id", allow_none=True)
+    session = fields.String()
+    waMessageId = fields.String(attribute="wa_message_id", allow_none=True)
+    errorType = fields.String(attribute="error_type", allow_none=True)
+    errorMessage = fields.String(attribute="error_message", allow_none=True)
+    attempts = fields.Integer()
+    jobId = fields.UUID(attribute="bulk_job_id", allow_none=True)
+    templateId = fields.UUID(attribute="template_id", allow_none=True)
+    createdAt = fields.DateTime(attribute="created_at")
+    sendingAt = fields.DateTime(attribute="sending_at", allow_none=True)
+    sentAt = fields.DateTime(attribute="sent_at", allow_none=True)
+    deliveredAt = fields.DateTime(attribute="delivered_at", allow_none=True)
+    readAt = fields.DateTime(attribute="read_at", allow_none=True)
+    failedAt = fields.DateTime(attribute="failed_at", allow_none=True)
+
+
+class HistoryStepSchema(Schema):
+    status = fields.String()
+    at = fields.DateTime()
+    errorType = fields.String(allow_none=True)
+    detail = fields.String(allow_none=True)
+
+
+class MessageDetailSchema(MessageSchema):
+    history = fields.List(fields.Nested(HistoryStepSchema))
+
+
+class MessagePageSchema(Schema):
+    success = fields.Boolean()
+    data = fields.Nested(MessageSchema, many=True)
+    nextCursor = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
+class MessageQuerySchema(PageArgs):
+    phoneNumber = fields.String(validate=validate.Length(max=64))
+    direction = fields.String(validate=validate.OneOf([d.value for d in Direction]))
+    status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]))
+    jobId = fields.UUID()
+    since = fields.AwareDateTime(data_key="from")
+    until = fields.AwareDateTime(data_key="to")
+    q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "text search"})

@@ -1,0 +1,42 @@
+"""The `Idempotency-Key` header on POST endpoints that create work (see services/idempotency.py)."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import jsonify, request
+
+from core.db import db
+from services import idempotency
+from web.auth import current_principal
+
+HEADER = "Idempotency-Key"
+
+
+def idempotent(view):
+    """Place between `@blp.arguments` and `@blp.response`: it sees the final response to store."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        scope = current_principal().id
+        fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_json(silent=True))
+        replay = idempotency.claim(scope, key, fingerprint)
+        if replay is not None:
+            response = jsonify(replay.body)
+            response.status_code = replay.status
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            response = view(*args, **kwargs)
+        except BaseException:
+            idempotency.release(scope, key)
+            raise
+        if response.status_code < 400:
+            idempotency.complete(db, scope, key, response.status_code, response.get_json())
+        else:
+            idempotency.release(scope, key)
+        return response
+
+    return wrapper

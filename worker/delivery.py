@@ -1,0 +1,224 @@
+"""Delivery of outgoing messages through the session: claim, pace, send, record, classify failures.
+
+The row is the truth. A row is claimed (QUEUED -> SENDING) and that claim is committed *before* the
+browser acts, so a crash during a send leaves SENDING, which is reconciled against the chat
+(`WPP.chat.getMessages`) rather than sent again blindly.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, or_, select
+
+from core.db import db
+from core.redis import get_redis
+from core.settings import Settings
+from models import BulkJob, Message
+from models.enums import ErrorType, JobStatus, MessageStatus
+from services import bulk, contacts, dispatch, error_stats, messages
+from services.messages import now
+from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
+from worker.pacer import Pacer, PacingDeferred
+
+log = logging.getLogger(__name__)
+
+# wa-js / WhatsApp Web error codes -> our error types (see tests/simulator/__init__.py)
+CODE_TYPES = {
+    "chat_not_found": ErrorType.NOT_WHATSAPP, "wid_not_found": ErrorType.NOT_WHATSAPP,
+    "invalid_wid": ErrorType.INVALID_NUMBER, "rate_overlimit": ErrorType.RATE_LIMIT,
+    "blocked": ErrorType.BLOCKED, "not_ready": ErrorType.CONNECTION_ERROR,
+}
+PERMANENT = frozenset({ErrorType.NOT_WHATSAPP, ErrorType.INVALID_NUMBER, ErrorType.BLOCKED})
+WAIT_FOR_CONNECTION_SECONDS = 5
+RECONCILE_AFTER_SECONDS = 15
+
+
+class Outcome(StrEnum):
+    SKIPPED = "skipped"
+    SENT = "sent"
+    RETRY = "retry"
+    WAITING = "waiting"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+class PermanentFailure(Exception):
+    def __init__(self, error_type: ErrorType, detail: str):
+        super().__init__(detail)
+        self.error_type = error_type
+
+
+def pending_ack_key(session_name: str, wa_message_id: str) -> str:
+    return f"wa:{session_name}:ack:{wa_message_id}"
+
+
+class Courier:
+    def __init__(self, session, settings: Settings):
+        self.session = session
+        self.settings = settings
+        self.redis = get_redis()
+        self.pacer = Pacer(self.redis, settings)
+
+    # -- single messages ---------------------------------------------------------------------
+    def send_one(self, message_id) -> Outcome:
+        message = messages.claim_for_sending(db, message_id)
+        if message is None:
+            db.rollback()
+            return Outcome.SKIPPED
+        db.commit()  # SENDING is on record before the browser acts
+        return self._deliver(message)
+
+    def _deliver(self, message: Message) -> Outcome:
+        try:
+            self._ensure_on_whatsapp(message)
+            self.pacer.wait_turn()
+            result = self.session.send_text(message.chat_id, message.body)
+            self.pacer.record_send()
+        except SessionNotConnected as exc:
+            return self._wait_for_connection(message, str(exc))
+        except PacingDeferred as exc:
+            return self._later(message, exc.seconds, None, str(exc), count_attempt=False)
+        except PermanentFailure as exc:
+            return self._failed_attempt(message, exc.error_type, str(exc))
+        except WhatsAppError as exc:
+            return self._failed_attempt(message, CODE_TYPES.get(exc.code, ErrorType.UNKNOWN), str(exc))
+        except (BrowserTimeout, BrowserDied) as exc:
+            # The send may or may not have reached WhatsApp: look in the chat before trying again.
+            log.warning("message %s: outcome unknown (%s); reconciling later", message.id, exc)
+            dispatch.publish_reconcile(message.id, message.session, countdown=RECONCILE_AFTER_SECONDS)
+            return Outcome.UNCERTAIN
+        self._record_sent(message, (result or {}).get("id"))
+        return Outcome.SENT
+
+    def _record_sent(self, message: Message, wa_message_id: str | None) -> None:
+        messages.mark_sent(db, message, wa_message_id)
+        db.commit()
+        if wa_message_id:  # an ack that overtook this commit was parked in Redis: apply it now
+            parked = self.redis.getdel(pending_ack_key(message.session, wa_message_id))
+            if parked and messages.apply_ack(db, message.session, wa_message_id, int(parked)):
+                db.commit()
+
+    def _ensure_on_whatsapp(self, message: Message) -> None:
+        """Real wa-js does not fail a send to a number without WhatsApp: ask first (cached)."""
+        known = contacts.cached_existence(db, message.phone_number, self.settings.whatsapp_check_ttl_hours)
+        if known is None:
+            try:
+                found = self.session.query_exists(message.chat_id)
+            except WhatsAppError as exc:
+                raise PermanentFailure(CODE_TYPES.get(exc.code, ErrorType.INVALID_NUMBER), str(exc)) from None
+            known = found is not None
+            contacts.record_existence(db, message.phone_number, known,
+                                      bool(found.get("biz")) if isinstance(found, dict) else None)
+            db.commit()
+        if not known:
+            raise PermanentFailure(ErrorType.NOT_WHATSAPP, f"{message.phone_number} is not on WhatsApp")
+
+    def _too_old(self, message: Message) -> bool:
+        return message.created_at < now() - timedelta(minutes=self.settings.send_max_age_minutes)
+
+    def _wait_for_connection(self, message: Message, detail: str) -> Outcome:
+        """Disconnected: the message waits without burning an attempt, up to its maximum age."""
+        if self._too_old(message):
+            return self._fail(message, ErrorType.CONNECTION_ERROR, f"still not connected after the maximum age: {detail}")
+        self._later(message, WAIT_FOR_CONNECTION_SECONDS, ErrorType.CONNECTION_ERROR, detail, count_attempt=False)
+        return Outcome.WAITING
+
+    def _failed_attempt(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
+        if error_type in PERMANENT or message.attempts >= self.settings.send_max_attempts or self._too_old(message):
+            return self._fail(message, error_type, detail)
+        error_stats.increment(db, error_type.value, detail)
+        backoff = min(self.settings.retry_max_seconds,
+                      self.settings.retry_base_seconds * 2 ** (message.attempts - 1))
+        return self._later(message, backoff * random.uniform(0.8, 1.2), error_type, detail)
+
+    def _fail(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
+        messages.mark_failed(db, message, error_type.value, detail)
+        error_stats.increment(db, error_type.value, detail)
+        db.commit()
+        return Outcome.FAILED
+
+    def _later(self, message: Message, seconds: float, error_type: ErrorType | None, detail: str,
+               count_attempt: bool = True) -> Outcome:
+        messages.requeue(db, message, now() + timedelta(seconds=seconds),
+                         error_type.value if error_type else None, detail, count_attempt)
+        db.commit()
+        if message.bulk_job_id is None:  # a bulk chain picks its own rows up when they are due
+            dispatch.publish_send(message.id, message.session, countdown=seconds)
+        return Outcome.RETRY
+
+    # -- bulk chains -----------------------------------------------------------------------
+    def bulk_step(self, job_id, chain: str) -> Outcome:
+        """Send the job's next due message, then publish the next step of the same chain."""
+        if self.redis.get(bulk.chain_key(job_id)) != chain:
+            return Outcome.SKIPPED  # cancelled, finished, or superseded by a newer chain
+        self.redis.set(bulk.heartbeat_key(job_id), now().isoformat(), ex=3600)
+        job = db.get(BulkJob, job_id)
+        if job is None or job.status != JobStatus.RUNNING.value:
+            return Outcome.SKIPPED
+        next_id = db.scalar(
+            select(Message.id)
+            .where(Message.bulk_job_id == job.id, Message.status == MessageStatus.QUEUED.value,
+                   or_(Message.not_before.is_(None), Message.not_before <= now()))
+            .order_by(Message.created_at, Message.id).limit(1).with_for_update(skip_locked=True))
+        if next_id is None:
+            return self._bulk_idle(job, chain)
+        outcome = self.send_one(next_id)
+        countdown = WAIT_FOR_CONNECTION_SECONDS if outcome == Outcome.WAITING else None
+        dispatch.publish_bulk(job.id, job.session, chain, countdown)
+        return outcome
+
+    def _bulk_idle(self, job: BulkJob, chain: str) -> Outcome:
+        earliest = db.scalar(select(func.min(func.coalesce(Message.not_before, now()))).where(
+            Message.bulk_job_id == job.id,
+            Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value])))
+        if earliest is None:
+            job.status, job.finished_at = JobStatus.DONE.value, now()
+            db.commit()
+            self.redis.delete(bulk.chain_key(job.id))
+            return Outcome.SKIPPED
+        db.rollback()
+        wait = min(60.0, max(1.0, (earliest - now()).total_seconds()))
+        dispatch.publish_bulk(job.id, job.session, chain, wait)
+        return Outcome.WAITING
+
+    # -- after a crash ----------------------------------------------------------------------
+    def reconcile(self, message_id) -> Outcome:
+        """A row left in SENDING: find it in the chat (then SENT) or put it back in the queue."""
+        message = db.get(Message, message_id)
+        if message is None or message.status != MessageStatus.SENDING.value:
+            return Outcome.SKIPPED
+        try:
+            recent = self.session.get_messages(message.chat_id, 50)
+        except SessionNotConnected:
+            dispatch.publish_reconcile(message.id, message.session, countdown=RECONCILE_AFTER_SECONDS)
+            return Outcome.WAITING
+        except WhatsAppError:
+            recent = []  # no chat at all: it was never sent
+        candidates = [m for m in recent if m.get("fromMe") and m.get("body") == message.body
+                      and float(m.get("t") or 0) >= message.created_at.timestamp() - 60]
+        taken = set(db.scalars(select(Message.wa_message_id).where(
+            Message.session == message.session, Message.wa_message_id.in_([m["id"] for m in candidates]))))
+        found = [m for m in candidates if m["id"] not in taken]
+        if found:
+            log.info("message %s was sent before the crash: %s", message.id, found[0]["id"])
+            self._record_sent(message, found[0]["id"])
+            if int(found[0].get("ack") or 0) >= 2:
+                messages.apply_ack(db, message.session, found[0]["id"], int(found[0]["ack"]))
+                db.commit()
+            return Outcome.SENT
+        log.info("message %s was not sent before the crash: queueing it again", message.id)
+        messages.requeue(db, message, now(), None, "not found in the chat after a crash", count_attempt=False)
+        db.commit()
+        if message.bulk_job_id is None:
+            dispatch.publish_send(message.id, message.session)
+        return Outcome.RETRY
+
+    def mark_chat_read(self, message_id) -> None:
+        message = db.get(Message, message_id)
+        if message is not None:
+            self.session.mark_read(message.chat_id)
+
+

@@ -1,0 +1,77 @@
+"""The session's events into PostgreSQL: incoming messages (and their senders), and acks.
+
+Runs on the session's event-dispatcher thread, one short transaction per event.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+
+from core.db import db
+from core.redis import get_redis
+from models import Message
+from models.enums import Direction, MessageStatus
+from services import contacts, messages
+from worker.delivery import pending_ack_key
+
+log = logging.getLogger(__name__)
+
+
+def _digits(wid: str | None) -> str:
+    return (wid or "").split("@", 1)[0].split(":", 1)[0]
+
+
+class Inbox:
+    def __init__(self, session_name: str, on_connected=None):
+        self.session_name = session_name
+        self.on_connected = on_connected
+
+    def handle(self, event: dict) -> None:
+        handler = {"incoming": self._incoming, "ack": self._ack, "state": self._state}.get(event.get("type"))
+        if handler is None:
+            return
+        try:
+            handler(event)
+            db.commit()
+        except Exception:  # one bad event must not stop the pump
+            db.rollback()
+            log.exception("session %s: could not store event %s", self.session_name, event.get("type"))
+        finally:
+            db.remove()
+
+    def _incoming(self, event: dict) -> None:
+        msg = event.get("message") or {}
+        if msg.get("fromMe") or not msg.get("id"):
+            return
+        is_group = bool(msg.get("isGroupMsg"))
+        sender = _digits(msg.get("author") if is_group else msg.get("from"))
+        sent_at = datetime.fromtimestamp(float(msg["t"]), timezone.utc) if msg.get("t") else None
+        received = messages.now()
+        statement = insert(Message).values(
+            session=self.session_name, direction=Direction.INCOMING.value, status=MessageStatus.DELIVERED.value,
+            phone_number=sender, chat_id=msg.get("chat") or msg.get("from"), body=msg.get("body"),
+            sender_name=msg.get("notifyName"), from_me=False, is_group_msg=is_group,
+            mimetype=msg.get("mimetype"), caption=msg.get("caption"), wa_message_id=msg["id"],
+            timestamp=sent_at, created_at=received, delivered_at=received, attempts=0,
+        ).on_conflict_do_nothing(index_elements=["session", "wa_message_id"],
+                                 index_where=text("wa_message_id IS NOT NULL"))
+        db.execute(statement)
+        contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
+                        has_whatsapp=True, whatsapp_checked_at=received)
+
+    def _ack(self, event: dict) -> None:
+        ack = int(event.get("ack") or 0)
+        for wa_id in event.get("ids") or []:
+            if not messages.apply_ack(db, self.session_name, wa_id, ack):
+                # the send's own commit may not have landed yet: park the ack for it
+                key = pending_ack_key(self.session_name, wa_id)
+                current = int(get_redis().get(key) or 0)
+                if ack > current:
+                    get_redis().set(key, ack, ex=600)
+
+    def _state(self, event: dict) -> None:
+        if event.get("state") == "CONNECTED" and self.on_connected:
+            self.on_connected()
