@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from core.redis import get_redis
+from core.settings import get_settings
 from models import Contact, ErrorCounter, Message
 from models.enums import Role
 from services import outbox
@@ -18,7 +19,7 @@ from tests.fixtures.worker import forget_session, launch_worker, stop_workers
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PACING_MS = 200
-SESSION = "assistenza"  # the API's session name (settings default)
+SESSION = get_settings().session_name  # the API's session (per test run, see tests/conftest.py)
 _numbers = itertools.count(3330001001)
 
 

@@ -5,6 +5,7 @@ import os
 from datetime import datetime, timezone
 
 import click
+import qrcode
 from flask import Flask
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
@@ -59,5 +60,24 @@ def register_cli(app: Flask) -> None:
         click.echo(f"token {token.id} for {name} ({token.role}), expires {token.expires_at:%Y-%m-%d}:")
         click.echo(bearer)
 
+    whatsapp = AppGroup("whatsapp", help="The WhatsApp session.")
+
+    @whatsapp.command("qr")
+    def print_qr():
+        """Print the current QR in the terminal: scan it from WhatsApp > Linked devices."""
+        from services.session_state import read_state
+
+        state = read_state(app.config["SETTINGS"].session_name)
+        if state["state"] == "CONNECTED":
+            raise click.ClickException(f"session {state['session']} is already connected ({state['phone']})")
+        if not state["qr"]:
+            raise click.ClickException(f"no QR yet: the session is {state['state']} "
+                                       "(is the worker running? POST /api/whatsapp/initialize)")
+        code = qrcode.QRCode(border=2)
+        code.add_data(state["qr"])
+        code.print_ascii(out=click.get_text_stream("stdout"), invert=True)
+        click.echo(f"session {state['session']}: scan within 20 seconds; run again for a fresh code")
+
     app.cli.add_command(users)
+    app.cli.add_command(whatsapp)
     app.cli.add_command(tokens)

@@ -1,4 +1,6 @@
 """One flask-smorest blueprint per resource, each module with its schemas beside it."""
+import importlib
+
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
@@ -9,10 +11,19 @@ class PhoneConverter(BaseConverter):
     regex = r"\+?[0-9]{5,20}"
 
 
+# one resource per line, in the order the OpenAPI document lists them
+BLUEPRINT_MODULES = [
+    "health",
+    "auth",
+    "audit",
+    "session",
+    "messages",
+    "jobs",
+]
+
+
 def register_blueprints(api: Api) -> None:
     api._app.url_map.converters["phone"] = PhoneConverter
     api.register_converter(PhoneConverter, lambda _c: {"type": "string", "pattern": PhoneConverter.regex})
-    from web.api import audit, auth, health, jobs, messages
-
-    for module in (health, auth, audit, messages, jobs):
-        api.register_blueprint(module.blp)
+    for name in BLUEPRINT_MODULES:
+        api.register_blueprint(importlib.import_module(f"web.api.{name}").blp)
