@@ -222,3 +222,20 @@ def test_an_idempotent_retry_sends_nothing_twice(pipeline, committed_client, adm
     assert again.json == first.json
     time.sleep(2)
     assert len(arrivals(sim, tag)) == 1
+
+
+def test_messages_wait_through_a_dropped_connection_without_burning_attempts(
+        pipeline, committed_client, committed_db, admin):
+    sim, workers, _ = pipeline
+    tag = uuid.uuid4().hex
+    sim.drop(6)
+    workers[-1].wait_state("DISCONNECTED", timeout=10)
+    message_id = committed_client.post("/api/whatsapp/send", json={"phoneNumber": new_number(),
+                                                                   "message": f"later {tag}"},
+                                       headers=admin).json["data"]["messageId"]
+    time.sleep(2)
+    assert arrivals(sim, tag) == [] and row(committed_db, message_id).status in ("QUEUED", "SENDING")
+    workers[-1].wait_state("CONNECTED", timeout=20)
+    wait_until(lambda: arrivals(sim, tag), 30, "the send after reconnection")
+    sent = wait_until(lambda: (m := row(committed_db, message_id)).status != "QUEUED" and m, 10, "SENT")
+    assert sent.attempts == 1 and len(arrivals(sim, tag)) == 1
