@@ -16,6 +16,7 @@ BLUEPRINT_MODULES = [
     "health",
     "auth",
     "audit",
+    "users",
     "session",
     "messages",
     "jobs",

@@ -1,0 +1,111 @@
+"""Users (people who log in), managed by SUPER_ADMIN."""
+from __future__ import annotations
+
+import uuid
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from core.db import db
+from core.errors import GatewayError
+from models import User
+from models.enums import Role
+from services import accounts
+from web.auth import Capability, current_principal, requires
+from web.schemas import PageArgs, ok
+from web.pagination import page
+from web.transaction import audit_target
+
+blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users and their roles")
+
+ROLES = [r.value for r in Role]
+
+
+class UserSchema(Schema):
+    id = fields.UUID()
+    email = fields.String()
+    role = fields.String()
+    active = fields.Boolean()
+    createdAt = fields.DateTime(attribute="created_at")
+    lastLoginAt = fields.DateTime(attribute="last_login_at", allow_none=True)
+
+
+class UserCreateSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=accounts.MIN_PASSWORD_LENGTH, max=1024))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class UserUpdateSchema(Schema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+    password = fields.String(load_only=True, validate=validate.Length(min=accounts.MIN_PASSWORD_LENGTH, max=1024))
+
+
+class UserQuerySchema(PageArgs):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+
+
+class UserPageSchema(Schema):
+    success = fields.Boolean()
+    data = fields.Nested(UserSchema, many=True)
+    nextCursor = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
+class UserEnvelope(Schema):
+    success = fields.Boolean()
+    data = fields.Nested(UserSchema)
+    message = fields.String(allow_none=True)
+
+
+@blp.route("")
+@requires(Capability.ADMINISTER)
+@blp.arguments(UserQuerySchema, location="query")
+@blp.response(200, UserPageSchema)
+def list_users(args):
+    """Users newest first, filtered by role and active flag."""
+    query = select(User)
+    if args.get("role"):
+        query = query.where(User.role == args["role"])
+    if "active" in args:
+        query = query.where(User.active == args["active"])
+    rows, next_cursor = page(query, User.created_at, User.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+@blp.route("", methods=["POST"])
+@requires(Capability.ADMINISTER)
+@blp.arguments(UserCreateSchema)
+@blp.response(201, UserEnvelope)
+def create_user(args):
+    """Create a user with a role (the password is hashed with Argon2id)."""
+    user = accounts.create_user(db, args["email"], args["password"], Role(args["role"]))
+    audit_target(f"user:{user.id}", action="user.create", role=user.role)
+    return ok(user, "user created")
+
+
+@blp.route("/<uuid:user_id>", methods=["PATCH"])
+@requires(Capability.ADMINISTER)
+@blp.arguments(UserUpdateSchema)
+@blp.response(200, UserEnvelope)
+def update_user(args, user_id: uuid.UUID):
+    """Change a user's role, deactivate or reactivate them, or set a new password. Takes effect on
+    their very next request (tokens are checked against the user on every call)."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise GatewayError(404, "no user with this id")
+    if user.id == current_principal().user_id and (args.get("active") is False or
+                                                   args.get("role", Role.SUPER_ADMIN.value) != Role.SUPER_ADMIN.value):
+        raise GatewayError(409, "you cannot demote or deactivate yourself")
+    if "role" in args:
+        user.role = args["role"]
+    if "active" in args:
+        user.active = args["active"]
+    if "password" in args:
+        accounts.set_password(user, args["password"])
+    audit_target(f"user:{user.id}", action="user.update", changed=sorted(args))
+    return ok(user, "user updated")
