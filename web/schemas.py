@@ -18,6 +18,16 @@ def envelope(data_schema: type[Schema] | None = None, many: bool = False) -> typ
     )
 
 
+@lru_cache(maxsize=None)
+def page_envelope(item_schema: type[Schema]) -> type[Schema]:
+    """A page of a keyset-paginated list: the envelope plus `nextCursor` (None on the last page)."""
+    return Schema.from_dict(
+        {"success": fields.Boolean(dump_default=True), "data": fields.Nested(item_schema, many=True),
+         "nextCursor": fields.String(allow_none=True), "message": fields.String(allow_none=True)},
+        name=f"{item_schema.__name__.removesuffix('Schema')}Page",
+    )
+
+
 def ok(data=None, message: str | None = None) -> dict:
     return {"success": True, "data": data, "message": message}
 
@@ -26,3 +36,14 @@ class PageArgs(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500),
                            metadata={"description": "page size, 1 to 500"})
     cursor = fields.String(load_default=None, metadata={"description": "the nextCursor of the previous page"})
+
+
+def body_limit(max_bytes: int):
+    """Let one view accept bodies up to `max_bytes` instead of MAX_BODY_BYTES (place it right
+    below `@blp.route`)."""
+
+    def decorator(view):
+        view._max_body = max_bytes
+        return view
+
+    return decorator

@@ -9,7 +9,7 @@ from core.db import db
 from models import AuditLog
 from web.auth import Capability, requires
 from web.pagination import page
-from web.schemas import PageArgs, ok
+from web.schemas import PageArgs, ok, page_envelope
 
 blp = Blueprint("audit", __name__, url_prefix="/api/audit", description="Audit log of every state change")
 
@@ -36,17 +36,11 @@ class AuditEntrySchema(Schema):
     details = fields.Dict(allow_none=True)
 
 
-class AuditPageSchema(Schema):
-    success = fields.Boolean()
-    data = fields.Nested(AuditEntrySchema, many=True)
-    nextCursor = fields.String(allow_none=True)
-    message = fields.String(allow_none=True)
-
 
 @blp.route("")
 @requires(Capability.ADMINISTER)
 @blp.arguments(AuditQuerySchema, location="query")
-@blp.response(200, AuditPageSchema)
+@blp.response(200, page_envelope(AuditEntrySchema))
 def list_audit(args):
     """Audit rows newest first, filtered by actor, action, outcome and time range."""
     query = select(AuditLog)

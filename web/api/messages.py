@@ -13,12 +13,12 @@ from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
 from services import bulk, dispatch, messages
 from services.phones import check_number
-from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema, MessagePageSchema,
+from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
                                       MessageQuerySchema, MessageSchema, QueuedSchema, SendSchema)
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import page
-from web.schemas import PageArgs, envelope, ok
+from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.transaction import audit_target
 
 blp = Blueprint("messages", __name__, url_prefix="/api/whatsapp", description="Send and read messages")
@@ -94,7 +94,7 @@ def _filtered(args) -> select:
 @blp.route("/messages")
 @requires(Capability.VIEW)
 @blp.arguments(MessageQuerySchema, location="query")
-@blp.response(200, MessagePageSchema)
+@blp.response(200, page_envelope(MessageSchema))
 def list_messages(args):
     """Messages newest first, with filters and cursor pagination (pass `nextCursor` as `cursor`)."""
     rows, next_cursor = page(_filtered(args), Message.created_at, Message.id, args["limit"], args["cursor"], db)
@@ -104,7 +104,7 @@ def list_messages(args):
 @blp.route("/messages/<phone:phone_number>")
 @requires(Capability.VIEW)
 @blp.arguments(PageArgs, location="query")
-@blp.response(200, MessagePageSchema)
+@blp.response(200, page_envelope(MessageSchema))
 def conversation(args, phone_number: str):
     """The conversation with one number, both directions, newest first."""
     query = select(Message).where(Message.phone_number == valid_phone(phone_number).formatted)

@@ -107,12 +107,6 @@ class MessageDetailSchema(MessageSchema):
     history = fields.List(fields.Nested(HistoryStepSchema))
 
 
-class MessagePageSchema(Schema):
-    success = fields.Boolean()
-    data = fields.Nested(MessageSchema, many=True)
-    nextCursor = fields.String(allow_none=True)
-    message = fields.String(allow_none=True)
-
 
 class MessageQuerySchema(PageArgs):
     phoneNumber = fields.String(validate=validate.Length(max=64))

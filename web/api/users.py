@@ -13,7 +13,7 @@ from models import User
 from models.enums import Role
 from services import accounts
 from web.auth import Capability, current_principal, requires
-from web.schemas import PageArgs, ok
+from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.pagination import page
 from web.transaction import audit_target
 
@@ -49,23 +49,11 @@ class UserQuerySchema(PageArgs):
     active = fields.Boolean()
 
 
-class UserPageSchema(Schema):
-    success = fields.Boolean()
-    data = fields.Nested(UserSchema, many=True)
-    nextCursor = fields.String(allow_none=True)
-    message = fields.String(allow_none=True)
-
-
-class UserEnvelope(Schema):
-    success = fields.Boolean()
-    data = fields.Nested(UserSchema)
-    message = fields.String(allow_none=True)
-
 
 @blp.route("")
 @requires(Capability.ADMINISTER)
 @blp.arguments(UserQuerySchema, location="query")
-@blp.response(200, UserPageSchema)
+@blp.response(200, page_envelope(UserSchema))
 def list_users(args):
     """Users newest first, filtered by role and active flag."""
     query = select(User)
@@ -80,7 +68,7 @@ def list_users(args):
 @blp.route("", methods=["POST"])
 @requires(Capability.ADMINISTER)
 @blp.arguments(UserCreateSchema)
-@blp.response(201, UserEnvelope)
+@blp.response(201, envelope(UserSchema))
 def create_user(args):
     """Create a user with a role (the password is hashed with Argon2id)."""
     user = accounts.create_user(db, args["email"], args["password"], Role(args["role"]))
@@ -91,7 +79,7 @@ def create_user(args):
 @blp.route("/<uuid:user_id>", methods=["PATCH"])
 @requires(Capability.ADMINISTER)
 @blp.arguments(UserUpdateSchema)
-@blp.response(200, UserEnvelope)
+@blp.response(200, envelope(UserSchema))
 def update_user(args, user_id: uuid.UUID):
     """Change a user's role, deactivate or reactivate them, or set a new password. Takes effect on
     their very next request (tokens are checked against the user on every call)."""
