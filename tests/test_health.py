@@ -31,3 +31,11 @@ def test_swagger_ui_assets_are_served_locally(client):
     assert "/api/docs/static/swagger-ui-bundle.js" in page
     asset = client.get("/api/docs/static/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.data) > 100_000
+
+
+def test_openapi_documents_our_error_envelope(client):
+    spec = client.get("/api/openapi.json").json
+    error = spec["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"success", "error"}
+    detail = spec["components"]["schemas"]["ErrorDetail"]["properties"]
+    assert set(detail) == {"type", "message", "userMessage", "retry", "suggestions", "details"}

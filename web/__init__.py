@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from core.db import bind_default_engine
 from core.errors import GatewayError
@@ -46,6 +46,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.errors import register_error_handlers
     from flask_smorest import Api
 
+    from web.schemas import ErrorSchema
+
+    class GatewayApi(Api):
+        ERROR_SCHEMA = ErrorSchema  # documents our envelope, not flask-smorest's default error shape
+
     from web.extensions import jwt, limiter
     from web.transaction import init_transaction
 
@@ -54,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     jwt.init_app(app)
     init_jwt(jwt)
     limiter.init_app(app)
-    api = Api(app, spec_kwargs={
+    api = GatewayApi(app, spec_kwargs={
         "components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearerAuth": []}],
@@ -75,6 +80,9 @@ def _check_body():
     """Refuse bodies that are too large or not JSON before any view reads them."""
     if request.method not in JSON_METHODS:
         return None
+    larger = getattr(current_app.view_functions.get(request.endpoint), "_max_body", None)
+    if larger:  # a view that takes big documents (see web.schemas.body_limit)
+        request.max_content_length = larger
     length = request.content_length
     if length is not None and length > request.max_content_length:
         raise GatewayError(413, f"body larger than {request.max_content_length} bytes")

@@ -28,6 +28,24 @@ def page_envelope(item_schema: type[Schema]) -> type[Schema]:
     )
 
 
+class ErrorDetailSchema(Schema):
+    type = fields.String(metadata={"description": "CONNECTION_ERROR, VALIDATION_ERROR, RATE_LIMIT, INVALID_NUMBER, "
+                                                  "NOT_WHATSAPP, BLOCKED, UNKNOWN, AUTHENTICATION_ERROR, "
+                                                  "PERMISSION_DENIED, NOT_FOUND, CONFLICT"})
+    message = fields.String(metadata={"description": "for developers, in English"})
+    userMessage = fields.String(metadata={"description": "for people: Italian, or English per Accept-Language"})
+    retry = fields.Boolean(metadata={"description": "whether the same request may succeed later"})
+    suggestions = fields.List(fields.String())
+    details = fields.Raw(allow_none=True, metadata={"description": "e.g. the fields that failed validation"})
+
+
+class ErrorSchema(Schema):
+    """The one error envelope (core/errors.py)."""
+
+    success = fields.Boolean(dump_default=False)
+    error = fields.Nested(ErrorDetailSchema)
+
+
 def ok(data=None, message: str | None = None) -> dict:
     return {"success": True, "data": data, "message": message}
 
