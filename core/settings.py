@@ -46,6 +46,7 @@ class Settings:
     whatsapp_url: str = "https://web.whatsapp.com/"
     wa_script_path: str = str(ROOT / "vendor" / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js")
     tokens_dir: str = str(ROOT / "tokens")
+    media_dir: str = str(ROOT / "media")
     chromium_path: str = "/usr/bin/chromium"
     chromedriver_path: str = "/usr/bin/chromedriver"
     browser_timeout_seconds: int = 60

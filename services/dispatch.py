@@ -12,6 +12,7 @@ SEND_MESSAGE = "tasks.messages.send_message"
 RUN_BULK = "tasks.messages.run_bulk"
 MARK_READ = "tasks.messages.mark_read"
 RECONCILE = "tasks.messages.reconcile_message"
+DOWNLOAD_MEDIA = "tasks.messages.download_media"
 
 
 def interactive_queue(session: str) -> str:
@@ -38,3 +39,7 @@ def publish_mark_read(message_id, session: str) -> None:
 
 def publish_reconcile(message_id, session: str, countdown: float | None = None) -> None:
     celery_app.send_task(RECONCILE, args=[str(message_id)], queue=interactive_queue(session), countdown=countdown)
+
+
+def publish_download_media(message_id, session: str) -> None:
+    celery_app.send_task(DOWNLOAD_MEDIA, args=[str(message_id)], queue=interactive_queue(session))

@@ -32,3 +32,9 @@ def reconcile_message(message_id: str) -> str:
                  retry_backoff=True, max_retries=5)
 def mark_read(message_id: str) -> None:
     _courier().mark_chat_read(uuid.UUID(message_id))
+
+
+@celery_app.task(name="tasks.messages.download_media", base=DbTask, autoretry_for=(Exception,),
+                 retry_backoff=True, max_retries=5)
+def download_media(message_id: str) -> str | None:
+    return _courier().download_media(uuid.UUID(message_id))

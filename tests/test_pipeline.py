@@ -1,6 +1,7 @@
 """The message pipeline end to end: the API, a real Celery worker driving headless Chromium on the
 simulator, real PostgreSQL and Redis. Each test marks its texts with a unique tag, because the
 worker and the simulator are shared by the module."""
+import base64
 import itertools
 import os
 import signal
@@ -239,3 +240,22 @@ def test_messages_wait_through_a_dropped_connection_without_burning_attempts(
     wait_until(lambda: arrivals(sim, tag), 30, "the send after reconnection")
     sent = wait_until(lambda: (m := row(committed_db, message_id)).status != "QUEUED" and m, 10, "SENT")
     assert sent.attempts == 1 and len(arrivals(sim, tag)) == 1
+
+
+def test_incoming_media_is_downloaded_and_served(pipeline, committed_client, admin):
+    sim, *_ = pipeline
+    tag = uuid.uuid4().hex
+    picture = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    sim.incoming(f"39{new_number()}", pushname="Luca", type="image",
+                 media={"mimetype": "image/png", "data": base64.b64encode(picture).decode(),
+                        "filename": "foto.png", "caption": f"scontrino {tag}"})
+
+    def downloaded():
+        rows = committed_client.get(f"/api/whatsapp/messages?direction=incoming", headers=admin).json["data"]
+        return next((m for m in rows if m["caption"] == f"scontrino {tag}" and m["mediaUrl"]), None)
+
+    message = wait_until(downloaded, 30, "the media to be downloaded")
+    assert message["mimetype"] == "image/png"
+    served = committed_client.get(message["mediaUrl"], headers=admin)
+    assert served.status_code == 200 and served.mimetype == "image/png" and served.data == picture

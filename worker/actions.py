@@ -126,6 +126,10 @@ class MessagingMixin:
     def mark_read(self: "WhatsAppSession", chat_id: str) -> dict:
         return self.call_wpp("chat.markIsRead", chat_id) or {}
 
+    def download_media(self: "WhatsAppSession", message_id: str) -> str:
+        """The media of a message as a data URL (`data:<mimetype>;base64,...`)."""
+        return self.call_wpp("chat.downloadMedia", message_id)
+
     def query_exists(self: "WhatsAppSession", chat_id: str) -> dict | None:
         """None when the number is not on WhatsApp."""
         return self.call_wpp("contact.queryWidExists", chat_id)

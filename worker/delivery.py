@@ -6,10 +6,13 @@ browser acts, so a crash during a send leaves SENDING, which is reconciled again
 """
 from __future__ import annotations
 
+import base64
 import logging
+import mimetypes
 import random
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
@@ -215,6 +218,24 @@ class Courier:
         if message.bulk_job_id is None:
             dispatch.publish_send(message.id, message.session)
         return Outcome.RETRY
+
+    def download_media(self, message_id) -> str | None:
+        """Save an incoming message's media under MEDIA_DIR/<session>/ and record its path."""
+        message = db.get(Message, message_id)
+        if message is None or message.media_path or not message.wa_message_id:
+            return None
+        data_url = self.session.download_media(message.wa_message_id)
+        header, _, payload = data_url.partition(",")
+        mimetype = header.removeprefix("data:").split(";", 1)[0] or message.mimetype
+        extension = mimetypes.guess_extension(mimetype or "") or ".bin"
+        folder = Path(self.settings.media_dir) / message.session
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{message.id}{extension}"
+        path.write_bytes(base64.b64decode(payload))
+        message.media_path, message.mimetype = str(path), mimetype
+        message.media_url = f"/api/whatsapp/messages/{message.id}/media"  # served by the API
+        db.commit()
+        return str(path)
 
     def mark_chat_read(self, message_id) -> None:
         message = db.get(Message, message_id)

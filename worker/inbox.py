@@ -10,11 +10,11 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
-from core.db import db
+from core.db import after_commit, db
 from core.redis import get_redis
 from models import Message
 from models.enums import Direction, MessageStatus
-from services import contacts, messages
+from services import contacts, dispatch, messages
 from worker.delivery import pending_ack_key
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,10 @@ class Inbox:
             mimetype=msg.get("mimetype"), caption=msg.get("caption"), wa_message_id=msg["id"],
             timestamp=sent_at, created_at=received, delivered_at=received, attempts=0,
         ).on_conflict_do_nothing(index_elements=["session", "wa_message_id"],
-                                 index_where=text("wa_message_id IS NOT NULL"))
-        db.execute(statement)
+                                 index_where=text("wa_message_id IS NOT NULL")).returning(Message.id)
+        message_id = db.execute(statement).scalar()
+        if message_id and msg.get("mimetype"):
+            after_commit(db, lambda: dispatch.publish_download_media(message_id, self.session_name))
         contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
                         has_whatsapp=True, whatsapp_checked_at=received)
 

@@ -144,6 +144,14 @@ function plain(v, depth) {
   var target = WPP, parts = path.split('.'), name = parts.pop();
   parts.forEach(function (p) { target = target[p]; });
   var value = await target[name].apply(target, args);
+  if (typeof Blob !== 'undefined' && value instanceof Blob) {  // media: hand it over as a data URL
+    value = await new Promise(function (resolve, reject) {
+      var reader = new FileReader();
+      reader.onload = function () { resolve(reader.result); };
+      reader.onerror = function () { reject(reader.error); };
+      reader.readAsDataURL(value);
+    });
+  }
   return {ok: true, value: plain(value, 0)};
 })().then(done, function (e) {
   done({ok: false, code: String((e && (e.code || e.name)) || 'Error'), message: String((e && e.message) || e)});

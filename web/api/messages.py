@@ -1,9 +1,10 @@
 """Sending, listing and reading messages (the original routes, now queued, paced and traceable)."""
 from __future__ import annotations
 
+import os
 import uuid
 
-from flask import current_app
+from flask import current_app, send_file
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
@@ -144,3 +145,15 @@ def mark_read(message_id: uuid.UUID):
         message.read_at = messages.now()
         after_commit(db, lambda: dispatch.publish_mark_read(message.id, message.session))
     return ok(message, "marked as read")
+
+
+@blp.route("/messages/<uuid:message_id>/media")
+@requires(Capability.VIEW)
+@blp.response(200, description="the media file, with its content type", content_type="application/octet-stream")
+def media(message_id: uuid.UUID):
+    """The media of an incoming message (downloaded from WhatsApp by the worker when it arrived)."""
+    message = _message_or_404(message_id)
+    if not message.media_path or not os.path.exists(message.media_path):
+        raise GatewayError(404, "this message has no downloaded media (none, or not downloaded yet)")
+    return send_file(message.media_path, mimetype=message.mimetype or "application/octet-stream",
+                     download_name=os.path.basename(message.media_path))
