@@ -5,7 +5,7 @@ from celery import Celery
 
 from core.settings import Settings, get_settings
 
-DEFAULT_QUEUE = "default"
+from beat_schedule import DEFAULT_QUEUE  # noqa: E402 - one name for the default queue
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
@@ -30,6 +30,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         imports=("tasks",),
     )
+    from beat_schedule import build_schedule  # a table of names and numbers: no work at import
+
+    app.conf.beat_schedule = build_schedule(settings)
     return app
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from datetime import time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JWT_SECRET = "dev-only-change-me"
@@ -61,11 +63,19 @@ class Settings:
     retry_base_seconds: int = 5
     retry_max_seconds: int = 600
     whatsapp_check_ttl_hours: int = 24 * 7
+    check_min_interval_ms: int = 3000
     outbox_republish_after_seconds: int = 60
     sweeper_interval_seconds: int = 30
     flower_user: str = "admin"
     flower_password: str = "change-me"
     timezone: str = "Europe/Rome"
+    error_reset_time: str = "00:00"
+    health_check_seconds: int = 60
+    health_stuck_seconds: int = 180
+    schedule_dispatch_seconds: int = 15
+    schedule_grace_seconds: int = 300
+    cleanup_interval_seconds: int = 3600
+    qr_max_age_seconds: int = 120
 
     @property
     def is_production(self) -> bool:
@@ -89,7 +99,27 @@ class Settings:
             raise SettingsError("JWT_SECRET must be at least 32 characters in production")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"TIMEZONE={self.timezone!r} is not an IANA time zone (e.g. Europe/Rome)") from None
+        try:
+            self.error_reset_clock
+        except ValueError:
+            raise SettingsError(f"ERROR_RESET_TIME={self.error_reset_time!r} is not a time HH:MM") from None
+        for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
+                     "cleanup_interval_seconds"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def error_reset_clock(self) -> tuple[int, int]:
+        """(hour, minute) of ERROR_RESET_TIME, local time in TIMEZONE."""
+        clock = time.fromisoformat(self.error_reset_time)
+        if len(self.error_reset_time) != 5:
+            raise ValueError("HH:MM")
+        return clock.hour, clock.minute
 
 
 def load_settings(environ: dict[str, str] | None = None, **overrides) -> Settings:

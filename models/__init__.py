@@ -2,13 +2,14 @@
 from models.accounts import ApiToken, User
 from models.audit import AuditLog
 from models.base import Base
+from models.checks import CheckJob
 from models.contacts import Contact
-from models.messages import BulkJob, Message, MessageEvent
+from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
 from models.templates import Template
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "BulkJob", "Contact", "ErrorCounter", "IdempotencyKey",
-    "Message", "MessageEvent", "ScheduledMessage", "ScheduledRun", "Template", "User",
+    "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
+    "Message", "MessageCount", "MessageEvent", "ScheduledMessage", "ScheduledRun", "Template", "User",
 ]

@@ -89,3 +89,18 @@ class MessageEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     error_type: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class MessageCount(Base):
+    """Running message counts per direction and status, kept by statement-level triggers on
+    `messages` (migration 0003), so whole-history statistics never scan the messages.
+
+    Each database backend adds to its own shard (pg_backend_pid() % 16): concurrent writers never
+    wait on one hot counter row. Totals are the sum over shards."""
+
+    __tablename__ = "message_counts"
+
+    shard: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(10), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

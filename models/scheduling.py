@@ -47,3 +47,4 @@ class ScheduledRun(Base):
     outcome: Mapped[str] = mapped_column(String(12))  # SENT, SKIPPED
     reason: Mapped[str | None] = mapped_column(Text)
     bulk_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bulk_jobs.id", ondelete="SET NULL"))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))

@@ -13,6 +13,8 @@ RUN_BULK = "tasks.messages.run_bulk"
 MARK_READ = "tasks.messages.mark_read"
 RECONCILE = "tasks.messages.reconcile_message"
 DOWNLOAD_MEDIA = "tasks.messages.download_media"
+CHECK_STEP = "tasks.contacts.check_step"
+SYNC_CONTACTS = "tasks.contacts.sync_contacts"
 
 
 def interactive_queue(session: str) -> str:
@@ -24,8 +26,10 @@ def bulk_queue(session: str) -> str:
 
 
 def publish_send(message_id, session: str, task_id: str | None = None, countdown: float | None = None) -> str:
+    # ignore_result: the row is the outcome. Without it, every publish from the API also subscribes
+    # the web process to the task's result channel (two Redis round trips for a result never read).
     result = celery_app.send_task(SEND_MESSAGE, args=[str(message_id)], queue=interactive_queue(session),
-                                  task_id=task_id, countdown=countdown)
+                                  task_id=task_id, countdown=countdown, ignore_result=True)
     return result.id
 
 
@@ -39,6 +43,16 @@ def publish_mark_read(message_id, session: str) -> None:
 
 def publish_reconcile(message_id, session: str, countdown: float | None = None) -> None:
     celery_app.send_task(RECONCILE, args=[str(message_id)], queue=interactive_queue(session), countdown=countdown)
+
+
+def publish_check(job_id, session: str, countdown: float | None = None, batch: bool = False) -> str:
+    """One step of a WhatsApp-existence check job; a batch runs on the bulk queue, behind nothing urgent."""
+    queue = bulk_queue(session) if batch else interactive_queue(session)
+    return celery_app.send_task(CHECK_STEP, args=[str(job_id)], queue=queue, countdown=countdown).id
+
+
+def publish_sync_contacts(session: str, task_id: str | None = None) -> str:
+    return celery_app.send_task(SYNC_CONTACTS, queue=interactive_queue(session), task_id=task_id).id
 
 
 def publish_download_media(message_id, session: str) -> None:

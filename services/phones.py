@@ -85,3 +85,23 @@ def check_number(raw: object, country: str | None = "IT") -> PhoneCheck:
         type=_TYPE_NAMES.get(phonenumbers.number_type(number), "unknown"),
         display_format=phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
     )
+
+
+def extract_numbers(text: str, country: str | None = "IT") -> list[dict]:
+    """Every valid phone number in free text (phonenumbers' matcher), first occurrence of each,
+    with its position (`start`, `end`: character offsets), the raw text and the normalised forms."""
+    found, seen = [], set()
+    for match in phonenumbers.PhoneNumberMatcher(text, (country or "").upper() or None,
+                                                 leniency=phonenumbers.Leniency.VALID):
+        number = match.number
+        e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        if e164 in seen:
+            continue
+        seen.add(e164)
+        found.append({
+            "start": match.start, "end": match.end, "raw": match.raw_string, "formatted": e164.lstrip("+"),
+            "e164": e164, "country": phonenumbers.region_code_for_number(number),
+            "type": _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown"),
+            "displayFormat": phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
+        })
+    return found

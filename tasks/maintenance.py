@@ -3,19 +3,24 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from core.celery_app import celery_app
 from core.db import db
 from core.settings import get_settings
-from services import idempotency, outbox
-from tasks.base import DbTask
+from services import health, idempotency, outbox
+from tasks.periodic import locked_task
 
 
-@celery_app.task(name="tasks.maintenance.sweep_outbox", base=DbTask)
+@locked_task("tasks.maintenance.sweep_outbox", lock_seconds=300)
 def sweep_outbox() -> dict:
     idle = get_settings().outbox_republish_after_seconds
     return asdict(outbox.sweep(db, idle_seconds=idle, chain_idle_seconds=idle))
 
 
-@celery_app.task(name="tasks.maintenance.purge_idempotency_keys", base=DbTask)
+@locked_task("tasks.maintenance.purge_idempotency_keys", lock_seconds=600)
 def purge_idempotency_keys() -> int:
     return idempotency.purge_expired(db)
+
+
+@locked_task("tasks.maintenance.purge_qr_payloads", lock_seconds=60)
+def purge_qr_payloads() -> bool:
+    settings = get_settings()
+    return health.purge_old_qr(settings.session_name, settings.qr_max_age_seconds)

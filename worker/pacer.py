@@ -28,11 +28,18 @@ class PacingDeferred(Exception):
 
 
 class Pacer:
-    def __init__(self, client: redis.Redis, settings: Settings, max_block_seconds: float = 30.0):
+    def __init__(self, client: redis.Redis, settings: Settings, max_block_seconds: float = 30.0, *,
+                 key: str | None = None, min_interval_ms: int | None = None, jitter_ms: int | None = None,
+                 caps: bool = True):
+        """`key`, `min_interval_ms`, `jitter_ms` and `caps=False` (no hourly/daily caps) make a pacer
+        for another kind of call than sends, e.g. WhatsApp-existence checks (see `check_pacer`)."""
         self.client = client
         self.settings = settings
         self.max_block = max_block_seconds
-        base = Keys.pacing(settings.session_name)
+        self.min_interval_ms = settings.send_min_interval_ms if min_interval_ms is None else min_interval_ms
+        self.jitter_ms = settings.send_jitter_ms if jitter_ms is None else jitter_ms
+        self.caps = caps
+        base = key or Keys.pacing(settings.session_name)
         self.next_key, self.window_key = f"{base}:next", f"{base}:window"
         self.base = base
 
@@ -51,6 +58,8 @@ class Pacer:
             waits.append(recent[-per_second][1] + 1.0 - now + 0.001)
         hour_key, day_key = self._bucket_keys(now)
         hourly, daily = self.client.mget(hour_key, day_key)
+        if not self.caps:
+            return max(0.0, *waits)
         if self.settings.send_max_per_day and int(daily or 0) >= self.settings.send_max_per_day:
             raise PacingDeferred(86400 - now % 86400, "daily cap reached")
         if self.settings.send_max_per_hour and int(hourly or 0) >= self.settings.send_max_per_hour:
@@ -70,7 +79,7 @@ class Pacer:
     def record_send(self) -> None:
         """Call right after a send completed."""
         now = time.time()
-        interval = (self.settings.send_min_interval_ms + random.uniform(0, self.settings.send_jitter_ms)) / 1000
+        interval = (self.min_interval_ms + random.uniform(0, self.jitter_ms)) / 1000
         hour_key, day_key = self._bucket_keys(now)
         pipe = self.client.pipeline()
         pipe.set(self.next_key, now + interval, ex=86400)
@@ -82,3 +91,10 @@ class Pacer:
         pipe.incr(day_key)
         pipe.expire(day_key, 2 * 86400)
         pipe.execute()
+
+
+def check_pacer(client: redis.Redis, settings: Settings) -> Pacer:
+    """WhatsApp-existence checks, paced apart from sends: bursts of lookups get accounts banned."""
+    return Pacer(client, settings, key=f"{Keys.pacing(settings.session_name)}:checks",
+                 min_interval_ms=settings.check_min_interval_ms, jitter_ms=settings.check_min_interval_ms // 4,
+                 caps=False)

@@ -20,6 +20,11 @@ BLUEPRINT_MODULES = [
     "session",
     "messages",
     "jobs",
+    "scheduled",
+    "templates",
+    "validation",
+    "contacts",
+    "stats",
 ]
 
 

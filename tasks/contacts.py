@@ -1,0 +1,84 @@
+"""Tasks of the WhatsApp worker about contacts: existence-check steps and the phone's contact sync."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from core.celery_app import celery_app
+from core.db import after_commit, db
+from core.redis import get_redis
+from core.settings import get_settings
+from models import CheckJob
+from services import contacts, dispatch, existence
+from services.messages import now
+from tasks.base import DbTask
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 5.0
+
+
+def _session():
+    from worker.runtime import get_session  # only a session worker has one
+
+    return get_session()
+
+
+def _next_step(job: CheckJob, countdown: float | None = None) -> None:
+    batch = len(job.numbers) > 1
+    after_commit(db, lambda: dispatch.publish_check(job.id, job.session, countdown, batch=batch))
+
+
+@celery_app.task(name=dispatch.CHECK_STEP, base=DbTask)
+def check_step(job_id: str) -> str:
+    """Answer the job's cached numbers, then ask WhatsApp about at most one number (paced)."""
+    from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
+    from worker.pacer import check_pacer
+
+    settings = get_settings()
+    job = db.get(CheckJob, uuid.UUID(job_id), with_for_update=True)
+    if job is None or job.status != "RUNNING":
+        return "skipped"
+    number = existence.skip_cached(db, job, settings.whatsapp_check_ttl_hours)
+    if number is None:
+        if job.status == "RUNNING":
+            _next_step(job)
+        return "cached"
+    pacer = check_pacer(get_redis(), settings)
+    wait = pacer.delay()
+    if wait > 0:
+        _next_step(job, wait)
+        return "paced"
+    try:
+        found = _session().query_exists(f"{number}@c.us")
+    except (SessionNotConnected, BrowserTimeout, BrowserDied) as exc:
+        if job.created_at < now() - timedelta(minutes=settings.send_max_age_minutes):
+            existence.finish(job, "FAILED", f"the session could not answer: {exc}")
+            return "failed"
+        _next_step(job, RETRY_SECONDS)
+        return "waiting"
+    except WhatsAppError as exc:  # invalid_wid and the like: WhatsApp has no such user
+        log.info("existence check of %s refused: %s", number, exc)
+        found = None
+    pacer.record_send()
+    existence.record(db, job, number, found)
+    if job.status == "RUNNING":
+        _next_step(job)
+    return "checked"
+
+
+@celery_app.task(name=dispatch.SYNC_CONTACTS, base=DbTask)
+def sync_contacts() -> int:
+    """Upsert the phone's contacts (`WPP.contact.list`): people only, names and business flags."""
+    synced = 0
+    for contact in _session().list_contacts():
+        wid = str(contact.get("id") or "")
+        if not wid.endswith("@c.us") or contact.get("isGroup"):
+            continue
+        digits = wid.split("@", 1)[0].split(":", 1)[0]
+        if not digits.isdigit():
+            continue
+        contacts.upsert(db, digits, name=contact.get("name"), pushname=contact.get("pushname"),
+                        is_business=contact.get("isBusiness"), is_user=contact.get("isUser"))
+        synced += 1
+    return synced

@@ -1,0 +1,141 @@
+"""Contacts: listed and edited here; filled by incoming messages, syncs and existence checks."""
+from __future__ import annotations
+
+import uuid
+
+from celery.result import AsyncResult
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import or_, select
+
+from core.celery_app import celery_app
+from core.db import after_commit, db
+from core.errors import GatewayError
+from models import Contact
+from services import dispatch
+from web.auth import Capability, requires
+from web.pagination import page
+from web.schemas import PageArgs, envelope, ok
+from web.transaction import audit_target
+
+blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", description="Contacts")
+
+
+class ContactSchema(Schema):
+    id = fields.UUID()
+    phoneNumber = fields.String(attribute="phone_number")
+    name = fields.String(allow_none=True)
+    pushname = fields.String(allow_none=True)
+    isUser = fields.Boolean(attribute="is_user")
+    isBusiness = fields.Boolean(attribute="is_business")
+    isFavorite = fields.Boolean(attribute="is_favorite")
+    hasWhatsApp = fields.Boolean(attribute="has_whatsapp", allow_none=True)
+    whatsAppCheckedAt = fields.DateTime(attribute="whatsapp_checked_at", allow_none=True)
+    lastMessageAt = fields.DateTime(attribute="last_message_at", allow_none=True)
+    createdAt = fields.DateTime(attribute="created_at")
+    updatedAt = fields.DateTime(attribute="updated_at")
+
+
+class ContactPageSchema(Schema):
+    success = fields.Boolean()
+    data = fields.Nested(ContactSchema, many=True)
+    nextCursor = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
+class ContactQuerySchema(PageArgs):
+    q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "name, pushname or number"})
+    favorite = fields.Boolean(metadata={"description": "only favourites (true) or only the others (false)"})
+
+
+class ContactPatchSchema(Schema):
+    name = fields.String(allow_none=True, validate=validate.Length(max=255))
+    isFavorite = fields.Boolean()
+
+    @validates_schema
+    def _something(self, data, **_kwargs):
+        if not data:
+            raise ValidationError("give name and/or isFavorite")
+
+
+class SyncSchema(Schema):
+    taskId = fields.String()
+    status = fields.String()
+    synced = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+def _contact_or_404(contact_id: uuid.UUID) -> Contact:
+    contact = db.get(Contact, contact_id)
+    if contact is None:
+        raise GatewayError(404, "no contact with this id")
+    return contact
+
+
+@blp.route("")
+@requires(Capability.VIEW)
+@blp.arguments(ContactQuerySchema, location="query")
+@blp.response(200, ContactPageSchema)
+def list_contacts(args):
+    """Contacts newest first; search by name, pushname or number, filter favourites."""
+    query = select(Contact)
+    if args.get("q"):
+        term = args["q"].strip()
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        digits = "".join(ch for ch in term if ch.isdigit())
+        conditions = [Contact.name.ilike(pattern), Contact.pushname.ilike(pattern)]
+        if digits:
+            conditions.append(Contact.phone_number.like(f"%{digits}%"))
+        query = query.where(or_(*conditions))
+    if "favorite" in args:
+        query = query.where(Contact.is_favorite.is_(args["favorite"]))
+    rows, next_cursor = page(query, Contact.created_at, Contact.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+@blp.route("/<uuid:contact_id>")
+@requires(Capability.VIEW)
+@blp.response(200, envelope(ContactSchema))
+def get_contact(contact_id: uuid.UUID):
+    return ok(_contact_or_404(contact_id))
+
+
+@blp.route("/<uuid:contact_id>", methods=["PATCH"])
+@requires(Capability.MANAGE)
+@blp.arguments(ContactPatchSchema)
+@blp.response(200, envelope(ContactSchema))
+def patch_contact(args, contact_id: uuid.UUID):
+    """Rename a contact (null clears the name) and/or mark it favourite."""
+    contact = _contact_or_404(contact_id)
+    if "name" in args:
+        contact.name = (args["name"] or "").strip() or None
+    if "isFavorite" in args:
+        contact.is_favorite = args["isFavorite"]
+    audit_target(f"contact:{contact.id}", action="contact.update", fields=sorted(args))
+    db.flush()
+    return ok(contact, "contact updated")
+
+
+@blp.route("/sync", methods=["POST"])
+@requires(Capability.MANAGE)
+@blp.response(202, envelope(SyncSchema))
+def sync():
+    """Pull the phone's contacts through the session (WPP.contact.list); poll GET /contacts/sync/{taskId}."""
+    task_id = str(uuid.uuid4())
+    session = current_app.config["SETTINGS"].session_name
+    after_commit(db, lambda: dispatch.publish_sync_contacts(session, task_id))
+    audit_target(f"session:{session}", action="contact.sync", taskId=task_id)
+    return ok({"taskId": task_id, "status": "PENDING"}, "contact sync queued")
+
+
+@blp.route("/sync/<uuid:task_id>")
+@requires(Capability.VIEW)
+@blp.response(200, envelope(SyncSchema))
+def sync_status(task_id: uuid.UUID):
+    """A contact sync's state: PENDING, STARTED, SUCCESS (with the number synced) or FAILURE."""
+    result = AsyncResult(str(task_id), app=celery_app)
+    state = result.state
+    synced = result.result if state == "SUCCESS" else None
+    error = str(result.result) if state == "FAILURE" else None
+    return ok({"taskId": str(task_id), "status": state, "synced": synced, "error": error})

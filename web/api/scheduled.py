@@ -1,0 +1,175 @@
+"""Scheduled messages and campaigns: one-off (`sendAt`) or recurring (`cron` in a time zone).
+
+Beat sends them when due (tasks/scheduling.py); each run becomes ordinary pipeline messages.
+One recipient needs the right to send, several the right to run campaigns.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from core.db import db
+from core.errors import GatewayError
+from models import ScheduledMessage
+from models.enums import ErrorType
+from services import bulk, scheduling
+from web.api.messages import valid_phone
+from web.api.scheduled_schemas import (ScheduleDetailSchema, ScheduleInputSchema, SchedulePageSchema,
+                                       ScheduleQuerySchema, ScheduleSchema)
+from web.auth import Capability, allowed, current_principal, requires
+from web.pagination import page
+from web.schemas import envelope, ok
+from web.transaction import audit_target
+
+blp = Blueprint("scheduled", __name__, url_prefix="/api/whatsapp/scheduled",
+                description="Scheduled messages and campaigns")
+
+_KEYS = {"recipients": "recipients", "message": "body", "templateId": "template_id", "variables": "variables",
+         "sendAt": "send_at", "cron": "cron", "timezone": "timezone", "endAt": "end_at", "maxRuns": "max_runs"}
+
+
+def _values(args: dict) -> dict:
+    """API fields -> column values; recipients normalised to E.164 digits (422 on an invalid one)."""
+    country = current_app.config["SETTINGS"].default_country
+    values = {column: args.get(key) for key, column in _KEYS.items()}
+    if args.get("phoneNumber"):
+        values["recipients"] = [valid_phone(args["phoneNumber"]).formatted]
+    else:
+        valid, invalid = bulk.split_recipients(args["recipients"], country)
+        if invalid:
+            raise GatewayError(422, f"{len(invalid)} recipients are not valid numbers", ErrorType.INVALID_NUMBER,
+                               details={"recipients": invalid})
+        values["recipients"] = [phone.formatted for phone in valid]
+    if len(values["recipients"]) > 1 and not allowed(current_principal().role, Capability.BULK):
+        raise GatewayError(403, f"role {current_principal().role} may not: {Capability.BULK.value}",
+                           ErrorType.PERMISSION_DENIED)
+    values["variables"] = values["variables"] or {}
+    values["timezone"] = values["timezone"] or current_app.config["SETTINGS"].timezone
+    return values
+
+
+def _as_args(schedule: ScheduledMessage) -> dict:
+    """The schedule's current definition in API fields (the base a PATCH applies to)."""
+    current = scheduling.current_values(schedule)
+    args = {key: current[column] for key, column in _KEYS.items() if current[column] not in (None, {}, [])}
+    if len(schedule.recipients) == 1:
+        args["phoneNumber"] = "+" + args.pop("recipients")[0]
+    return args
+
+
+@blp.route("", methods=["POST"])
+@requires(Capability.SEND)
+@blp.arguments(ScheduleInputSchema)
+@blp.response(201, envelope(ScheduleSchema))
+def create_schedule(args):
+    """Schedule a message (one recipient) or a campaign (several recipients, ADMIN)."""
+    schedule = scheduling.create(db, session_name=current_app.config["SETTINGS"].session_name,
+                                 user_id=current_principal().id, **_values(args))
+    audit_target(f"schedule:{schedule.id}", action="schedule.create", recipients=len(schedule.recipients),
+                 recurring=bool(schedule.cron))
+    return ok(schedule, f"scheduled, first run at {schedule.next_run_at.isoformat()}")
+
+
+@blp.route("")
+@requires(Capability.VIEW)
+@blp.arguments(ScheduleQuerySchema, location="query")
+@blp.response(200, SchedulePageSchema)
+def list_schedules(args):
+    """Schedules newest first, filtered by status, next run time (`from`, `to`) and recipient."""
+    query = select(ScheduledMessage)
+    if args.get("status"):
+        query = query.where(ScheduledMessage.status == args["status"])
+    if args.get("since"):
+        query = query.where(ScheduledMessage.next_run_at >= args["since"])
+    if args.get("until"):
+        query = query.where(ScheduledMessage.next_run_at < args["until"])
+    if args.get("recipient"):
+        query = query.where(ScheduledMessage.recipients.contains([valid_phone(args["recipient"], "recipient").formatted]))
+    rows, next_cursor = page(query, ScheduledMessage.created_at, ScheduledMessage.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+def _schedule_or_404(schedule_id: uuid.UUID) -> ScheduledMessage:
+    schedule = db.get(ScheduledMessage, schedule_id)
+    if schedule is None:
+        raise GatewayError(404, "no scheduled message with this id")
+    return schedule
+
+
+@blp.route("/<uuid:schedule_id>")
+@requires(Capability.VIEW)
+@blp.response(200, envelope(ScheduleDetailSchema))
+def get_schedule(schedule_id: uuid.UUID):
+    """One schedule with its past runs (sent or skipped, with why) and the messages each queued."""
+    schedule = _schedule_or_404(schedule_id)
+    schedule.runs = scheduling.runs_of(db, schedule)
+    return ok(schedule)
+
+
+# a PATCH field replaces the fields it excludes (recipients <-> phoneNumber, message <-> templateId...)
+_EXCLUDES = {"phoneNumber": ("recipients",), "recipients": ("phoneNumber",), "message": ("templateId", "variables"),
+             "templateId": ("message",), "sendAt": ("cron", "timezone", "endAt", "maxRuns"), "cron": ("sendAt",)}
+
+
+def _merged(schedule: ScheduledMessage, changes: dict) -> dict:
+    """The schedule's definition with `changes` applied, validated as a whole (422 if incoherent)."""
+    merged = _as_args(schedule)
+    for key in changes:
+        for excluded in _EXCLUDES.get(key, ()):
+            merged.pop(excluded, None)
+    merged.update(changes)
+    try:
+        return ScheduleInputSchema().load(_jsonable(merged))
+    except ValidationError as exc:
+        raise GatewayError(422, "the schedule after this change is not valid", ErrorType.VALIDATION_ERROR,
+                           details=exc.messages) from None
+
+
+def _jsonable(args: dict) -> dict:
+    return {key: value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, uuid.UUID)
+            else value for key, value in args.items()}
+
+
+def _change(schedule_id: uuid.UUID, args: dict, partial: bool):
+    schedule = scheduling.lock_for_change(db, schedule_id)
+    scheduling.update(db, schedule, _values(_merged(schedule, args) if partial else args))
+    audit_target(f"schedule:{schedule.id}", action="schedule.update")
+    return ok(schedule, f"updated, next run at {schedule.next_run_at.isoformat()}")
+
+
+@blp.route("/<uuid:schedule_id>", methods=["PUT"])
+@requires(Capability.SEND)
+@blp.arguments(ScheduleInputSchema)
+@blp.response(200, envelope(ScheduleSchema))
+def replace_schedule(args, schedule_id: uuid.UUID):
+    """Replace the whole schedule; 409 once it is due, sent or cancelled."""
+    return _change(schedule_id, args, partial=False)
+
+
+@blp.route("/<uuid:schedule_id>", methods=["PATCH"])
+@requires(Capability.SEND)
+@blp.arguments(ScheduleInputSchema(partial=True))
+@blp.response(200, envelope(ScheduleSchema))
+def patch_schedule(args, schedule_id: uuid.UUID):
+    """Change some fields (the rest stay); 409 once it is due, sent or cancelled."""
+    return _change(schedule_id, args, partial=True)
+
+
+@blp.route("/<uuid:schedule_id>/cancel", methods=["POST"])
+@requires(Capability.SEND)
+@blp.response(200, envelope(ScheduleSchema))
+def cancel_schedule(schedule_id: uuid.UUID):
+    """Stop the schedule: no further run (messages already queued by past runs go on)."""
+    schedule = db.get(ScheduledMessage, schedule_id)
+    if schedule is not None and len(schedule.recipients) > 1 and not allowed(current_principal().role,
+                                                                             Capability.BULK):
+        raise GatewayError(403, f"role {current_principal().role} may not: {Capability.BULK.value}",
+                           ErrorType.PERMISSION_DENIED)
+    schedule = scheduling.cancel(db, schedule_id)
+    audit_target(f"schedule:{schedule.id}", action="schedule.cancel")
+    return ok(schedule, "cancelled")

@@ -1,0 +1,172 @@
+"""Statistics: message counts and series, error counters, and what the gateway runs on."""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+import tomllib
+from functools import lru_cache
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select, text
+
+from core.db import db
+from core.redis import get_redis
+from core.settings import ROOT
+from models import ErrorCounter, Message
+from models.enums import MessageStatus
+from services import error_stats, stats
+from services.session_state import read_state
+from web.api.messages_schemas import MessageSchema
+from web.auth import Capability, requires
+from web.schemas import envelope, ok
+from web.transaction import audit_target
+
+blp = Blueprint("stats", __name__, url_prefix="/api/whatsapp", description="Statistics and system information")
+STARTED = time.time()
+RECENT_ERRORS = 20
+
+
+class DaysSchema(Schema):
+    days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=90))
+
+
+class CounterSchema(Schema):
+    errorType = fields.String(attribute="error_type")
+    count = fields.Integer()
+    since = fields.DateTime()
+    lastAt = fields.DateTime(attribute="last_at", allow_none=True)
+    lastMessage = fields.String(attribute="last_message", allow_none=True)
+
+
+class ErrorStatsSchema(Schema):
+    counters = fields.List(fields.Nested(CounterSchema))
+    total = fields.Integer()
+    recent = fields.List(fields.Nested(MessageSchema))
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _session_info(name: str) -> dict:
+    state = read_state(name)
+    return {"name": name, "state": state["state"], "phone": state["phone"], "since": state["since"],
+            "heartbeatAge": state["heartbeat_age"], "alive": state["alive"], "worker": state["worker"],
+            "pid": state["pid"]}
+
+
+@blp.route("/stats")
+@requires(Capability.VIEW)
+@blp.response(200, envelope())
+def get_stats():
+    """Today (local time) and all-time counts by direction and status, success rate, queue depth,
+    session state."""
+    settings = _settings()
+    data = stats.overview(db, settings.timezone)
+    data["queue"] = stats.queue_depth(settings.session_name)
+    data["session"] = _session_info(settings.session_name)
+    return ok(data)
+
+
+@blp.route("/detailed-stats")
+@requires(Capability.VIEW)
+@blp.arguments(DaysSchema, location="query")
+@blp.response(200, envelope())
+def get_detailed_stats(args):
+    """The last `days` days (1-90, default 7): per-day and per-hour series, top contacts, template
+    usage, median seconds from queued to sent and to delivered, failures by type."""
+    return ok(stats.detailed(db, args["days"], _settings().timezone))
+
+
+@lru_cache(maxsize=1)
+def _app_version() -> str | None:
+    try:
+        return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
+
+
+@lru_cache(maxsize=4)
+def _chromium_version(path: str) -> str | None:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@lru_cache(maxsize=4)
+def _wa_js_version(script_path: str) -> str | None:
+    package = ROOT / "vendor" / "node_modules" / "@wppconnect" / "wa-js" / "package.json"
+    try:
+        return json.loads(package.read_text()).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+def _database_health() -> dict:
+    started = time.perf_counter()
+    try:
+        version = db.execute(text("SHOW server_version")).scalar()
+        return {"ok": True, "version": version, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+    except Exception as exc:  # any driver error: report it, the page must still answer
+        db.rollback()
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _redis_health() -> dict:
+    started = time.perf_counter()
+    try:
+        info = get_redis().info("server")
+        return {"ok": True, "version": info.get("redis_version"),
+                "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+
+
+@blp.route("/system-info")
+@requires(Capability.VIEW)
+@blp.response(200, envelope())
+def system_info():
+    """Versions, session state and heartbeat, the worker seen on the session, queue lengths,
+    database and Redis health, uptime of this API process."""
+    settings = _settings()
+    session = _session_info(settings.session_name)
+    redis_health = _redis_health()
+    return ok({
+        "versions": {"app": _app_version(), "python": platform.python_version(),
+                     "chromium": _chromium_version(settings.chromium_path),
+                     "waJs": _wa_js_version(settings.wa_script_path)},
+        "session": session,
+        "workers": [{"name": session["worker"], "pid": session["pid"], "alive": session["alive"],
+                     "heartbeatAge": session["heartbeatAge"]}] if session["worker"] else [],
+        "queues": stats.queue_depth(settings.session_name) if redis_health["ok"] else None,
+        "database": _database_health(),
+        "redis": redis_health,
+        "uptimeSeconds": round(time.time() - STARTED, 1),
+    })
+
+
+@blp.route("/error-stats")
+@requires(Capability.MANAGE)
+@blp.response(200, envelope(ErrorStatsSchema))
+def get_error_stats():
+    """Failures per error type since the last reset, and the most recent failed messages."""
+    counters = list(db.scalars(select(ErrorCounter).order_by(ErrorCounter.count.desc(), ErrorCounter.error_type)))
+    recent = list(db.scalars(select(Message).where(Message.status == MessageStatus.FAILED.value)
+                             .order_by(Message.created_at.desc()).limit(RECENT_ERRORS)))
+    return ok({"counters": counters, "total": sum(c.count for c in counters), "recent": recent})
+
+
+@blp.route("/error-stats/reset", methods=["POST"])
+@requires(Capability.ADMINISTER)
+@blp.response(200, envelope())
+def reset_error_stats():
+    """Set every error counter back to 0 (their `since` becomes now)."""
+    reset = error_stats.reset(db)
+    audit_target("error_counters", action="error_stats.reset", counters=reset)
+    return ok({"reset": reset}, "error counters reset")

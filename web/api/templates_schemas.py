@@ -1,0 +1,136 @@
+"""Schemas of the template endpoints (the original API's field names)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from models.enums import TemplateCategory
+from services.bulk import MAX_RECIPIENTS
+from services.messages import MAX_TEXT_LENGTH
+from services.templates import KEY, NAME_LENGTH
+from web.api.messages_schemas import InvalidNumberSchema
+from web.schemas import PageArgs
+
+CATEGORIES = [c.value for c in TemplateCategory]
+
+
+class VariableValue(fields.Field):
+    """A variable's value: a string, number or boolean (never an object: rendering is plain text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (str, int, float, bool)):
+            if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+                raise ValidationError(f"at most {MAX_TEXT_LENGTH} characters")
+            return value
+        raise ValidationError("must be a string, a number or a boolean")
+
+
+def Variables(**kwargs):
+    return fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)), values=VariableValue(),
+                       validate=validate.Length(max=200), **kwargs)
+
+
+class VariableSchema(Schema):
+    key = fields.String(required=True, validate=validate.Regexp(KEY, error="letters, digits and _ only"))
+    description = fields.String(allow_none=True, validate=validate.Length(max=500))
+    required = fields.Boolean(load_default=True)
+    default = fields.String(allow_none=True, validate=validate.Length(max=MAX_TEXT_LENGTH))
+
+
+class TemplateInSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=NAME_LENGTH))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    content = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+    variables = fields.List(fields.Nested(VariableSchema), validate=validate.Length(max=100))
+    is_active = fields.Boolean(data_key="isActive")
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=20))
+
+    @validates_schema
+    def _visible_name(self, data, **_kwargs):
+        if "name" in data and not data["name"].strip():
+            raise ValidationError("must not be blank", field_name="name")
+
+
+class TemplateUpdateSchema(TemplateInSchema):
+    name = fields.String(validate=validate.Length(min=1, max=NAME_LENGTH))
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    content = fields.String(validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+
+    @validates_schema
+    def _something(self, data, **_kwargs):
+        if not data:
+            raise ValidationError("give at least one field to change")
+
+
+class TemplateSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    category = fields.String()
+    content = fields.String()
+    variables = fields.List(fields.Nested(VariableSchema))
+    isActive = fields.Boolean(attribute="is_active")
+    usageCount = fields.Integer(attribute="usage_count")
+    tags = fields.List(fields.String())
+    createdBy = fields.String(attribute="created_by", allow_none=True)
+    updatedBy = fields.String(attribute="updated_by", allow_none=True)
+    createdAt = fields.DateTime(attribute="created_at")
+    updatedAt = fields.DateTime(attribute="updated_at")
+
+
+class TemplatePageSchema(Schema):
+    success = fields.Boolean()
+    data = fields.Nested(TemplateSchema, many=True)
+    nextCursor = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
+class TemplateQuerySchema(PageArgs):
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    tag = fields.String(validate=validate.Length(min=1, max=50))
+    active = fields.Boolean()
+    q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "search name and content"})
+
+
+class PreviewSchema(Schema):
+    variables = Variables(load_default=dict)
+
+
+class TemplateSendSchema(PreviewSchema):
+    phoneNumber = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class RecipientSchema(Schema):
+    phoneNumber = fields.String(required=True, validate=validate.Length(max=64))
+    variables = Variables(load_default=dict)
+
+
+class TemplateBulkSchema(Schema):
+    recipients = fields.List(fields.Nested(RecipientSchema), required=True,
+                             validate=validate.Length(min=1, max=MAX_RECIPIENTS))
+    variables = Variables(load_default=dict, metadata={"description": "shared defaults for every recipient"})
+
+
+class PreviewOutSchema(Schema):
+    templateId = fields.UUID()
+    message = fields.String()
+    ignoredVariables = fields.List(fields.String())
+
+
+class TemplateQueuedSchema(PreviewOutSchema):
+    messageId = fields.UUID()
+    status = fields.String()
+    phoneNumber = fields.String()
+
+
+class RecipientErrorSchema(Schema):
+    phoneNumber = fields.String()
+    missing = fields.List(fields.String())
+
+
+class TemplateBulkAcceptedSchema(Schema):
+    jobId = fields.UUID(allow_none=True)
+    templateId = fields.UUID()
+    queued = fields.List(fields.String())
+    invalid = fields.List(fields.Nested(InvalidNumberSchema))
+    errors = fields.List(fields.Nested(RecipientErrorSchema),
+                         metadata={"description": "recipients not queued for missing variables"})
+    ignoredVariables = fields.List(fields.String())
