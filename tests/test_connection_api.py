@@ -1,6 +1,5 @@
 """The connection endpoints against a real worker driving headless Chromium on the simulator."""
 import base64
-import io
 import time
 
 import pytest

@@ -15,7 +15,8 @@ from core.settings import get_settings
 from models import Contact, ErrorCounter, Message
 from models.enums import Role
 from services import outbox
-from tests.fixtures.worker import forget_session, launch_worker, stop_workers
+from tests.fixtures.worker import forget_session, launch_linked_worker, launch_worker, stop_workers
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,10 +39,7 @@ def pipeline(simulator, tmp_path_factory, app):
     tokens = tmp_path_factory.mktemp("pipeline-tokens")
     env = {"SEND_MIN_INTERVAL_MS": str(PACING_MS), "SEND_JITTER_MS": "30", "RETRY_BASE_SECONDS": "1",
            "SEND_MAX_ATTEMPTS": "3"}
-    workers = [launch_worker(simulator, tokens, SESSION, 0, client, **env)]
-    workers[0].wait_state("QR_REQUIRED", timeout=40)
-    simulator.scan()
-    workers[0].wait_state("CONNECTED", timeout=30)
+    workers = [launch_linked_worker(simulator, tokens, SESSION, 0, client, **env)]
 
     def restart():
         workers.append(launch_worker(simulator, tokens, SESSION, len(workers), client, **env))
@@ -55,16 +53,6 @@ def pipeline(simulator, tmp_path_factory, app):
 def admin(auth_headers):
     return auth_headers(Role.ADMIN)
 
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def arrivals(sim, tag):
@@ -252,7 +240,7 @@ def test_incoming_media_is_downloaded_and_served(pipeline, committed_client, adm
                         "filename": "foto.png", "caption": f"scontrino {tag}"})
 
     def downloaded():
-        rows = committed_client.get(f"/api/whatsapp/messages?direction=incoming", headers=admin).json["data"]
+        rows = committed_client.get("/api/whatsapp/messages?direction=incoming", headers=admin).json["data"]
         return next((m for m in rows if m["caption"] == f"scontrino {tag}" and m["mediaUrl"]), None)
 
     message = wait_until(downloaded, 30, "the media to be downloaded")

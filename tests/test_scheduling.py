@@ -26,7 +26,8 @@ from models import ErrorCounter, Message, ScheduledMessage, ScheduledRun
 from models.enums import Role
 from services import scheduling
 from services.recurrence import next_run, runs_between
-from tests.fixtures.worker import CELERY, ROOT, forget_session, launch_worker, main_browser_pid, stop_workers
+from tests.fixtures.worker import CELERY, ROOT, forget_session, launch_linked_worker, main_browser_pid, stop_workers
+from tests.waiting import wait_until
 
 ROME = ZoneInfo("Europe/Rome")
 UTC = timezone.utc
@@ -288,25 +289,12 @@ def stack(simulator, tmp_path_factory, app):
     wrapper.chmod(0o755)
     tokens = tmp / "tokens"
     tokens.mkdir()
-    workers = [launch_worker(simulator, tokens, SESSION, 0, client, CHROMIUM_PATH=str(wrapper), **BEAT_ENV)]
-    workers[0].wait_state("QR_REQUIRED", timeout=40)
-    simulator.scan()
-    workers[0].wait_state("CONNECTED", timeout=30)
+    workers = [launch_linked_worker(simulator, tokens, SESSION, 0, client, CHROMIUM_PATH=str(wrapper), **BEAT_ENV)]
     processes = beat_and_jobs(tmp, beats=2)
     yield simulator, workers[0], flag, tmp
     stop(processes)
     stop_workers(workers, client)
 
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.mark.browser

@@ -1,14 +1,14 @@
 """The "has WhatsApp?" check and the contact sync against the simulator, through a real worker:
 the first answer comes from the session, the second from the contact's cache; batch checks are
 paced apart from sends."""
-import time
 
 import pytest
 
 from core.redis import get_redis
 from models import CheckJob, Contact
 from models.enums import Role
-from tests.fixtures.worker import forget_session, launch_worker, stop_workers
+from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHECK_INTERVAL_MS = 700
@@ -21,24 +21,11 @@ def session_worker(simulator, tmp_path_factory, app):
     forget_session(client, session)
     simulator.reset()
     tokens = tmp_path_factory.mktemp("check-tokens")
-    worker = launch_worker(simulator, tokens, session, 0, client, CHECK_MIN_INTERVAL_MS=str(CHECK_INTERVAL_MS),
-                           SEND_MIN_INTERVAL_MS="100")
-    worker.wait_state("QR_REQUIRED", timeout=40)
-    simulator.scan()
-    worker.wait_state("CONNECTED", timeout=30)
+    worker = launch_linked_worker(simulator, tokens, session, 0, client,
+                                  CHECK_MIN_INTERVAL_MS=str(CHECK_INTERVAL_MS), SEND_MIN_INTERVAL_MS="100")
     yield simulator
     stop_workers([worker], client)
 
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def contact(db, number):

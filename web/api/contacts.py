@@ -16,7 +16,7 @@ from models import Contact
 from services import dispatch
 from web.auth import Capability, requires
 from web.pagination import page
-from web.schemas import PageArgs, envelope, ok
+from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.transaction import audit_target
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", description="Contacts")
@@ -36,12 +36,6 @@ class ContactSchema(Schema):
     createdAt = fields.DateTime(attribute="created_at")
     updatedAt = fields.DateTime(attribute="updated_at")
 
-
-class ContactPageSchema(Schema):
-    success = fields.Boolean()
-    data = fields.Nested(ContactSchema, many=True)
-    nextCursor = fields.String(allow_none=True)
-    message = fields.String(allow_none=True)
 
 
 class ContactQuerySchema(PageArgs):
@@ -76,7 +70,7 @@ def _contact_or_404(contact_id: uuid.UUID) -> Contact:
 @blp.route("")
 @requires(Capability.VIEW)
 @blp.arguments(ContactQuerySchema, location="query")
-@blp.response(200, ContactPageSchema)
+@blp.response(200, page_envelope(ContactSchema))
 def list_contacts(args):
     """Contacts newest first; search by name, pushname or number, filter favourites."""
     query = select(Contact)

@@ -14,13 +14,13 @@ from services import bulk, messages, templates
 from services.phones import check_number
 from web.api.messages import valid_phone
 from web.api.templates_schemas import (PreviewOutSchema, PreviewSchema, TemplateBulkAcceptedSchema,
-                                       TemplateBulkSchema, TemplateInSchema, TemplatePageSchema,
+                                       TemplateBulkSchema, TemplateInSchema,
                                        TemplateQuerySchema, TemplateQueuedSchema, TemplateSchema,
                                        TemplateSendSchema, TemplateUpdateSchema)
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import page
-from web.schemas import envelope, ok
+from web.schemas import envelope, ok, page_envelope
 from web.transaction import audit_target
 
 blp = Blueprint("templates", __name__, url_prefix="/api/whatsapp/templates", description="Message templates")
@@ -37,7 +37,7 @@ def _like(text: str) -> str:
 @blp.route("")
 @requires(Capability.VIEW)
 @blp.arguments(TemplateQuerySchema, location="query")
-@blp.response(200, TemplatePageSchema)
+@blp.response(200, page_envelope(TemplateSchema))
 def list_templates(args):
     """Templates newest first; filter by category, tag, active and text (name or content)."""
     query = select(Template)

@@ -76,12 +76,6 @@ class TemplateSchema(Schema):
     updatedAt = fields.DateTime(attribute="updated_at")
 
 
-class TemplatePageSchema(Schema):
-    success = fields.Boolean()
-    data = fields.Nested(TemplateSchema, many=True)
-    nextCursor = fields.String(allow_none=True)
-    message = fields.String(allow_none=True)
-
 
 class TemplateQuerySchema(PageArgs):
     category = fields.String(validate=validate.OneOf(CATEGORIES))
