@@ -1,7 +1,7 @@
 """The outbox sweeper: the rows are the truth, the broker's tasks are only reminders.
 
 Re-publishes what Redis may have lost: QUEUED single messages with no progress, bulk chains that
-went silent, and rows stuck in SENDING (reconciled against the chat by the worker, never resent
+went silent, WhatsApp-existence check jobs with no progress, and rows stuck in SENDING (reconciled against the chat by the worker, never resent
 blindly). Every published task is idempotent, so a reminder too many does nothing.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from core.redis import get_redis
-from models import BulkJob, Message
+from models import BulkJob, CheckJob, Message
 from models.enums import JobStatus, MessageStatus
 from services import bulk, dispatch
 from services.messages import now
@@ -25,6 +25,7 @@ class SweepReport:
     reconciled: int = 0
     chains_restarted: int = 0
     jobs_finished: int = 0
+    checks_resumed: int = 0
 
 
 def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | None,
@@ -58,6 +59,11 @@ def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | 
         elif chain_idle_seconds is None or _chain_silent(job, chain_idle_seconds):
             bulk.start_chain(job.id, job.session)
             report.chains_restarted += 1
+    for job in session.scalars(select(CheckJob).where(
+            CheckJob.status == "RUNNING", CheckJob.updated_at <= cutoff,
+            *([CheckJob.session == session_name] if session_name else []))):
+        dispatch.publish_check(job.id, job.session, batch=len(job.numbers) > 1)
+        report.checks_resumed += 1
     return report
 
 
