@@ -65,7 +65,7 @@ def forged_tokens(app, make_user, auth_headers):
     return {
         "expired": expired,
         "tampered signature": f"{header}.{payload}.{signature[:-4]}AAAA",
-        "tampered payload": f"{header}.{pyjwt.encode({**claims, 'role': 'X'}, 'k').split('.')[1]}.{signature}",
+        "tampered payload": f"{header}.{pyjwt.encode({**claims, 'role': 'X'}, 'k' * 32).split('.')[1]}.{signature}",
         "alg none": pyjwt.encode(claims, None, algorithm="none"),
         "other secret": pyjwt.encode(claims, "another-secret-entirely-and-long-enough", algorithm="HS256"),
         "garbage": "not-a-jwt",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timezone
 
 import click
@@ -75,7 +76,7 @@ def register_cli(app: Flask) -> None:
                                        "(is the worker running? POST /api/whatsapp/initialize)")
         code = qrcode.QRCode(border=2)
         code.add_data(state["qr"])
-        code.print_ascii(out=click.get_text_stream("stdout"), invert=True)
+        code.print_ascii(out=sys.stdout, invert=True)
         click.echo(f"session {state['session']}: scan within 20 seconds; run again for a fresh code")
 
     app.cli.add_command(users)
