@@ -138,3 +138,26 @@ def test_a_second_worker_for_the_same_session_stands_by_and_takes_over(start_wor
     first.stop()
     second.wait_for(lambda: read_state(first.session)["pid"] == second.process.pid, 40, "the take-over")
     second.wait_state("CONNECTED", timeout=30)
+
+
+def test_the_browser_passes_for_a_desktop_chrome(start_worker, fresh_simulator):
+    worker = start_worker()
+    worker.wait_state("QR_REQUIRED", timeout=30)
+    agents = [d["userAgent"] for d in fresh_simulator.state()["devices"] if d["userAgent"]]
+    assert agents and all("Chrome/" in a and "Headless" not in a for a in agents), agents
+
+
+def test_a_browser_over_its_memory_limit_is_restarted_on_the_same_profile(start_worker, fresh_simulator, events):
+    worker = start_worker(BROWSER_MEMORY_LIMIT_MB="1")  # any real Chromium is over 1 MB
+    recorder = events(worker.session)
+    connect(worker, fresh_simulator)
+    worker.wait_for(lambda: any(e.get("type") == "restart" and "memory" in (e.get("reason") or "")
+                                for e in recorder.events), 60, "a restart for memory")
+
+    def connected_after_restart():
+        kinds = [(e.get("type"), e.get("state")) for e in recorder.events]
+        first_restart = next(i for i, k in enumerate(kinds) if k[0] == "restart")
+        return ("state", "CONNECTED") in kinds[first_restart + 1:]
+
+    worker.wait_for(connected_after_restart, 60, "CONNECTED again after the restart")
+    assert fresh_simulator.state()["linked"]  # same profile: linked again without a scan

@@ -49,6 +49,7 @@ class Device:
     idle: bool = False
     pairing_phone: str | None = None
     pairing_code: str | None = None
+    user_agent: str | None = None
     events: list[tuple[int, str, Any]] = field(default_factory=list)
 
     def view(self) -> dict:
@@ -59,6 +60,7 @@ class Device:
             "qr": self.qr["fullCode"] if self.qr else None,
             "qrIdle": self.idle,
             "pairingCode": self.pairing_code,
+            "userAgent": self.user_agent,
         }
 
 

@@ -79,6 +79,7 @@ def create_app(state: SimState) -> Flask:
     def page_view():
         with state.lock:
             device = state.touch(device_arg(), fresh_page=request.args.get("load") == "1")
+            device.user_agent = request.headers.get("User-Agent")  # tests check the browser's disguise
             return jsonify(
                 device=device.view(), online=state.online, me=state.me,
                 chats=state.chat_list() if device.linked else [],
