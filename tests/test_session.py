@@ -8,6 +8,9 @@ import time
 
 import pytest
 
+from models import Message
+from services import messages
+from services.phones import check_number
 from services.session_state import read_state, send_control
 from tests.fixtures.worker import main_browser_pid
 
@@ -124,7 +127,8 @@ def test_killed_chromium_comes_back_connected_without_orphans(start_worker, fres
     assert not old & {p.pid for p in worker.processes()}
 
 
-def test_a_second_worker_for_the_same_session_stands_by_and_takes_over(start_worker, fresh_simulator):
+def test_a_second_worker_for_the_same_session_stands_by_and_takes_over(start_worker, fresh_simulator,
+                                                                       committed_db):
     first = start_worker()
     connect(first, fresh_simulator)
     second = start_worker(session=first.session, tokens_dir=first.tokens_dir)
@@ -138,6 +142,19 @@ def test_a_second_worker_for_the_same_session_stands_by_and_takes_over(start_wor
     first.stop()
     second.wait_for(lambda: read_state(first.session)["pid"] == second.process.pid, 40, "the take-over")
     second.wait_state("CONNECTED", timeout=30)
+
+    # the stand-by consumes the session's queue now: a message queued after the take-over goes out
+    message = messages.queue_single(committed_db, session_name=first.session, phone=check_number("3339990001"),
+                                    body="after the take-over", user_id=None)
+    committed_db.commit()
+    second.wait_for(lambda: any(m["body"] == "after the take-over" for m in fresh_simulator.messages()),
+                    30, "the message sent by the new owner")
+
+    def recorded_sent():
+        committed_db.expire_all()
+        return committed_db.get(Message, message.id).status in ("SENT", "DELIVERED", "READ")
+
+    second.wait_for(recorded_sent, 10, "the row to record the send")
 
 
 def test_the_browser_passes_for_a_desktop_chrome(start_worker, fresh_simulator):
