@@ -34,6 +34,7 @@ demo: setup
 	$(PY) scripts/demo.py
 
 bench: setup
+	@bash scripts/setup_system.sh bench
 	$(PY) -m tests.benchmarks
 
 clean:

@@ -9,7 +9,7 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
@@ -61,11 +61,17 @@ def new_outgoing(*, session_name: str, phone: PhoneCheck, body: str, user_id: st
     }
 
 
+_INSERT_MESSAGE = insert(Message.__table__)
+
+
 def queue_single(session: Session, **values) -> Message:
-    """Add one QUEUED row; its send task is published once the transaction commits."""
-    message = Message(**new_outgoing(**values))
-    session.add(message)
-    session.flush()
+    """Insert one QUEUED row; its send task is published once the transaction commits.
+
+    A Core INSERT (the API's hottest path skips the unit of work); the caller gets a transient
+    `Message` with the same values (id, status, session, task_id...)."""
+    row = new_outgoing(**values)
+    session.execute(_INSERT_MESSAGE, row)
+    message = Message(**row)
     after_commit(session, lambda: dispatch.publish_send(message.id, message.session, message.task_id))
     return message
 
@@ -77,14 +83,14 @@ def add_event(session: Session, message_id, status: str, error_type: str | None 
 
 def claim_for_sending(session: Session, message_id) -> Message | None:
     """QUEUED -> SENDING, atomically: a second task for the same row gets None and does nothing."""
-    claimed = session.execute(
+    return session.scalars(  # one round trip: the claimed row comes back with the UPDATE
         update(Message)
         .where(Message.id == message_id, Message.status == MessageStatus.QUEUED.value,
                or_(Message.not_before.is_(None), Message.not_before <= now() + timedelta(seconds=1)))
         .values(status=MessageStatus.SENDING.value, sending_at=now(), attempts=Message.attempts + 1)
-        .returning(Message.id)
+        .returning(Message),
+        execution_options={"populate_existing": True},
     ).first()
-    return session.get(Message, message_id, populate_existing=True) if claimed else None
 
 
 def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> None:

@@ -13,6 +13,7 @@ from functools import wraps
 
 from flask import g
 from flask_jwt_extended import JWTManager, current_user, verify_jwt_in_request
+from sqlalchemy import select
 
 from core.db import db
 from core.errors import GatewayError
@@ -67,6 +68,19 @@ def current_principal() -> Principal | None:
     return g.get("principal")
 
 
+def verify_access_token(optional: bool = False) -> bool:
+    """Verify the request's access token (signature, expiry, type) and load its principal
+    (`load_principal`: revocation and deactivation), at most once per request. The rate limiter's
+    key function runs first; the view's `requires` then reuses its result instead of decoding the
+    token and looking the principal up a second time. True when a valid access token was found."""
+    if g.get("_access_token_verified"):
+        return True
+    if verify_jwt_in_request(optional=optional) is None:
+        return False
+    g._access_token_verified = True
+    return True
+
+
 def public(view):
     view._access = PUBLIC
     return view
@@ -79,7 +93,10 @@ def requires(capability: Capability, *, refresh: bool = False):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            verify_jwt_in_request(refresh=refresh)
+            if refresh:
+                verify_jwt_in_request(refresh=True)
+            else:
+                verify_access_token()
             principal: Principal = current_user
             g.principal = principal
             if not allowed(principal.role, capability):
@@ -105,11 +122,11 @@ def load_principal(identity: str) -> Principal | None:
         object_id = uuid.UUID(raw_id)
     except ValueError:
         return None
-    if kind == "user":
-        user = db.get(User, object_id)
+    if kind == "user":  # every request: a primary-key lookup of the three columns needed
+        user = db.execute(select(User.email, User.role, User.active).where(User.id == object_id)).first()
         if user is None or not user.active:
             return None
-        return user_principal(user)
+        return Principal(f"user:{object_id}", kind, Role(user.role), user.email, object_id)
     if kind == "token":
         token = db.get(ApiToken, object_id)
         if token is None or not token.is_usable(datetime.now(timezone.utc)):

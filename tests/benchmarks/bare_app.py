@@ -1,0 +1,41 @@
+"""The yardstick for /send: a bare Flask endpoint that only inserts one message row and publishes
+its Celery task (no auth, limiter, validation, audit or schemas). Served by gunicorn as
+`tests.benchmarks.bare_app:create_app()` with the same settings as the real app."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from flask import Flask, jsonify, request
+from sqlalchemy import insert
+
+from core.celery_app import celery_app
+from core.db import get_engine
+from models import Message
+from services import dispatch
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    engine = get_engine()
+    statement = insert(Message)
+
+    @app.get("/api/health")
+    def health():
+        return jsonify(ok=True)
+
+    @app.post("/bare/send")
+    def send():
+        body = request.get_json()
+        message_id, task_id = uuid.uuid4(), str(uuid.uuid4())
+        digits = "39" + body["phoneNumber"]
+        with engine.begin() as conn:
+            conn.execute(statement, {
+                "id": message_id, "session": "bench", "direction": "outgoing", "status": "QUEUED",
+                "phone_number": digits, "chat_id": f"{digits}@c.us", "body": body["message"], "from_me": True,
+                "is_group_msg": False, "attempts": 0, "task_id": task_id, "created_at": datetime.now(timezone.utc)})
+        celery_app.send_task(dispatch.SEND_MESSAGE, args=[str(message_id)], queue="wa.bench", task_id=task_id,
+                             ignore_result=True)  # as services.dispatch.publish_send
+        return jsonify(success=True, data={"messageId": str(message_id), "status": "QUEUED"}), 202
+
+    return app
