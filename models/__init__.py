@@ -7,9 +7,11 @@ from models.contacts import Contact
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
+from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDaily
 from models.templates import Template
 
 __all__ = [
     "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
-    "Message", "MessageCount", "MessageEvent", "ScheduledMessage", "ScheduledRun", "Template", "User",
+    "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
+    "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "Template", "User",
 ]

@@ -1,12 +1,16 @@
-"""Statistics: counts (kept by triggers), series, error counters and their audited reset."""
+"""Statistics: counts and rollups (kept by triggers), series, error counters and their audited reset."""
+import math
+import random
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text, update
 
 from models import AuditLog, ErrorCounter, Message, Template
 from models.enums import Role
-from services import error_stats
+from services import error_stats, stats
 from services.messages import now
+from services.stats import _bucket_bounds
 
 
 def message(db, phone="393331111111", direction="outgoing", status="READ", age=timedelta(0), **extra):
@@ -91,3 +95,145 @@ def test_error_stats_and_audited_reset(client, auth_headers, history, db_session
     assert {c.count for c in db_session.query(ErrorCounter)} == {0}
     audit = db_session.query(AuditLog).filter_by(action="error_stats.reset", outcome="success").one()
     assert audit.target == "error_counters"
+
+
+# --- /detailed-stats from the rollups of migration 0004 ------------------------------------------
+
+HOURLY_TRUTH = """
+    SELECT date_trunc('hour', created_at, 'UTC'), direction, status,
+           CASE WHEN status = 'FAILED' THEN coalesce(error_type, '') ELSE '' END,
+           coalesce(template_id, '00000000-0000-0000-0000-000000000000'::uuid), count(*)
+    FROM messages GROUP BY 1, 2, 3, 4, 5"""
+HOURLY_ROLLUP = """
+    SELECT hour, direction, status, error_type, template_id, sum(count) FROM message_hourly_counts
+    GROUP BY 1, 2, 3, 4, 5 HAVING sum(count) <> 0"""
+PHONES_TRUTH = "SELECT (created_at AT TIME ZONE 'UTC')::date, phone_number, count(*) FROM messages GROUP BY 1, 2"
+PHONES_ROLLUP = """
+    SELECT day, phone_number, sum(count) FROM message_daily_phones GROUP BY 1, 2 HAVING sum(count) <> 0"""
+LATENCY_TRUTH = """
+    SELECT (created_at AT TIME ZONE 'UTC')::date, 'sent', extract(epoch FROM sent_at - created_at)
+    FROM messages WHERE direction = 'outgoing' AND sent_at IS NOT NULL
+    UNION ALL
+    SELECT (created_at AT TIME ZONE 'UTC')::date, 'delivered', extract(epoch FROM delivered_at - created_at)
+    FROM messages WHERE direction = 'outgoing' AND sent_at IS NOT NULL AND delivered_at IS NOT NULL"""
+LATENCY_ROLLUP = """
+    SELECT day, kind, bucket, sum(count) FROM message_latency_daily GROUP BY 1, 2, 3 HAVING sum(count) <> 0"""
+
+
+def _bucket(seconds: float) -> int:
+    """The bucket SQL message_latency_bucket() gives, checked against the bounds stats reads back."""
+    bucket = 0 if seconds < 0.001 else 1 + math.floor(16 * math.log(seconds * 1000) / math.log(2))
+    low, high = _bucket_bounds(bucket)
+    assert low <= seconds < high or bucket == 0
+    return bucket
+
+
+def _as_counts(rows) -> dict:
+    return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def assert_rollups_match_messages(db):
+    """Every rollup, summed over its shards, equals the same figures counted from `messages`."""
+    assert _as_counts(db.execute(text(HOURLY_ROLLUP))) == _as_counts(db.execute(text(HOURLY_TRUTH)))
+    assert _as_counts(db.execute(text(PHONES_ROLLUP))) == _as_counts(db.execute(text(PHONES_TRUTH)))
+    latency: dict = {}
+    for day, kind, seconds in db.execute(text(LATENCY_TRUTH)):
+        key = (day, kind, _bucket(float(seconds)))
+        latency[key] = latency.get(key, 0) + 1
+    assert _as_counts(db.execute(text(LATENCY_ROLLUP))) == latency
+
+
+@pytest.fixture
+def traffic(db_session):
+    """Messages over 100 days in every state, moved along their statuses by single-row and bulk
+    updates, a deleted one and a deleted template (its messages' template_id set to NULL)."""
+    rng = random.Random(5)
+    templates = [Template(name=f"T{i}", category="greeting", content="x", variables=[], tags=[]) for i in range(3)]
+    db_session.add_all(templates)
+    db_session.flush()
+    rows = []
+    for i in range(240):
+        age = timedelta(hours=rng.uniform(0, 24 * 100)) if i % 3 else timedelta(minutes=rng.uniform(0, 60 * 24 * 8))
+        status = rng.choice(["QUEUED", "SENT", "DELIVERED", "READ", "FAILED"])
+        row = message(db_session, phone=f"39333{rng.randrange(12):07d}", status=status, age=age,
+                      direction="incoming" if i % 7 == 0 else "outgoing",
+                      template_id=rng.choice(templates).id if i % 4 == 0 else None,
+                      error_type=rng.choice(["NOT_WHATSAPP", "RATE_LIMIT", None]) if status == "FAILED" else None)
+        if row.sent_at is not None:  # spread the latencies, for the histogram medians
+            row.sent_at = row.created_at + timedelta(seconds=rng.uniform(0.0005, 120))
+            if row.delivered_at is not None:
+                row.delivered_at = row.sent_at + timedelta(seconds=rng.uniform(0, 600))
+        rows.append(row)
+    db_session.flush()  # one multi-row INSERT
+    assert_rollups_match_messages(db_session)
+
+    # the pipeline's path, one UPDATE per step: QUEUED -> SENDING -> SENT -> DELIVERED -> READ, and -> FAILED
+    walkers = [r for r in rows if r.status == "QUEUED" and r.direction == "outgoing"]
+    for index, row in enumerate(walkers[:12]):
+        row.status, row.sending_at = "SENDING", row.created_at + timedelta(seconds=1)
+        db_session.flush()
+        if index % 4 == 0:
+            row.status, row.failed_at, row.error_type = "FAILED", now(), "BLOCKED"
+            db_session.flush()
+            continue
+        row.status, row.sent_at = "SENT", row.created_at + timedelta(seconds=1 + index)
+        db_session.flush()
+        row.status, row.delivered_at = "DELIVERED", row.sent_at + timedelta(seconds=30 * index)
+        db_session.flush()
+        row.status, row.read_at = "READ", row.delivered_at + timedelta(seconds=5)
+        db_session.flush()
+    # bulk statements: the rest of the queue fails at once; a retry clears an error type
+    db_session.execute(update(Message).where(Message.status == "QUEUED")
+                       .values(status="FAILED", error_type="CONNECTION_ERROR", failed_at=now()))
+    db_session.execute(update(Message).where(Message.error_type == "RATE_LIMIT", Message.status == "FAILED")
+                       .values(status="QUEUED", error_type=None))
+    db_session.execute(update(Message).values(attempts=Message.attempts + 1))  # touches no key: no change
+    db_session.delete(rows[1])
+    db_session.delete(templates[0])  # ON DELETE SET NULL updates its messages
+    db_session.flush()
+    return rows
+
+
+def _comparable(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k not in ("medianSecondsToSent", "medianSecondsToDelivered")}
+
+
+def test_rollups_follow_inserts_updates_and_deletes(traffic, db_session):
+    assert_rollups_match_messages(db_session)
+    statuses = dict(db_session.execute(text(
+        "SELECT status, sum(count) FROM message_hourly_counts GROUP BY 1 HAVING sum(count) <> 0")).all())
+    assert statuses["READ"] >= 1 and statuses["FAILED"] >= 1 and "SENDING" not in statuses
+
+
+@pytest.mark.parametrize("tz", ["Europe/Rome", "America/New_York", "UTC"])
+def test_detailed_stats_from_rollups_equal_a_scan_of_the_messages(traffic, db_session, tz, monkeypatch):
+    for days in (1, 2, 7, 30, 90):
+        expected = stats.detailed_scan(db_session, days, tz)
+        assert stats.detailed(db_session, days, tz) == expected  # small windows: exact medians
+        monkeypatch.setattr(stats, "EXACT_MEDIAN_MESSAGES", 0)  # the histogram medians
+        got = stats.detailed(db_session, days, tz)
+        monkeypatch.undo()
+        assert _comparable(got) == _comparable(expected)
+        for key in ("medianSecondsToSent", "medianSecondsToDelivered"):
+            if expected[key] is None:
+                assert got[key] is None
+            else:
+                assert got[key] == pytest.approx(expected[key], rel=0.045, abs=0.001), (days, key)
+    week = stats.detailed(db_session, 7, tz)
+    assert week["perHour"] and week["topContacts"] and week["templateUsage"] and week["failuresByType"]
+
+
+def test_detailed_stats_in_a_zone_with_half_hour_offsets_scans_the_messages(traffic, db_session):
+    assert not stats._whole_hour_offsets("Asia/Kolkata", stats.window_start(7, "Asia/Kolkata"))
+    assert stats._whole_hour_offsets("Europe/Rome", stats.window_start(90, "Europe/Rome"))
+    assert stats.detailed(db_session, 7, "Asia/Kolkata") == stats.detailed_scan(db_session, 7, "Asia/Kolkata")
+
+
+def test_histogram_median():
+    assert stats.histogram_median([]) is None
+    seconds = [0.2, 1.5, 2.0, 2.0, 7.0, 30.0, 600.0]
+    buckets: dict = {}
+    for value in seconds:
+        buckets[_bucket(value)] = buckets.get(_bucket(value), 0) + 1
+    assert stats.histogram_median(list(buckets.items())) == pytest.approx(2.0, rel=0.045)
+    assert stats.histogram_median([(0, 1)]) == pytest.approx(0.0005)
