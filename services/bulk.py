@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
@@ -44,7 +44,7 @@ def split_recipients(recipients: Iterable, country: str) -> tuple[list, list[dic
     """(valid PhoneChecks without duplicates, in the caller's order; invalid ones with reasons)."""
     valid, invalid, seen = [], [], set()
     for raw in recipients:
-        check = check_number(raw, country)
+        check = check_number(raw, country, describe=False)
         if not check.is_valid:
             invalid.append({"number": check.input, "reason": check.error})
         elif check.formatted not in seen:
@@ -74,12 +74,23 @@ def create_job(session: Session, *, session_name: str, recipients: list, body: s
                              bulk_job_id=job.id, template_id=template_id,
                              scheduled_message_id=scheduled_message_id)
                 for phone, text in zip(valid, bodies)]
-        session.execute(insert(Message), rows)
+        copy_rows(session, Message.__table__, rows)
         after_commit(session, lambda: start_chain(job.id, session_name))
     else:
         job.status = JobStatus.DONE.value
         job.finished_at = now()
     return job, valid, invalid or []
+
+
+def copy_rows(session: Session, table, rows: list[dict]) -> None:
+    """Insert `rows` with one COPY in the session's transaction: ten times faster than INSERTs for
+    thousands of rows, and the statement-level counting triggers on the table fire once."""
+    columns = list(rows[0])
+    statement = f'COPY {table.name} ({", ".join(columns)}) FROM STDIN'
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[column] for column in columns])
 
 
 def progress(session: Session, job: BulkJob) -> dict:

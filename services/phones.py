@@ -56,8 +56,11 @@ class PhoneCheck:
                 "error": self.error}
 
 
-def check_number(raw: object, country: str | None = "IT") -> PhoneCheck:
-    """Parse `raw` as a phone number of `country` (when it has no international prefix)."""
+def check_number(raw: object, country: str | None = "IT", describe: bool = True) -> PhoneCheck:
+    """Parse `raw` as a phone number of `country` (when it has no international prefix).
+
+    `describe=False` skips the number's type and display form (a third of the cost), for callers
+    that only need to know whether it is valid and its E.164 form (bulk sends)."""
     text = raw if isinstance(raw, str) else str(raw) if isinstance(raw, int) else ""
     if not text.strip():
         return PhoneCheck(input=text, is_valid=False, error="empty")
@@ -76,6 +79,8 @@ def check_number(raw: object, country: str | None = "IT") -> PhoneCheck:
         }.get(reason, "not a valid number for its country")
         return PhoneCheck(input=text, is_valid=False, error=error)
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if not describe:
+        return PhoneCheck(input=text, is_valid=True, formatted=e164.lstrip("+"), e164=e164)
     return PhoneCheck(
         input=text,
         is_valid=True,
