@@ -19,7 +19,7 @@ from models import ScheduledMessage
 from models.enums import ErrorType
 from services import bulk, scheduling
 from web.api.messages import valid_phone
-from web.api.scheduled_schemas import (ScheduleDetailSchema, ScheduleInputSchema, SchedulePageSchema,
+from web.api.scheduled_schemas import (ScheduleDetailSchema, ScheduleInputSchema, SchedulePageSchema, SchedulePatchSchema,
                                        ScheduleQuerySchema, ScheduleSchema)
 from web.auth import Capability, allowed, current_principal, requires
 from web.pagination import page
@@ -153,7 +153,7 @@ def replace_schedule(args, schedule_id: uuid.UUID):
 
 @blp.route("/<uuid:schedule_id>", methods=["PATCH"])
 @requires(Capability.SEND)
-@blp.arguments(ScheduleInputSchema(partial=True))
+@blp.arguments(SchedulePatchSchema)
 @blp.response(200, envelope(ScheduleSchema))
 def patch_schedule(args, schedule_id: uuid.UUID):
     """Change some fields (the rest stay); 409 once it is due, sent or cancelled."""

@@ -52,6 +52,14 @@ class ScheduleInputSchema(Schema):
             raise ValidationError(errors)
 
 
+class SchedulePatchSchema(ScheduleInputSchema):
+    """The same fields, each optional: PATCH changes only what it names."""
+
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
+
+
+
 class RunSchema(Schema):
     id = fields.Integer()
     dueAt = fields.DateTime()
