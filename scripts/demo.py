@@ -146,7 +146,8 @@ def follow_a_message(api: requests.Session, base: str) -> None:
     answer.raise_for_status()
     message_id = answer.json()["data"]["messageId"]
     print(f"POST /api/whatsapp/send -> {answer.status_code}, message {message_id}")
-    last, deadline = None, time.monotonic() + 60
+    last, deadline = answer.json()["data"]["status"], time.monotonic() + 60
+    print(f"  {time.strftime('%H:%M:%S')}  {last}")
     while time.monotonic() < deadline:
         status = api.get(f"{base}/api/whatsapp/messages/{message_id}", timeout=10).json()["data"]["status"]
         if status != last:
