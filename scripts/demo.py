@@ -168,6 +168,8 @@ def main() -> int:
     email, password = ensure_admin()
     processes = Processes()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C must stop everything even when started from a shell that ignores SIGINT (a background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         print("starting the gateway:")
         start_all(processes, port, flower_port)
