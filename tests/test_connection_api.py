@@ -6,7 +6,6 @@ import pytest
 
 from core.redis import get_redis
 from core.settings import get_settings
-from models.enums import Role
 from tests.fixtures.worker import forget_session, launch_worker, stop_workers
 from web.api.session import qr_png
 
@@ -23,10 +22,6 @@ def worker(simulator, tmp_path, app):
     yield started[0]
     stop_workers(started, client)
 
-
-@pytest.fixture
-def admin(auth_headers):
-    return auth_headers(Role.ADMIN)
 
 
 def status_of(client, headers):

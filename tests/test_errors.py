@@ -1,5 +1,4 @@
 """Bad input always gets a 4xx JSON envelope, never a 500; a 500 never leaks a stack trace."""
-import pytest
 
 from models.enums import Role
 
@@ -13,10 +12,6 @@ def assert_envelope(response, status, error_type="VALIDATION_ERROR"):
     assert body["error"]["type"] == error_type
     return body["error"]
 
-
-@pytest.fixture
-def admin(auth_headers):
-    return auth_headers(Role.ADMIN)
 
 
 def test_empty_body_names_the_missing_fields(client, admin):

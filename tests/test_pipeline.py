@@ -13,7 +13,6 @@ import pytest
 from core.redis import get_redis
 from core.settings import get_settings
 from models import Contact, ErrorCounter, Message
-from models.enums import Role
 from services import outbox
 from tests.fixtures.worker import forget_session, launch_linked_worker, launch_worker, stop_workers
 from tests.waiting import wait_until
@@ -48,10 +47,6 @@ def pipeline(simulator, tmp_path_factory, app):
     yield simulator, workers, restart
     stop_workers(workers, client)
 
-
-@pytest.fixture
-def admin(auth_headers):
-    return auth_headers(Role.ADMIN)
 
 
 

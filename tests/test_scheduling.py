@@ -87,14 +87,6 @@ def soon(seconds: float = 3600) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).astimezone(ROME).isoformat()
 
 
-@pytest.fixture
-def pro(auth_headers):
-    return auth_headers(Role.PROFESSIONAL)
-
-
-@pytest.fixture
-def admin(auth_headers):
-    return auth_headers(Role.ADMIN)
 
 
 def test_create_list_get_update_and_cancel_a_one_off(client, pro):

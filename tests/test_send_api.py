@@ -11,10 +11,6 @@ from models.enums import Role
 from services.dispatch import bulk_queue, interactive_queue
 
 
-@pytest.fixture
-def pro(auth_headers):
-    return auth_headers(Role.PROFESSIONAL)
-
 
 @pytest.fixture
 def broker(app):

@@ -2,20 +2,11 @@
 import pytest
 
 from models import AuditLog, BulkJob, Message, Template
-from models.enums import Role
 from services import templates as templates_service
 
 URL = "/api/whatsapp/templates"
 
 
-@pytest.fixture
-def admin(auth_headers):
-    return auth_headers(Role.ADMIN)
-
-
-@pytest.fixture
-def pro(auth_headers):
-    return auth_headers(Role.PROFESSIONAL)
 
 
 def create(client, headers, **fields):

@@ -7,16 +7,11 @@ import pytest
 
 from core.redis import get_redis
 from models import CheckJob
-from models.enums import Role
 from services import contacts
 from services.dispatch import bulk_queue, interactive_queue
 
 URL = "/api/whatsapp/validate-number"
 
-
-@pytest.fixture
-def pro(auth_headers):
-    return auth_headers(Role.PROFESSIONAL)
 
 
 @pytest.mark.parametrize("number, country, e164, kind", [

@@ -38,3 +38,8 @@ def page(query: Select, time_column, id_column, limit: int, cursor: str | None, 
         last = rows[-1]
         next_cursor = encode_cursor(getattr(last, time_column.key), getattr(last, id_column.key))
     return rows, next_cursor
+
+
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, with the user's %, _ and \\ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -114,7 +114,7 @@ def bench_worker() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-tokens-") as tokens_dir:
             workers.append(launch_worker(sim, Path(tokens_dir), session, 0, client, SEND_MIN_INTERVAL_MS="0",
-                                         SEND_JITTER_MS="0", SEND_MAX_PER_SECOND="1000", LOG_LEVEL="WARNING"))
+                                         SEND_JITTER_MS="0", SEND_MAX_PER_SECOND="1000", LOG_LEVEL="INFO"))
             workers[0].wait_state("QR_REQUIRED", timeout=60)
             sim.scan()
             workers[0].wait_state("CONNECTED", timeout=60)

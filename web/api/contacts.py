@@ -15,7 +15,7 @@ from core.errors import GatewayError
 from models import Contact
 from services import dispatch
 from web.auth import Capability, requires
-from web.pagination import page
+from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.transaction import audit_target
 
@@ -76,7 +76,7 @@ def list_contacts(args):
     query = select(Contact)
     if args.get("q"):
         term = args["q"].strip()
-        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(term)
         digits = "".join(ch for ch in term if ch.isdigit())
         conditions = [Contact.name.ilike(pattern), Contact.pushname.ilike(pattern)]
         if digits:

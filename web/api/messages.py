@@ -18,7 +18,7 @@ from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDet
                                       MessageQuerySchema, MessageSchema, QueuedSchema, SendSchema)
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
-from web.pagination import page
+from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.transaction import audit_target
 
@@ -87,8 +87,7 @@ def _filtered(args) -> select:
     if args.get("until"):
         query = query.where(Message.created_at < args["until"])
     if args.get("q"):
-        escaped = args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Message.body.ilike(f"%{escaped}%"))
+        query = query.where(Message.body.ilike(contains_pattern(args["q"])))
     return query
 
 

@@ -19,7 +19,7 @@ from web.api.templates_schemas import (PreviewOutSchema, PreviewSchema, Template
                                        TemplateSendSchema, TemplateUpdateSchema)
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
-from web.pagination import page
+from web.pagination import contains_pattern, page
 from web.schemas import envelope, ok, page_envelope
 from web.transaction import audit_target
 
@@ -28,10 +28,6 @@ blp = Blueprint("templates", __name__, url_prefix="/api/whatsapp/templates", des
 
 def _settings():
     return current_app.config["SETTINGS"]
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @blp.route("")
@@ -48,7 +44,7 @@ def list_templates(args):
     if "active" in args:
         query = query.where(Template.is_active.is_(args["active"]))
     if args.get("q"):
-        pattern = _like(args["q"])
+        pattern = contains_pattern(args["q"])
         query = query.where(or_(Template.name.ilike(pattern), Template.content.ilike(pattern)))
     rows, next_cursor = page(query, Template.created_at, Template.id, args["limit"], args["cursor"], db)
     return {**ok(rows), "nextCursor": next_cursor}
