@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import GatewayError
-from models import Message, ScheduledMessage, ScheduledRun, Template
+from models import Message, ScheduledMessage, ScheduledRun
 from models.enums import ErrorType, ScheduleStatus
 from services import bulk, messages
 from services.messages import now
 from services.phones import check_number
 from services.recurrence import next_run
+from services.templates import render_for
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +31,8 @@ MAX_SKIPPED_RECORDS = 50  # missed runs recorded one by one per dispatch; the re
 
 
 def render(session: Session, template_id, variables: dict[str, Any]) -> str:
-    """The template's text with `variables` (services.templates.render_for when it is installed)."""
-    try:
-        from services.templates import render_for
-    except ImportError:
-        render_for = None
-    if render_for is not None:
-        text, _template = render_for(session, template_id, variables)
-        return text
-    template = session.get(Template, template_id)
-    if template is None:
-        raise GatewayError(404, "no template with this id", details={"templateId": [str(template_id)]})
-    if not template.is_active:
-        raise GatewayError(409, "the template is not active", ErrorType.CONFLICT)
-    text = template.content
-    for key, value in variables.items():
-        text = text.replace("{{" + key + "}}", str(value)).replace("{" + key + "}", str(value))
+    """The template's text with `variables`; 404, 409 (inactive) or 422 (missing variables)."""
+    text, _template = render_for(session, template_id, variables)
     return text
 
 
