@@ -25,6 +25,14 @@ def bulk_queue(session: str) -> str:
     return f"wa.{session}.bulk"
 
 
+def queue_depth(session: str) -> dict[str, int]:
+    """Tasks waiting on the session's queues (Celery's Redis transport keeps each queue in a list)."""
+    from core.redis import get_redis
+
+    interactive, bulk = get_redis().pipeline().llen(interactive_queue(session)).llen(bulk_queue(session)).execute()
+    return {"interactive": interactive, "bulk": bulk, "total": interactive + bulk}
+
+
 def publish_send(message_id, session: str, task_id: str | None = None, countdown: float | None = None) -> str:
     # ignore_result: the row is the outcome. Without it, every publish from the API also subscribes
     # the web process to the task's result channel (two Redis round trips for a result never read).

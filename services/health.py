@@ -31,13 +31,6 @@ class HealthReport:
     alerts: list[str] = field(default_factory=list)
 
 
-def queue_depth(session: str) -> dict[str, int]:
-    """Tasks waiting on the session's queues (Celery's Redis transport keeps each queue in a list)."""
-    client = get_redis()
-    return {queue: client.llen(queue)
-            for queue in (dispatch.interactive_queue(session), dispatch.bulk_queue(session))}
-
-
 def _age(since: str | None) -> float:
     try:
         return time.time() - datetime.fromisoformat(since).timestamp() if since else 0.0
@@ -48,7 +41,7 @@ def _age(since: str | None) -> float:
 def check(session: str, *, stuck_seconds: float, backlog_alert: int = 1000) -> HealthReport:
     state = read_state(session)
     report = HealthReport(session, state["last_state"] if state["alive"] else "STOPPED", state["alive"],
-                          state["heartbeat_age"], queue_depth(session))
+                          state["heartbeat_age"], dispatch.queue_depth(session))
     if not state["alive"]:
         report.alerts.append("no worker is driving the session (no heartbeat): start "
                              f"`celery -A worker worker -Q wa.{session}`")
@@ -60,7 +53,7 @@ def check(session: str, *, stuck_seconds: float, backlog_alert: int = 1000) -> H
         report.alerts.append(f"the session is {report.state} for {_age(state['since']):.0f} s: restarting the browser")
     elif report.state in WAITING_FOR_A_PERSON:
         report.alerts.append(f"the session is {report.state}: link the phone again (QR or pairing code)")
-    waiting = sum(report.queue_depth.values())
+    waiting = report.queue_depth["total"]
     if waiting >= backlog_alert:
         report.alerts.append(f"{waiting} tasks waiting on the session's queues")
     if report.action:

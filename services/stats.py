@@ -12,10 +12,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.redis import get_redis
 from models.enums import Direction, MessageStatus
 from models.stats import NO_TEMPLATE
-from services import dispatch
 from services.messages import now
 
 DONE = ("SENT", "DELIVERED", "READ")
@@ -45,15 +43,6 @@ def success_rate(matrix: dict) -> float | None:
 def start_of_today(tz: str) -> datetime:
     local = now().astimezone(ZoneInfo(tz))
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def queue_depth(session_name: str) -> dict:
-    redis = get_redis()
-    pipe = redis.pipeline()
-    pipe.llen(dispatch.interactive_queue(session_name))
-    pipe.llen(dispatch.bulk_queue(session_name))
-    interactive, bulk = pipe.execute()
-    return {"interactive": interactive, "bulk": bulk, "total": interactive + bulk}
 
 
 def overview(session: Session, tz: str) -> dict:

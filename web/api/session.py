@@ -10,7 +10,6 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from core.errors import GatewayError
-from core.redis import get_redis
 from models.enums import ErrorType
 from services import connection, dispatch
 from services.session_state import read_state
@@ -67,14 +66,6 @@ def _session_name() -> str:
     return current_app.config["SETTINGS"].session_name
 
 
-def queue_depth(session: str) -> dict[str, int]:
-    pipe = get_redis().pipeline()
-    pipe.llen(dispatch.interactive_queue(session))
-    pipe.llen(dispatch.bulk_queue(session))
-    interactive, bulk = pipe.execute()
-    return {"interactive": interactive, "bulk": bulk}
-
-
 @blp.route("/status")
 @requires(Capability.VIEW)
 @blp.response(200, envelope(StatusSchema))
@@ -86,7 +77,7 @@ def status():
     return ok({"session": session, "state": state["state"], "since": state["since"], "phoneNumber": phone,
                "name": state["name"], "workerAlive": state["alive"], "worker": state["worker"],
                "heartbeatAge": state["heartbeat_age"], "qrWaiting": bool(state["qr"]) and state["alive"]
-               and state["state"] == "QR_REQUIRED", "queueDepth": queue_depth(session), "error": state["error"]})
+               and state["state"] == "QR_REQUIRED", "queueDepth": dispatch.queue_depth(session), "error": state["error"]})
 
 
 def _command(name: str):

@@ -18,7 +18,7 @@ from core.redis import get_redis
 from core.settings import ROOT
 from models import ErrorCounter, Message
 from models.enums import MessageStatus
-from services import error_stats, stats
+from services import dispatch, error_stats, stats
 from services.session_state import read_state
 from web.api.messages_schemas import MessageSchema
 from web.auth import Capability, requires
@@ -67,7 +67,7 @@ def get_stats():
     session state."""
     settings = _settings()
     data = stats.overview(db, settings.timezone)
-    data["queue"] = stats.queue_depth(settings.session_name)
+    data["queue"] = dispatch.queue_depth(settings.session_name)
     data["session"] = _session_info(settings.session_name)
     return ok(data)
 
@@ -149,7 +149,7 @@ def system_info():
         "session": session,
         "workers": [{"name": session["worker"], "pid": session["pid"], "alive": session["alive"],
                      "heartbeatAge": session["heartbeatAge"]}] if session["worker"] else [],
-        "queues": stats.queue_depth(settings.session_name) if redis_health["ok"] else None,
+        "queues": dispatch.queue_depth(settings.session_name) if redis_health["ok"] else None,
         "database": _database_health(),
         "redis": redis_health,
         "uptimeSeconds": round(time.time() - STARTED, 1),
