@@ -43,3 +43,13 @@ def test_the_app_refuses_to_start_in_production_with_the_default_secret():
     )
     assert result.returncode != 0
     assert "JWT_SECRET is missing or still the development default" in result.stderr
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from dataclasses import fields
+    from pathlib import Path
+
+    from core.settings import ROOT, Settings
+
+    readme = Path(ROOT, "README.md").read_text()
+    assert [f.name.upper() for f in fields(Settings) if f"`{f.name.upper()}`" not in readme] == []
