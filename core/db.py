@@ -32,6 +32,16 @@ def bind_default_engine() -> None:
         db.configure(bind=get_engine())
 
 
+def get_or_404(session: Session, model, object_id, noun: str, *, for_update: bool = False):
+    """The row of `model` with this primary key, or the 404 envelope "no <noun> with this id"."""
+    from core.errors import GatewayError
+
+    row = session.get(model, object_id, with_for_update=for_update)
+    if row is None:
+        raise GatewayError(404, f"no {noun} with this id")
+    return row
+
+
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the current transaction commits; drop it if it rolls back."""
     session.info.setdefault("after_commit", []).append(callback)

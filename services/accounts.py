@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.db import get_or_404
 from core.errors import GatewayError
 from models import ApiToken, User
 from models.enums import ErrorType, Role
@@ -57,9 +58,7 @@ def issue_token(session: Session, name: str, role: Role, days: int,
 
 
 def revoke_token(session: Session, token_id: uuid.UUID) -> ApiToken:
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise GatewayError(404, "no API token with this id")
+    token = get_or_404(session, ApiToken, token_id, "API token")
     if token.revoked_at is None:
         token.revoked_at = datetime.now(timezone.utc)
     return token

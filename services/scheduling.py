@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.db import get_or_404
 from core.errors import GatewayError
 from models import Message, ScheduledMessage, ScheduledRun
 from models.enums import ErrorType, ScheduleStatus
@@ -74,9 +75,7 @@ FIELDS = ("recipients", "body", "template_id", "variables", "send_at", "cron", "
 
 def lock_for_change(session: Session, schedule_id) -> ScheduledMessage:
     """The schedule, row-locked; 409 once it is due (dispatch may be sending it) or finished."""
-    schedule = session.scalar(select(ScheduledMessage).where(ScheduledMessage.id == schedule_id).with_for_update())
-    if schedule is None:
-        raise GatewayError(404, "no scheduled message with this id")
+    schedule = get_or_404(session, ScheduledMessage, schedule_id, "scheduled message", for_update=True)
     if schedule.status != ScheduleStatus.ACTIVE.value:
         raise GatewayError(409, f"the schedule is {schedule.status}", ErrorType.CONFLICT)
     if schedule.next_run_at is not None and schedule.next_run_at <= now():
@@ -100,9 +99,7 @@ def current_values(schedule: ScheduledMessage) -> dict[str, Any]:
 
 
 def cancel(session: Session, schedule_id) -> ScheduledMessage:
-    schedule = session.scalar(select(ScheduledMessage).where(ScheduledMessage.id == schedule_id).with_for_update())
-    if schedule is None:
-        raise GatewayError(404, "no scheduled message with this id")
+    schedule = get_or_404(session, ScheduledMessage, schedule_id, "scheduled message", for_update=True)
     if schedule.status != ScheduleStatus.ACTIVE.value:
         raise GatewayError(409, f"the schedule is {schedule.status}, only an ACTIVE one can be cancelled",
                            ErrorType.CONFLICT)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.db import get_or_404 as db_get_or_404
 from core.errors import GatewayError
 from models import Template
 from models.enums import ErrorType
@@ -79,10 +80,7 @@ def missing_error(missing: list[str], **details) -> GatewayError:
 
 
 def get_or_404(session: Session, template_id) -> Template:
-    template = session.get(Template, template_id)
-    if template is None:
-        raise GatewayError(404, "no template with this id")
-    return template
+    return db_get_or_404(session, Template, template_id, "template")
 
 
 def sendable(session: Session, template_id) -> Template:

@@ -10,8 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import or_, select
 
 from core.celery_app import celery_app
-from core.db import after_commit, db
-from core.errors import GatewayError
+from core.db import after_commit, db, get_or_404
 from models import Contact
 from services import dispatch
 from web.auth import Capability, requires
@@ -60,13 +59,6 @@ class SyncSchema(Schema):
     error = fields.String(allow_none=True)
 
 
-def _contact_or_404(contact_id: uuid.UUID) -> Contact:
-    contact = db.get(Contact, contact_id)
-    if contact is None:
-        raise GatewayError(404, "no contact with this id")
-    return contact
-
-
 @blp.route("")
 @requires(Capability.VIEW)
 @blp.arguments(ContactQuerySchema, location="query")
@@ -92,7 +84,7 @@ def list_contacts(args):
 @requires(Capability.VIEW)
 @blp.response(200, envelope(ContactSchema))
 def get_contact(contact_id: uuid.UUID):
-    return ok(_contact_or_404(contact_id))
+    return ok(get_or_404(db, Contact, contact_id, "contact"))
 
 
 @blp.route("/<uuid:contact_id>", methods=["PATCH"])
@@ -101,7 +93,7 @@ def get_contact(contact_id: uuid.UUID):
 @blp.response(200, envelope(ContactSchema))
 def patch_contact(args, contact_id: uuid.UUID):
     """Rename a contact (null clears the name) and/or mark it favourite."""
-    contact = _contact_or_404(contact_id)
+    contact = get_or_404(db, Contact, contact_id, "contact")
     if "name" in args:
         contact.name = (args["name"] or "").strip() or None
     if "isFavorite" in args:

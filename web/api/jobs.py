@@ -5,8 +5,7 @@ import uuid
 
 from flask_smorest import Blueprint
 
-from core.db import db
-from core.errors import GatewayError
+from core.db import db, get_or_404
 from models import BulkJob
 from services import bulk
 from web.api.messages_schemas import JobSchema
@@ -17,19 +16,12 @@ from web.transaction import audit_target
 blp = Blueprint("jobs", __name__, url_prefix="/api/whatsapp/jobs", description="Bulk job progress")
 
 
-def _job_or_404(job_id: uuid.UUID) -> BulkJob:
-    job = db.get(BulkJob, job_id)
-    if job is None:
-        raise GatewayError(404, "no job with this id")
-    return job
-
-
 @blp.route("/<uuid:job_id>")
 @requires(Capability.VIEW)
 @blp.response(200, envelope(JobSchema))
 def get_job(job_id: uuid.UUID):
     """Progress: total, queued, sent, delivered, read, failed (by error type) and invalid numbers."""
-    return ok(bulk.progress(db, _job_or_404(job_id)))
+    return ok(bulk.progress(db, get_or_404(db, BulkJob, job_id, "job")))
 
 
 @blp.route("/<uuid:job_id>/cancel", methods=["POST"])
@@ -37,7 +29,7 @@ def get_job(job_id: uuid.UUID):
 @blp.response(200, envelope(JobSchema))
 def cancel_job(job_id: uuid.UUID):
     """Stop every message of the job not yet sent (they end FAILED with errorType CANCELLED)."""
-    job = _job_or_404(job_id)
+    job = get_or_404(db, BulkJob, job_id, "job")
     stopped = bulk.cancel(db, job)
     audit_target(f"job:{job.id}", action="job.cancel", stopped=stopped)
     db.flush()

@@ -8,7 +8,7 @@ from flask import current_app, send_file
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from core.db import after_commit, db
+from core.db import after_commit, db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
@@ -112,19 +112,12 @@ def conversation(args, phone_number: str):
     return {**ok(rows), "nextCursor": next_cursor}
 
 
-def _message_or_404(message_id: uuid.UUID) -> Message:
-    message = db.get(Message, message_id)
-    if message is None:
-        raise GatewayError(404, "no message with this id")
-    return message
-
-
 @blp.route("/messages/<uuid:message_id>")
 @requires(Capability.VIEW)
 @blp.response(200, envelope(MessageDetailSchema))
 def get_message(message_id: uuid.UUID):
     """One message with its status history, to reconcile after a missed event."""
-    message = _message_or_404(message_id)
+    message = get_or_404(db, Message, message_id, "message")
     events = list(db.scalars(select(MessageEvent).where(MessageEvent.message_id == message.id)))
     message.history = messages.history(message, events)
     return ok(message)
@@ -135,7 +128,7 @@ def get_message(message_id: uuid.UUID):
 @blp.response(200, envelope(MessageSchema))
 def mark_read(message_id: uuid.UUID):
     """Mark an incoming message READ and send the read receipt through the session."""
-    message = _message_or_404(message_id)
+    message = get_or_404(db, Message, message_id, "message")
     if message.direction != Direction.INCOMING.value:
         raise GatewayError(409, "only incoming messages can be marked as read")
     audit_target(f"message:{message.id}", action="message.read")
@@ -151,7 +144,7 @@ def mark_read(message_id: uuid.UUID):
 @blp.response(200, description="the media file, with its content type", content_type="application/octet-stream")
 def media(message_id: uuid.UUID):
     """The media of an incoming message (downloaded from WhatsApp by the worker when it arrived)."""
-    message = _message_or_404(message_id)
+    message = get_or_404(db, Message, message_id, "message")
     if not message.media_path or not os.path.exists(message.media_path):
         raise GatewayError(404, "this message has no downloaded media (none, or not downloaded yet)")
     return send_file(message.media_path, mimetype=message.mimetype or "application/octet-stream",

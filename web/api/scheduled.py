@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from core.db import db
+from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import ScheduledMessage
 from models.enums import ErrorType
@@ -94,19 +94,12 @@ def list_schedules(args):
     return {**ok(rows), "nextCursor": next_cursor}
 
 
-def _schedule_or_404(schedule_id: uuid.UUID) -> ScheduledMessage:
-    schedule = db.get(ScheduledMessage, schedule_id)
-    if schedule is None:
-        raise GatewayError(404, "no scheduled message with this id")
-    return schedule
-
-
 @blp.route("/<uuid:schedule_id>")
 @requires(Capability.VIEW)
 @blp.response(200, envelope(ScheduleDetailSchema))
 def get_schedule(schedule_id: uuid.UUID):
     """One schedule with its past runs (sent or skipped, with why) and the messages each queued."""
-    schedule = _schedule_or_404(schedule_id)
+    schedule = get_or_404(db, ScheduledMessage, schedule_id, "scheduled message")
     schedule.runs = scheduling.runs_of(db, schedule)
     return ok(schedule)
 

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.db import db
+from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import User
 from models.enums import Role
@@ -83,9 +83,7 @@ def create_user(args):
 def update_user(args, user_id: uuid.UUID):
     """Change a user's role, deactivate or reactivate them, or set a new password. Takes effect on
     their very next request (tokens are checked against the user on every call)."""
-    user = db.get(User, user_id)
-    if user is None:
-        raise GatewayError(404, "no user with this id")
+    user = get_or_404(db, User, user_id, "user")
     if user.id == current_principal().user_id and (args.get("active") is False or
                                                    args.get("role", Role.SUPER_ADMIN.value) != Role.SUPER_ADMIN.value):
         raise GatewayError(409, "you cannot demote or deactivate yourself")

@@ -8,8 +8,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from core.db import db
-from core.errors import GatewayError
+from core.db import db, get_or_404
 from models import CheckJob, Contact
 from services import contacts, existence
 from services.phones import check_number, extract_numbers
@@ -115,9 +114,7 @@ def validate_batch(args):
 @blp.response(200, envelope(CheckJobSchema))
 def get_check(job_id: uuid.UUID):
     """Progress of a WhatsApp-existence check (single or batch) and the answers so far."""
-    job = db.get(CheckJob, job_id)
-    if job is None:
-        raise GatewayError(404, "no WhatsApp check with this id")
+    job = get_or_404(db, CheckJob, job_id, "WhatsApp check")
     return ok(existence.progress(db, job, _settings().whatsapp_check_ttl_hours))
 
 
