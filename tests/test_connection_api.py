@@ -7,6 +7,7 @@ import pytest
 from core.redis import get_redis
 from core.settings import get_settings
 from tests.fixtures.worker import forget_session, launch_worker, stop_workers
+from tests.waiting import wait_until
 from web.api.session import qr_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -40,8 +41,10 @@ def wait_status(client, headers, *states, timeout=30):
 
 
 def test_link_by_qr_then_disconnect_and_initialize_without_a_scan(worker, simulator, client, admin, app):
-    waiting = wait_status(client, admin, "QR_REQUIRED", timeout=30)
-    assert waiting["workerAlive"] and waiting["qrWaiting"]
+    wait_status(client, admin, "QR_REQUIRED", timeout=30)
+    # the state can be published a moment before its first QR payload
+    waiting = wait_until(lambda: (d := status_of(client, admin))["qrWaiting"] and d, 10, "the QR")
+    assert waiting["workerAlive"] and waiting["state"] == "QR_REQUIRED"
 
     as_json = client.get("/api/whatsapp/qrcode", headers=admin).json["data"]
     assert as_json["qr"] == simulator.state()["qr"]
