@@ -37,5 +37,13 @@ class Keys:
         return f"wa:{session}:control"  # list of control commands (initialize, disconnect...)
 
     @staticmethod
+    def principal(identity: str) -> str:
+        return f"auth:principal:{identity}"  # JSON of the caller behind a token subject (web.auth)
+
+    @staticmethod
+    def principal_generation(identity: str) -> str:
+        return f"auth:principal-gen:{identity}"  # bumped when that user or token changes
+
+    @staticmethod
     def pacing(session: str) -> str:
         return f"wa:{session}:pacing"

@@ -100,6 +100,56 @@ def test_deactivating_a_user_refuses_their_live_token_at_once(client, make_user,
     assert client.get("/api/auth/me", headers=headers).status_code == 401
 
 
+def _users_lookups(database, client, headers) -> int:
+    """How many statements reading the users table one /me request runs."""
+    from sqlalchemy import event
+
+    seen = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "FROM users" in statement:
+            seen.append(statement)
+
+    event.listen(database, "before_cursor_execute", count)
+    try:
+        assert client.get("/api/auth/me", headers=headers).status_code == 200
+    finally:
+        event.remove(database, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_the_principal_is_reused_from_redis_until_the_user_changes(client, make_user, auth_headers, db_session,
+                                                                   database):
+    user = make_user(Role.ADMIN)
+    headers = auth_headers(Role.ADMIN, user=user)
+    assert _users_lookups(database, client, headers) == 1  # the first request reads PostgreSQL
+    assert _users_lookups(database, client, headers) == 0  # the next ones the cache
+    db_session.get(User, user.id).role = Role.PROFESSIONAL.value
+    db_session.commit()
+    assert _users_lookups(database, client, headers) == 1  # the change dropped the entry
+    assert client.get("/api/auth/me", headers=headers).json["data"]["role"] == "PROFESSIONAL"
+
+
+def test_a_cache_entry_written_from_a_row_read_before_a_change_is_not_trusted(make_user, app, redis_client):
+    """The race: a request reads the row, the row changes (and the generation moves), then the
+    request caches what it read. The next lookup must not believe that entry."""
+    from unittest import mock
+
+    from web import auth
+
+    user = make_user(Role.ADMIN)
+    identity = f"user:{user.id}"
+    stale = auth.Principal(identity, "user", Role.ADMIN, user.email, user.id)
+    with app.app_context():
+        read_then_changed = lambda kind, object_id: (auth.forget_principals({identity}), (stale, 60))[1]
+        with mock.patch.object(auth, "_principal_from_db", side_effect=read_then_changed):
+            assert auth.load_principal(identity) == stale  # this request acts on what it read
+        assert redis_client.get(f"auth:principal:{identity}")  # and left an entry behind
+        with mock.patch.object(auth, "_principal_from_db", return_value=(None, 0)) as fresh:
+            assert auth.load_principal(identity) is None  # the entry's generation is old: PostgreSQL decides
+            fresh.assert_called_once()
+
+
 def test_api_tokens_are_issued_listed_and_revoked_by_an_admin(client, auth_headers, db_session):
     admin = auth_headers(Role.ADMIN)
     issued = client.post("/api/auth/tokens", json={"name": "crm", "role": "PROFESSIONAL", "days": 30},

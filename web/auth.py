@@ -5,18 +5,24 @@ read ROLE_CAPABILITIES, so a route without a declaration fails the suite.
 """
 from __future__ import annotations
 
+import json
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
 from functools import wraps
+from itertools import chain
 
+import redis
 from flask import g
 from flask_jwt_extended import JWTManager, current_user, verify_jwt_in_request
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
-from core.db import db
+from core.db import after_commit, db
 from core.errors import GatewayError
+from core.redis import Keys, get_redis
 from models import ApiToken, User
 from models.enums import ErrorType, Role
 
@@ -115,24 +121,87 @@ def user_principal(user: User) -> Principal:
     return Principal(f"user:{user.id}", "user", Role(user.role), user.email, user.id)
 
 
+log = logging.getLogger(__name__)
+
+# How long a resolved principal is reused from Redis. Changes made through the ORM (the API, the
+# CLI) invalidate it at commit; this bounds only edits made behind its back, in plain SQL.
+PRINCIPAL_CACHE_SECONDS = 60
+
+
 def load_principal(identity: str) -> Principal | None:
-    """Resolve a token's subject on every request, so deactivation and revocation act at once."""
+    """Resolve a token's subject on every request, so deactivation and revocation act at once.
+
+    From the Redis cache when its entry carries the subject's current generation (one MGET, a
+    sixth of the PostgreSQL lookup's cost on /send), else from PostgreSQL. The generation is read
+    before the database, so an entry written from a row that changed meanwhile is never trusted."""
     kind, _, raw_id = identity.partition(":")
     try:
         object_id = uuid.UUID(raw_id)
     except ValueError:
         return None
-    if kind == "user":  # every request: a primary-key lookup of the three columns needed
+    if kind not in ("user", "token"):
+        return None
+    cache_key, generation_key = Keys.principal(identity), Keys.principal_generation(identity)
+    try:
+        cached, generation = get_redis().mget(cache_key, generation_key)
+    except redis.RedisError:
+        log.warning("principal cache unavailable; reading %s from the database", identity)
+        return _principal_from_db(kind, object_id)[0]
+    generation = generation or "0"
+    if cached:
+        entry = json.loads(cached)
+        if entry.pop("generation") == generation:
+            return Principal(**{**entry, "role": Role(entry["role"]),
+                                "user_id": uuid.UUID(entry["user_id"]) if entry["user_id"] else None})
+    principal, lifetime = _principal_from_db(kind, object_id)
+    if principal is not None and lifetime > 0:
+        entry = {**asdict(principal), "user_id": principal.user_id and str(principal.user_id),
+                 "generation": generation}
+        try:
+            get_redis().set(cache_key, json.dumps(entry), ex=lifetime)
+        except redis.RedisError:
+            log.warning("could not cache the principal %s", identity)
+    return principal
+
+
+def _principal_from_db(kind: str, object_id: uuid.UUID) -> tuple[Principal | None, int]:
+    """-> (the principal or None when unknown, deactivated, revoked or expired; seconds it may be cached)."""
+    if kind == "user":  # a primary-key lookup of the three columns needed
         user = db.execute(select(User.email, User.role, User.active).where(User.id == object_id)).first()
         if user is None or not user.active:
-            return None
-        return Principal(f"user:{object_id}", kind, Role(user.role), user.email, object_id)
-    if kind == "token":
-        token = db.get(ApiToken, object_id)
-        if token is None or not token.is_usable(datetime.now(timezone.utc)):
-            return None
-        return Principal(identity, kind, Role(token.role), token.name)
-    return None
+            return None, 0
+        return Principal(f"user:{object_id}", kind, Role(user.role), user.email, object_id), PRINCIPAL_CACHE_SECONDS
+    token = db.get(ApiToken, object_id)
+    now = datetime.now(timezone.utc)
+    if token is None or not token.is_usable(now):
+        return None, 0
+    until_expiry = int((token.expires_at - now).total_seconds())
+    return Principal(f"token:{object_id}", kind, Role(token.role), token.name), min(PRINCIPAL_CACHE_SECONDS,
+                                                                                   until_expiry)
+
+
+def forget_principals(identities: set[str]) -> None:
+    """Bump each subject's generation (so no cached entry of it is trusted again) and drop its entry."""
+    pipe = get_redis().pipeline()
+    for identity in identities:
+        pipe.incr(Keys.principal_generation(identity))
+        pipe.expire(Keys.principal_generation(identity), 24 * 3600)  # outlives any entry it guards
+        pipe.delete(Keys.principal(identity))
+    try:
+        pipe.execute()
+    except redis.RedisError:
+        log.exception("could not invalidate cached principals %s; they expire within %d s", sorted(identities),
+                      PRINCIPAL_CACHE_SECONDS)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_principals(session: Session, _flush_context) -> None:
+    """Any flushed change to a user or an API token (role, deactivation, revocation, deletion)
+    invalidates its cached principal once the transaction commits."""
+    changed = {f"{'user' if isinstance(obj, User) else 'token'}:{obj.id}"
+               for obj in chain(session.dirty, session.deleted) if isinstance(obj, (User, ApiToken))}
+    if changed:
+        after_commit(session, lambda: forget_principals(changed))
 
 
 def init_jwt(jwt: JWTManager) -> None:
