@@ -20,6 +20,17 @@ class SettingsError(RuntimeError):
     """A configuration value is missing or malformed."""
 
 
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """"1200/minute" -> (1200 requests, 60-second window); units: second, minute, hour, day."""
+    count, _, unit = text.strip().partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or unit.strip().lower() not in RATE_UNITS:
+        raise ValueError(f"{text!r} is not a rate like 1200/minute (units: {', '.join(RATE_UNITS)})")
+    return int(count), RATE_UNITS[unit.strip().lower()]
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in {"1", "true", "yes", "on"}:
@@ -97,6 +108,11 @@ class Settings:
             )
         if self.is_production and len(self.jwt_secret) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 characters in production")
+        for name in ("rate_limit_default", "rate_limit_login"):
+            try:
+                parse_rate(getattr(self, name))
+            except ValueError as exc:
+                raise SettingsError(f"{name.upper()}: {exc}") from None
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:

@@ -28,10 +28,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_minutes),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_days),
         JWT_TOKEN_LOCATION=["headers"],
-        RATELIMIT_STORAGE_URI=settings.redis_url,
-        RATELIMIT_DEFAULT=settings.rate_limit_default,
-        RATELIMIT_HEADERS_ENABLED=True,
-        RATELIMIT_KEY_PREFIX="ratelimit",
         API_TITLE="WhatsApp Gateway API",
         API_VERSION="1.0",
         OPENAPI_VERSION="3.0.3",
@@ -51,14 +47,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     class GatewayApi(Api):
         ERROR_SCHEMA = ErrorSchema  # documents our envelope, not flask-smorest's default error shape
 
-    from web.extensions import jwt, limiter
+    from web.extensions import jwt
+    from web.ratelimit import init_rate_limits
     from web.transaction import init_transaction
 
     init_transaction(app)
     app.before_request(_check_body)
     jwt.init_app(app)
     init_jwt(jwt)
-    limiter.init_app(app)
+    init_rate_limits(app)
     api = GatewayApi(app, spec_kwargs={
         "components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},

@@ -13,7 +13,7 @@ from core.db import db
 from models.enums import Role
 from services import accounts
 from web.auth import Capability, current_principal, public, requires, user_principal
-from web.extensions import limiter
+from web.ratelimit import rate_limited
 from web.schemas import envelope, ok
 from web.transaction import audit_target
 
@@ -71,8 +71,8 @@ def _access_lifetime() -> int:
 
 @blp.route("/login", methods=["POST"])
 @public
-@limiter.limit(lambda: current_app.config["SETTINGS"].rate_limit_login,
-               key_func=lambda: f"login:{request.remote_addr}")
+@rate_limited(lambda: current_app.config["SETTINGS"].rate_limit_login, lambda: f"ip:{request.remote_addr}",
+              "login")
 @blp.doc(security=[])
 @blp.arguments(LoginSchema)
 @blp.response(200, envelope(TokenPairSchema))
