@@ -63,6 +63,7 @@ def forged_tokens(app, make_user, auth_headers):
     header, payload, signature = good.split(".")
     claims = pyjwt.decode(good, options={"verify_signature": False})
     return {
+        "good": good,
         "expired": expired,
         "tampered signature": f"{header}.{payload}.{signature[:-4]}AAAA",
         "tampered payload": f"{header}.{pyjwt.encode({**claims, 'role': 'X'}, 'k' * 32).split('.')[1]}.{signature}",
@@ -84,6 +85,26 @@ def test_abusive_tokens_get_401_in_the_envelope(client, forged_tokens, case):
     assert response.status_code == 401, response.json
     assert response.json["success"] is False
     assert response.json["error"]["type"] == "AUTHENTICATION_ERROR"
+
+
+def test_forgeries_are_refused_even_after_the_real_token_was_verified(client, forged_tokens, app):
+    """Verified tokens are remembered by their exact string: no variation of one inherits it."""
+    good = forged_tokens["good"]
+    assert client.get("/api/auth/me", headers=_bearer(good)).status_code == 200
+    for case in ("tampered signature", "tampered payload", "alg none", "other secret"):
+        assert client.get("/api/auth/me", headers=_bearer(forged_tokens[case])).status_code == 401, case
+
+
+def test_a_verified_token_is_refused_once_it_expires(client, make_user, app):
+    import time
+
+    user = make_user(Role.ADMIN)
+    with app.app_context():
+        token = create_access_token(f"user:{user.id}", expires_delta=timedelta(seconds=2))
+    assert client.get("/api/auth/me", headers=_bearer(token)).status_code == 200
+    time.sleep(2.5)
+    expired = client.get("/api/auth/me", headers=_bearer(token))
+    assert expired.status_code == 401 and expired.json["error"]["message"] == "token has expired"
 
 
 def test_missing_header_and_wrong_scheme_get_401(client):

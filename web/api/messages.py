@@ -30,7 +30,7 @@ def _settings():
 
 
 def valid_phone(raw: str, field: str = "phoneNumber"):
-    check = check_number(raw, _settings().default_country)
+    check = check_number(raw, _settings().default_country, describe=False)
     if not check.is_valid:
         raise GatewayError(422, f"{field} is not a valid phone number: {check.error}", ErrorType.INVALID_NUMBER,
                            details={field: [check.error]})
