@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from flask import Flask, jsonify, request
 from sqlalchemy import insert
 
-from core.celery_app import celery_app
 from core.db import get_engine
 from models import Message
 from services import dispatch
@@ -34,8 +33,7 @@ def create_app() -> Flask:
                 "id": message_id, "session": "bench", "direction": "outgoing", "status": "QUEUED",
                 "phone_number": digits, "chat_id": f"{digits}@c.us", "body": body["message"], "from_me": True,
                 "is_group_msg": False, "attempts": 0, "task_id": task_id, "created_at": datetime.now(timezone.utc)})
-        celery_app.send_task(dispatch.SEND_MESSAGE, args=[str(message_id)], queue="wa.bench", task_id=task_id,
-                             ignore_result=True)  # as services.dispatch.publish_send
+        dispatch.publish_send(message_id, "bench", task_id)  # the publish /send uses
         return jsonify(success=True, data={"messageId": str(message_id), "status": "QUEUED"}), 202
 
     return app
