@@ -14,6 +14,11 @@ from models import Message
 from services import dispatch
 
 
+# No bench worker serves this session: its thousands of rows must never be sent (the worker
+# benchmark's session, "bench", would otherwise find them QUEUED and send them first).
+SESSION = "bare"
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     engine = get_engine()
@@ -30,10 +35,10 @@ def create_app() -> Flask:
         digits = "39" + body["phoneNumber"]
         with engine.begin() as conn:
             conn.execute(statement, {
-                "id": message_id, "session": "bench", "direction": "outgoing", "status": "QUEUED",
+                "id": message_id, "session": SESSION, "direction": "outgoing", "status": "QUEUED",
                 "phone_number": digits, "chat_id": f"{digits}@c.us", "body": body["message"], "from_me": True,
                 "is_group_msg": False, "attempts": 0, "task_id": task_id, "created_at": datetime.now(timezone.utc)})
-        dispatch.publish_send(message_id, "bench", task_id)  # the publish /send uses
+        dispatch.publish_send(message_id, SESSION, task_id)  # the publish /send uses
         return jsonify(success=True, data={"messageId": str(message_id), "status": "QUEUED"}), 202
 
     return app
