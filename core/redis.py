@@ -37,6 +37,10 @@ class Keys:
         return f"wa:{session}:control"  # list of control commands (initialize, disconnect...)
 
     @staticmethod
+    def rate_limit(scope: str, caller: str, window_seconds: int) -> str:
+        return f"ratelimit:{scope}:{caller}:{window_seconds}"  # requests counted in the current window
+
+    @staticmethod
     def principal(identity: str) -> str:
         return f"auth:principal:{identity}"  # JSON of the caller behind a token subject (web.auth)
 

@@ -23,6 +23,7 @@ class SettingsError(RuntimeError):
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
+@lru_cache(maxsize=32)  # the rate limiter parses its setting on every request
 def parse_rate(text: str) -> tuple[int, int]:
     """"1200/minute" -> (1200 requests, 60-second window); units: second, minute, hour, day."""
     count, _, unit = text.strip().partition("/")

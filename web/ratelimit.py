@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import redis
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt_identity
 
 from core.errors import GatewayError
-from core.redis import get_redis
+from core.redis import Keys, get_redis
 from core.settings import parse_rate
 from models.enums import ErrorType
 
@@ -64,12 +65,9 @@ def rate_limited(rate: Callable[[], str], key: Callable[[], str], scope: str):
     return decorator
 
 
-def _script():
-    client = get_redis()
-    script = getattr(client, "_rate_limit_hit", None)
-    if script is None:
-        script = client._rate_limit_hit = client.register_script(_HIT)
-    return script
+@lru_cache(maxsize=4)
+def _hit_script(client: redis.Redis):
+    return client.register_script(_HIT)
 
 
 def _check():
@@ -79,7 +77,7 @@ def _check():
     limit: Limit = getattr(view, "_rate_limit", DEFAULT)
     allowed, window = parse_rate(limit.rate())
     try:
-        count, ttl = _script()(keys=[f"ratelimit:{limit.scope}:{limit.key()}:{window}"], args=[window])
+        count, ttl = _hit_script(get_redis())(keys=[Keys.rate_limit(limit.scope, limit.key(), window)], args=[window])
     except redis.RedisError:
         log.warning("rate limiter unavailable (Redis); %s %s let through", request.method, request.path)
         return
