@@ -7,7 +7,7 @@ has two queues: `wa.<session>` for interactive work (single sends, reads, contro
 `publish` writes Celery's task message (protocol 2, JSON) straight onto the queue's Redis list, the
 list a worker consuming that queue reads. `celery_app.send_task` does the same in about 800 us of
 CPU (it builds a Redis client per message), a third of the API's whole budget for one /send; this
-takes about 100 us. tests/test_dispatch.py holds it equal to what send_task writes.
+takes about 200 us. tests/test_dispatch.py holds it equal to what send_task writes.
 """
 from __future__ import annotations
 
