@@ -15,8 +15,8 @@ from functools import wraps
 from itertools import chain
 
 import redis
-from flask import g
-from flask_jwt_extended import JWTManager, current_user, verify_jwt_in_request
+from flask import g, has_app_context, request
+from flask_jwt_extended import JWTManager, current_user, decode_token, verify_jwt_in_request
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -76,15 +76,32 @@ def current_principal() -> Principal | None:
 
 def verify_access_token(optional: bool = False) -> bool:
     """Verify the request's access token (signature, expiry, type) and load its principal
-    (`load_principal`: revocation and deactivation), at most once per request. The rate limiter's
-    key function runs first; the view's `requires` then reuses its result instead of decoding the
-    token and looking the principal up a second time. True when a valid access token was found."""
+    (`load_principal`: revocation and deactivation), at most once per request. True when a valid
+    access token was found."""
     if g.get("_access_token_verified"):
         return True
     if verify_jwt_in_request(optional=optional) is None:
         return False
     g._access_token_verified = True
     return True
+
+
+def bearer_identity() -> str | None:
+    """The subject of the request's `Authorization: Bearer` access token when its signature and
+    expiry check out, else None; once per request. Revocation and deactivation are not checked
+    here (the view's `requires` does that): the rate limiter only needs to know whom to count."""
+    if "_bearer_identity" not in g:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        identity = None
+        if scheme == "Bearer" and token:
+            try:
+                claims = decode_token(token)  # the verification the view repeats, cached (web.extensions)
+            except Exception:  # noqa: BLE001 - any bad token: the view answers it 401
+                claims = {}
+            if claims.get("type") == "access":
+                identity = claims.get("sub")
+        g._bearer_identity = identity
+    return g._bearer_identity
 
 
 def public(view):
@@ -128,12 +145,18 @@ log = logging.getLogger(__name__)
 PRINCIPAL_CACHE_SECONDS = 60
 
 
+def prefetch_principal(identity: str, cached: str | None, generation: str | None) -> None:
+    """Hand `load_principal` the cache entry and generation of `identity` that the rate limiter's
+    Redis call read for this request, so it need not read them again."""
+    g._prefetched_principal = (identity, cached, generation)
+
+
 def load_principal(identity: str) -> Principal | None:
     """Resolve a token's subject on every request, so deactivation and revocation act at once.
 
-    From the Redis cache when its entry carries the subject's current generation (one MGET, a
-    sixth of the PostgreSQL lookup's cost on /send), else from PostgreSQL. The generation is read
-    before the database, so an entry written from a row that changed meanwhile is never trusted."""
+    From the Redis cache when its entry carries the subject's current generation (read by the rate
+    limiter's call, else one MGET), else from PostgreSQL. The generation is read before the
+    database, so an entry written from a row that changed meanwhile is never trusted."""
     kind, _, raw_id = identity.partition(":")
     try:
         object_id = uuid.UUID(raw_id)
@@ -142,11 +165,15 @@ def load_principal(identity: str) -> Principal | None:
     if kind not in ("user", "token"):
         return None
     cache_key, generation_key = Keys.principal(identity), Keys.principal_generation(identity)
-    try:
-        cached, generation = get_redis().mget(cache_key, generation_key)
-    except redis.RedisError:
-        log.warning("principal cache unavailable; reading %s from the database", identity)
-        return _principal_from_db(kind, object_id)[0]
+    prefetched = g.pop("_prefetched_principal", None) if has_app_context() else None
+    if prefetched and prefetched[0] == identity:
+        cached, generation = prefetched[1:]
+    else:
+        try:
+            cached, generation = get_redis().mget(cache_key, generation_key)
+        except redis.RedisError:
+            log.warning("principal cache unavailable; reading %s from the database", identity)
+            return _principal_from_db(kind, object_id)[0]
     generation = generation or "0"
     if cached:
         entry = json.loads(cached)

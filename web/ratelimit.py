@@ -5,6 +5,9 @@ and per IP address otherwise; a view decorated with `rate_limited(...)` counts a
 limit instead (login: RATE_LIMIT_LOGIN per IP). Answers carry X-RateLimit-Limit, -Remaining and
 -Reset; a refusal is the 429 envelope with Retry-After. When Redis cannot be reached the request
 is let through (and logged): the limiter protects the service, it must not take it down.
+
+The same round trip reads the caller's cached principal (web.auth.load_principal), so an
+authenticated request costs one Redis call before its view instead of two.
 """
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ from functools import lru_cache
 
 import redis
 from flask import Flask, current_app, g, request
-from flask_jwt_extended import get_jwt_identity
 
 from core.errors import GatewayError
 from core.redis import Keys, get_redis
@@ -25,11 +27,14 @@ from models.enums import ErrorType
 
 log = logging.getLogger(__name__)
 
-# INCR, start the window on the first hit, and say how long it has left: atomic, one round trip
+# INCR, start the window on the first hit, and say how long it has left: atomic, one round trip.
+# With KEYS[2] and KEYS[3] (a caller's principal entry and its generation) it returns them too.
 _HIT = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('TTL', KEYS[1])}
+local ttl = redis.call('TTL', KEYS[1])
+if #KEYS == 1 then return {count, ttl} end
+return {count, ttl, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
 
 
@@ -41,15 +46,10 @@ class Limit:
 
 
 def caller_key() -> str:
-    """The caller when the request carries a valid access token, else its IP address. The
-    verification is the one the view relies on (web.auth caches it for the request)."""
-    from web.auth import verify_access_token
+    """The subject of the request's valid access token, else its IP address."""
+    from web.auth import bearer_identity
 
-    try:
-        identity = get_jwt_identity() if verify_access_token(optional=True) else None
-    except Exception:  # an invalid token is answered 401 by the view; here it just counts per IP
-        identity = None
-    return identity or f"ip:{request.remote_addr}"
+    return bearer_identity() or f"ip:{request.remote_addr}"
 
 
 DEFAULT = Limit(lambda: current_app.config["SETTINGS"].rate_limit_default, caller_key, "default")
@@ -75,12 +75,20 @@ def _check():
     if view is None:  # 404 and 405 answers are not worth a Redis round trip
         return
     limit: Limit = getattr(view, "_rate_limit", DEFAULT)
+    from web.auth import bearer_identity, prefetch_principal
+
     allowed, window = parse_rate(limit.rate())
+    keys = [Keys.rate_limit(limit.scope, limit.key(), window)]
+    identity = bearer_identity()
+    if identity:
+        keys += [Keys.principal(identity), Keys.principal_generation(identity)]
     try:
-        count, ttl = _hit_script(get_redis())(keys=[Keys.rate_limit(limit.scope, limit.key(), window)], args=[window])
+        count, ttl, *principal = _hit_script(get_redis())(keys=keys, args=[window])
     except redis.RedisError:
         log.warning("rate limiter unavailable (Redis); %s %s let through", request.method, request.path)
         return
+    if identity:
+        prefetch_principal(identity, *principal)
     reset_in = ttl if ttl > 0 else window
     g.rate_limit_headers = {"X-RateLimit-Limit": str(allowed), "X-RateLimit-Remaining": str(max(0, allowed - count)),
                             "X-RateLimit-Reset": str(int(time.time()) + reset_in)}
