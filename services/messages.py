@@ -9,12 +9,12 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
 from core.errors import GatewayError
-from models import Message, MessageEvent
+from models import AuditLog, Message, MessageEvent
 from models.enums import Direction, MessageStatus
 from services import dispatch
 from services.phones import PhoneCheck
@@ -64,13 +64,38 @@ def new_outgoing(*, session_name: str, phone: PhoneCheck, body: str, user_id: st
 _INSERT_MESSAGE = insert(Message.__table__)
 
 
-def queue_single(session: Session, **values) -> Message:
+def _bound(table, columns: tuple[str, ...], prefix: str) -> dict:
+    return {column: bindparam(prefix + column, type_=table.c[column].type) for column in columns}
+
+
+_MESSAGE_COLUMNS = ("id", "session", "direction", "status", "phone_number", "chat_id", "body", "from_me",
+                    "is_group_msg", "attempts", "user_id", "bulk_job_id", "template_id", "scheduled_message_id",
+                    "idempotency_key", "task_id", "created_at")
+_AUDIT_COLUMNS = ("at", "action", "outcome", "actor", "actor_name", "role", "target", "ip", "status_code",
+                  "details")
+# The message row in a data-modifying WITH (PostgreSQL runs it whether or not it is referenced),
+# the audit row as the statement itself: both in one round trip, in the caller's transaction.
+_INSERT_MESSAGE_AND_AUDIT = (
+    insert(AuditLog.__table__).values(_bound(AuditLog.__table__, _AUDIT_COLUMNS, "audit_"))
+    .add_cte(insert(Message.__table__).values(_bound(Message.__table__, _MESSAGE_COLUMNS, "message_"))
+             .cte("queued_message"))
+)
+
+
+def queue_single(session: Session, *, audit: dict | None = None, **values) -> Message:
     """Insert one QUEUED row; its send task is published once the transaction commits.
 
     A Core INSERT (the API's hottest path skips the unit of work); the caller gets a transient
-    `Message` with the same values (id, status, session, task_id...)."""
+    `Message` with the same values (id, status, session, task_id...). With `audit` (the values of
+    services.audit.record), the request's audit row, targeting this message, is inserted by the
+    same statement: /send makes one round trip for both rows."""
     row = new_outgoing(**values)
-    session.execute(_INSERT_MESSAGE, row)
+    if audit is None:
+        session.execute(_INSERT_MESSAGE, row)
+    else:
+        audit = {**audit, "at": now(), "target": f"message:{row['id']}"}
+        session.execute(_INSERT_MESSAGE_AND_AUDIT, {**{f"message_{k}": v for k, v in row.items()},
+                                                    **{f"audit_{k}": audit[k] for k in _AUDIT_COLUMNS}})
     message = Message(**row)
     after_commit(session, lambda: dispatch.publish_send(message.id, message.session, message.task_id))
     return message

@@ -35,8 +35,10 @@ def test_send_queues_a_row_with_its_audit_entry_and_publishes_ids_only(client, p
     assert data["status"] == "QUEUED" and data["phoneNumber"] == "393331234567"
     row = db_session.get(Message, data["messageId"])
     assert row.body == "Ciao Mario\n" and row.chat_id == "393331234567@c.us" and row.direction == "outgoing"
-    audit = db_session.query(AuditLog).filter_by(action="message.send").one()
-    assert audit.target == f"message:{row.id}" and audit.outcome == "success"
+    audit = db_session.query(AuditLog).filter_by(action="message.send").one()  # written with the row, once
+    assert (audit.target, audit.outcome, audit.status_code, audit.role) == (f"message:{row.id}", "success", 202,
+                                                                            "PROFESSIONAL")
+    assert audit.actor == row.user_id and audit.details == {"phoneNumber": "393331234567"} and audit.at
     [task] = broker()
     assert task["headers"]["task"] == "tasks.messages.send_message"
     assert task["headers"]["id"] == row.task_id

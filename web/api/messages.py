@@ -20,7 +20,7 @@ from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
-from web.transaction import audit_target
+from web.transaction import audit_row_written_by_view, audit_target
 
 blp = Blueprint("messages", __name__, url_prefix="/api/whatsapp", description="Send and read messages")
 
@@ -51,9 +51,9 @@ def send(args):
     phone = valid_phone(args.get("phoneNumber") or args["recipient"])
     text = messages.sanitise_text(args["message"])
     principal = current_principal()
+    audit_target(None, action="message.send", phoneNumber=phone.formatted)  # the target: the queued message
     message = messages.queue_single(db, session_name=_settings().session_name, phone=phone, body=text,
-                                    user_id=principal.id)
-    audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted)
+                                    user_id=principal.id, audit=audit_row_written_by_view(202))
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
               "message queued")
 
