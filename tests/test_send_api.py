@@ -45,6 +45,59 @@ def test_send_queues_a_row_with_its_audit_entry_and_publishes_ids_only(client, p
     assert task["headers"]["argsrepr"] == repr([str(row.id)])  # the id only: no body, no number
 
 
+def _autocommit_flags(database, client, *args, **kwargs):
+    """Run one request; -> (its answer, per INSERT statement: did it run in autocommit?)."""
+    from sqlalchemy import event
+
+    flags = []
+
+    def seen(connection, _cursor, statement, *_args):
+        if statement.lstrip().startswith(("INSERT", "WITH")):
+            flags.append(connection.connection.driver_connection.autocommit)
+
+    event.listen(database, "before_cursor_execute", seen)
+    try:
+        return client.post(*args, **kwargs), flags
+    finally:
+        event.remove(database, "before_cursor_execute", seen)
+
+
+def test_a_send_without_idempotency_key_commits_its_one_statement_alone(committed_client, pro, committed_db,
+                                                                         broker, database):
+    answer, flags = _autocommit_flags(database, committed_client, "/api/whatsapp/send",
+                                      json={"phoneNumber": "3331234567", "message": "fast"}, headers=pro)
+    assert answer.status_code == 202 and flags == [True]  # message and audit row: one statement, no BEGIN/COMMIT
+    row = committed_db.get(Message, answer.json["data"]["messageId"])
+    assert row.status == "QUEUED" and [t["headers"]["id"] for t in broker()] == [row.task_id]
+    assert committed_db.query(AuditLog).filter_by(target=f"message:{row.id}", outcome="success").count() == 1
+
+    # with a key, the stored answer and the work share the request's transaction
+    answer, flags = _autocommit_flags(database, committed_client, "/api/whatsapp/send",
+                                      json={"phoneNumber": "3331234567", "message": "keyed"},
+                                      headers={**pro, "Idempotency-Key": "k-1"})
+    assert answer.status_code == 202 and False in flags and True not in flags[1:]
+
+
+def test_a_send_whose_publish_fails_is_accepted_and_left_to_the_sweeper(committed_client, pro, committed_db,
+                                                                         broker, monkeypatch):
+    import redis
+
+    from services import dispatch, outbox
+
+    def redis_down(*_args, **_kwargs):
+        raise redis.ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(dispatch, "publish_send", redis_down)
+    answer = committed_client.post("/api/whatsapp/send", json={"phoneNumber": "3331234567", "message": "later"},
+                                   headers=pro)
+    assert answer.status_code == 202  # the row is durable: a retry would send it twice
+    row = committed_db.get(Message, answer.json["data"]["messageId"])
+    assert row.status == "QUEUED" and broker() == []
+    monkeypatch.undo()
+    assert outbox.sweep(committed_db, idle_seconds=0, chain_idle_seconds=None).resent == 1
+    assert [t["headers"]["argsrepr"] for t in broker()] == [repr([str(row.id)])]
+
+
 def test_recipient_is_an_alias_of_phone_number(client, pro):
     response = client.post("/api/whatsapp/send", json={"recipient": "3331234567", "message": "hi"}, headers=pro)
     assert response.status_code == 202 and response.json["data"]["phoneNumber"] == "393331234567"

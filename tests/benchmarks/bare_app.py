@@ -1,6 +1,8 @@
 """The yardstick for /send: a bare Flask endpoint that only inserts one message row and publishes
 its Celery task (no auth, limiter, validation, audit or schemas). Served by gunicorn as
-`tests.benchmarks.bare_app:create_app()` with the same settings as the real app."""
+`tests.benchmarks.bare_app:create_app()` with the same settings as the real app. It writes the way
+/send does (one statement committed alone, on the same pool) so the ratio measures /send's own
+work, not a difference in how the row reaches PostgreSQL."""
 from __future__ import annotations
 
 import uuid
@@ -33,7 +35,7 @@ def create_app() -> Flask:
         body = request.get_json()
         message_id, task_id = uuid.uuid4(), str(uuid.uuid4())
         digits = "39" + body["phoneNumber"]
-        with engine.begin() as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(statement, {
                 "id": message_id, "session": SESSION, "direction": "outgoing", "status": "QUEUED",
                 "phone_number": digits, "chat_id": f"{digits}@c.us", "body": body["message"], "from_me": True,
