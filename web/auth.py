@@ -74,28 +74,34 @@ def current_principal() -> Principal | None:
     return g.get("principal")
 
 
-def verify_access_token(optional: bool = False) -> bool:
-    """Verify the request's access token (signature, expiry, type) and load its principal
-    (`load_principal`: revocation and deactivation), at most once per request. True when a valid
-    access token was found."""
-    if g.get("_access_token_verified"):
-        return True
-    if verify_jwt_in_request(optional=optional) is None:
-        return False
-    g._access_token_verified = True
-    return True
+REVOKED = "token revoked, expired or user disabled"
+
+
+def authenticate() -> Principal:
+    """The principal behind the request's access token: signature, expiry and type checked by
+    `bearer_identity`, revocation and deactivation by `load_principal`. Without a valid access
+    token, flask-jwt-extended raises the 401 that names the problem (missing, malformed, expired,
+    a refresh token); its own full verification is not repeated for a token already verified."""
+    identity = bearer_identity()
+    if identity is None:
+        verify_jwt_in_request()
+        raise GatewayError(401, "invalid token", ErrorType.AUTHENTICATION_ERROR)  # both accept the same tokens
+    principal = load_principal(identity)
+    if principal is None:
+        raise GatewayError(401, REVOKED, ErrorType.AUTHENTICATION_ERROR)
+    return principal
 
 
 def bearer_identity() -> str | None:
-    """The subject of the request's `Authorization: Bearer` access token when its signature and
-    expiry check out, else None; once per request. Revocation and deactivation are not checked
-    here (the view's `requires` does that): the rate limiter only needs to know whom to count."""
+    """The subject of the request's `Authorization: Bearer` access token when its signature,
+    expiry and type check out, else None; once per request. Revocation and deactivation are not
+    checked here: the rate limiter only needs to know whom to count, and `authenticate` adds them."""
     if "_bearer_identity" not in g:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         identity = None
         if scheme == "Bearer" and token:
             try:
-                claims = decode_token(token)  # the verification the view repeats, cached (web.extensions)
+                claims = decode_token(token)  # flask-jwt-extended's checks, cached (web.extensions)
             except Exception:  # noqa: BLE001 - any bad token: the view answers it 401
                 claims = {}
             if claims.get("type") == "access":
@@ -118,9 +124,9 @@ def requires(capability: Capability, *, refresh: bool = False):
         def wrapper(*args, **kwargs):
             if refresh:
                 verify_jwt_in_request(refresh=True)
+                principal: Principal = current_user
             else:
-                verify_access_token()
-            principal: Principal = current_user
+                principal = authenticate()
             g.principal = principal
             if not allowed(principal.role, capability):
                 raise GatewayError(403, f"role {principal.role} may not: {capability.value}",
@@ -241,7 +247,7 @@ def init_jwt(jwt: JWTManager) -> None:
     def _unauthorized(message):
         return envelope_response(GatewayError(401, message, ErrorType.AUTHENTICATION_ERROR))
 
-    jwt.user_lookup_error_loader(lambda _h, _p: _unauthorized("token revoked, expired or user disabled"))
+    jwt.user_lookup_error_loader(lambda _h, _p: _unauthorized(REVOKED))
     jwt.unauthorized_loader(lambda reason: _unauthorized(f"missing bearer token: {reason}"))
     jwt.invalid_token_loader(lambda reason: _unauthorized(f"invalid token: {reason}"))
     jwt.expired_token_loader(lambda _h, _p: _unauthorized("token has expired"))
