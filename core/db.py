@@ -9,7 +9,7 @@ import select
 from collections.abc import Callable
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -50,6 +50,22 @@ def bind_default_engine() -> None:
     """Bind the scoped session to the configured engine unless a caller (a test) bound it already."""
     if db.session_factory.kw.get("bind") is None:
         db.configure(bind=get_engine())
+
+
+def bind_of(session: Session | scoped_session) -> Engine | Connection:
+    """What `session` is bound to (the engine; a test's connection), without creating the scoped
+    session when it is `db`: a request that never uses it then pays nothing for it."""
+    configured = session.session_factory.kw.get("bind") if isinstance(session, scoped_session) else None
+    return configured if configured is not None else session.get_bind()
+
+
+def session_has_work(session: scoped_session) -> bool:
+    """Whether the scoped session was used in this scope: a transaction begun, or work waiting for
+    its commit. An unused one needs no commit (an empty commit costs ~100 us)."""
+    if not session.registry.has():
+        return False
+    current = session.registry()
+    return current.in_transaction() or bool(current.info.get("after_commit"))
 
 
 def get_or_404(session: Session, model, object_id, noun: str, *, for_update: bool = False):

@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.db import after_commit
+from core.db import after_commit, bind_of
 from core.errors import GatewayError
 from models import AuditLog, Message, MessageEvent
 from models.enums import Direction, MessageStatus
@@ -116,7 +116,7 @@ def queue_single(session: Session, *, audit: dict | None = None, commit_alone: b
         statement = _INSERT_MESSAGE_AND_AUDIT
         params = {**{f"message_{k}": v for k, v in row.items()}, **{f"audit_{k}": audit[k] for k in _AUDIT_COLUMNS}}
     queued = Queued(row["id"], row["status"], row["session"], row["task_id"])
-    bind = session.get_bind()
+    bind = bind_of(session)
     # a session bound to one connection (a test's rolled-back transaction) has no pool to commit alone on
     if commit_alone and isinstance(bind, Engine):
         with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

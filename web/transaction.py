@@ -11,7 +11,7 @@ import logging
 
 from flask import Flask, g, request
 
-from core.db import db
+from core.db import db, session_has_work
 from services import audit
 from web.auth import current_principal
 
@@ -70,7 +70,8 @@ def _finish(response):
     if response.status_code < 400:
         if audited and not g.get("audit_written_by_view"):
             _write_audit(response.status_code)
-        db.commit()
+        if session_has_work(db):  # /send may have written alone, outside the session
+            db.commit()
         return response
     db.rollback()
     if audited:
