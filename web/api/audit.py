@@ -1,12 +1,12 @@
 """The audit log, readable by SUPER_ADMIN."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from core.db import db
 from models import AuditLog
+from web.api.blueprint import Blueprint
 from web.auth import Capability, requires
 from web.pagination import page
 from web.schemas import PageArgs, ok, page_envelope

@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 
 from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from core.db import db
 from models.enums import Role
 from services import accounts
+from web.api.blueprint import Blueprint
 from web.auth import Capability, current_principal, public, requires, user_principal
 from web.ratelimit import rate_limited
 from web.schemas import envelope, ok

@@ -5,7 +5,6 @@ import uuid
 
 from celery.result import AsyncResult
 from flask import current_app
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import or_, select
 
@@ -13,6 +12,7 @@ from core.celery_app import celery_app
 from core.db import after_commit, db, get_or_404
 from models import Contact
 from services import dispatch
+from web.api.blueprint import Blueprint
 from web.auth import Capability, requires
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope

@@ -1,13 +1,13 @@
 """Liveness and readiness probes (for docker-compose, Kubernetes or a load balancer)."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from core.db import db
 from core.errors import GatewayError
 from core.redis import get_redis
 from models.enums import ErrorType
+from web.api.blueprint import Blueprint
 from web.auth import public
 from web.schemas import ok
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import uuid
 
-from flask_smorest import Blueprint
 
 from core.db import db, get_or_404
 from models import BulkJob
 from services import bulk
+from web.api.blueprint import Blueprint
 from web.api.messages_schemas import JobSchema
 from web.auth import Capability, requires
 from web.schemas import envelope, ok

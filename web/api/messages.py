@@ -5,7 +5,6 @@ import os
 import uuid
 
 from flask import current_app, send_file
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from core.db import after_commit, db, get_or_404
@@ -14,6 +13,7 @@ from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
 from services import bulk, dispatch, messages
 from services.phones import check_number
+from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
                                       MessageQuerySchema, MessageSchema, QueuedSchema, SendSchema)
 from web.auth import Capability, current_principal, requires

@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime
 
 from flask import current_app
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from sqlalchemy import select
 
@@ -18,6 +17,7 @@ from core.errors import GatewayError
 from models import ScheduledMessage
 from models.enums import ErrorType
 from services import bulk, scheduling
+from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
 from web.api.scheduled_schemas import (ScheduleDetailSchema, ScheduleInputSchema, SchedulePageSchema, SchedulePatchSchema,
                                        ScheduleQuerySchema, ScheduleSchema)

@@ -6,13 +6,13 @@ import io
 
 import qrcode
 from flask import current_app, request, send_file
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from core.errors import GatewayError
 from models.enums import ErrorType
 from services import connection, dispatch
 from services.session_state import read_state
+from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
 from web.auth import Capability, requires
 from web.schemas import envelope, ok

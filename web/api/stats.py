@@ -9,7 +9,6 @@ import tomllib
 from functools import lru_cache
 
 from flask import current_app
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select, text
 
@@ -20,6 +19,7 @@ from models import ErrorCounter, Message
 from models.enums import MessageStatus
 from services import dispatch, error_stats, stats
 from services.session_state import read_state
+from web.api.blueprint import Blueprint
 from web.api.messages_schemas import MessageSchema
 from web.auth import Capability, requires
 from web.schemas import envelope, ok

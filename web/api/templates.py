@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app
-from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 
 from core.db import db
@@ -12,6 +11,7 @@ from core.errors import GatewayError
 from models import Template
 from services import bulk, messages, templates
 from services.phones import check_number
+from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
 from web.api.templates_schemas import (PreviewOutSchema, PreviewSchema, TemplateBulkAcceptedSchema,
                                        TemplateBulkSchema, TemplateInSchema,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import uuid
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
@@ -12,6 +11,7 @@ from core.errors import GatewayError
 from models import User
 from models.enums import Role
 from services import accounts
+from web.api.blueprint import Blueprint
 from web.auth import Capability, current_principal, requires
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.pagination import page

@@ -5,7 +5,6 @@ import time
 import uuid
 
 from flask import current_app
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from core.db import db, get_or_404
@@ -13,6 +12,7 @@ from models import CheckJob, Contact
 from services import contacts, existence
 from services.phones import check_number, extract_numbers
 from services.session_state import read_state
+from web.api.blueprint import Blueprint
 from web.api.validation_schemas import (MAX_TEXT_BYTES, BatchResultSchema, CheckJobSchema, ExtractedSchema,
                                         ExtractSchema, ValidateBatchSchema, ValidatedNumberSchema,
                                         ValidateNumberSchema)
