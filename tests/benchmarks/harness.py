@@ -94,8 +94,14 @@ def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None 
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-# gunicorn on 2 cores: tried -w 2/3/4 with sync and gthread workers; see README "Benchmarks"
-GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "-w 3 --threads 4 -k gthread").split()
+# gunicorn on 2 cores, measured with both endpoints interleaved (README "Benchmarks"):
+# - a gthread worker accepts every connection it can, so wrk's 16 keep-alive connections landed
+#   unevenly (seen: 1/15, 2/5/9, all 16 on one worker, which then had one core for all the load)
+#   and the same code measured anywhere between 440 and 700 requests/s. Six connections at most
+#   per worker spreads them 5/5/6 on every run;
+# - threads of one worker contend for its GIL: 3 workers of 1 thread beat 3 of 4 threads
+#   (/send p99 35 against 63 ms, 786 against 523 requests/s), and 2 of 2 or 4 of 1.
+GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "-w 3 --threads 1 -k gthread --worker-connections 6").split()
 
 
 @contextmanager
