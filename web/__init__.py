@@ -75,15 +75,17 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _check_body():
     """Refuse bodies that are too large or not JSON before any view reads them."""
-    if request.method not in JSON_METHODS:
+    req = request._get_current_object()  # one context lookup, not one per attribute (every request pays)
+    if req.method not in JSON_METHODS:
         return None
-    larger = getattr(current_app.view_functions.get(request.endpoint), "_max_body", None)
+    larger = getattr(current_app.view_functions.get(req.endpoint), "_max_body", None)
     if larger:  # a view that takes big documents (see web.schemas.body_limit)
-        request.max_content_length = larger
-    length = request.content_length
-    if length is not None and length > request.max_content_length:
-        raise GatewayError(413, f"body larger than {request.max_content_length} bytes")
-    has_body = bool(length) or request.headers.get("Transfer-Encoding") == "chunked"
-    if has_body and not request.is_json:
+        req.max_content_length = larger
+    length = req.content_length
+    limit = req.max_content_length
+    if length is not None and length > limit:
+        raise GatewayError(413, f"body larger than {limit} bytes")
+    has_body = bool(length) or req.headers.get("Transfer-Encoding") == "chunked"
+    if has_body and not req.is_json:
         raise GatewayError(415, "send the body as application/json", ErrorType.VALIDATION_ERROR)
     return None

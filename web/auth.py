@@ -92,11 +92,16 @@ def authenticate() -> Principal:
     return principal
 
 
+_UNKNOWN = object()
+
+
 def bearer_identity() -> str | None:
     """The subject of the request's `Authorization: Bearer` access token when its signature,
     expiry and type check out, else None; once per request. Revocation and deactivation are not
     checked here: the rate limiter only needs to know whom to count, and `authenticate` adds them."""
-    if "_bearer_identity" not in g:
+    store = g._get_current_object()
+    identity = store.get("_bearer_identity", _UNKNOWN)
+    if identity is _UNKNOWN:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         identity = None
         if scheme == "Bearer" and token:
@@ -106,8 +111,8 @@ def bearer_identity() -> str | None:
                 claims = {}
             if claims.get("type") == "access":
                 identity = claims.get("sub")
-        g._bearer_identity = identity
-    return g._bearer_identity
+        store._bearer_identity = identity
+    return identity
 
 
 def public(view):

@@ -90,10 +90,11 @@ def _check():
     if identity:
         prefetch_principal(identity, *principal)
     reset_in = ttl if ttl > 0 else window
-    g.rate_limit_headers = {"X-RateLimit-Limit": str(allowed), "X-RateLimit-Remaining": str(max(0, allowed - count)),
-                            "X-RateLimit-Reset": str(int(time.time()) + reset_in)}
+    headers = g.rate_limit_headers = {"X-RateLimit-Limit": str(allowed),
+                                      "X-RateLimit-Remaining": str(max(0, allowed - count)),
+                                      "X-RateLimit-Reset": str(int(time.time()) + reset_in)}
     if count > allowed:
-        g.rate_limit_headers["Retry-After"] = str(reset_in)
+        headers["Retry-After"] = str(reset_in)
         raise GatewayError(429, f"rate limit exceeded: {allowed} per {window} s; retry in {reset_in} s",
                            ErrorType.RATE_LIMIT)
 

@@ -20,11 +20,12 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def audit_target(target: str | None, *, action: str | None = None, **details) -> None:
-    g.audit_target = target
+    store = g._get_current_object()
+    store.audit_target = target
     if action:
-        g.audit_action = action
+        store.audit_action = action
     if details:
-        g.audit_details = {**g.get("audit_details", {}), **details}
+        store.audit_details = {**store.get("audit_details", {}), **details}
 
 
 def _outcome(status: int) -> str:
@@ -39,17 +40,18 @@ def _outcome(status: int) -> str:
 
 def _audit_row(status: int) -> dict:
     """This request's audit row (the values of services.audit.record) for an answer with `status`."""
+    store, req = g._get_current_object(), request._get_current_object()
     principal = current_principal()
     return dict(
-        action=g.get("audit_action") or (request.endpoint or request.path),
+        action=store.get("audit_action") or (req.endpoint or req.path),
         outcome=_outcome(status),
         actor=principal.id if principal else None,
-        actor_name=principal.name if principal else g.get("audit_actor_name"),
+        actor_name=principal.name if principal else store.get("audit_actor_name"),
         role=principal.role.value if principal else None,
-        target=g.get("audit_target") or (str(request.view_args) if request.view_args else None),
-        ip=request.remote_addr,
+        target=store.get("audit_target") or (str(req.view_args) if req.view_args else None),
+        ip=req.remote_addr,
         status_code=status,
-        details=g.get("audit_details"),
+        details=store.get("audit_details"),
     )
 
 
@@ -66,7 +68,8 @@ def _write_audit(status: int) -> None:
 
 
 def _finish(response):
-    audited = request.method in STATE_CHANGING and request.endpoint is not None
+    req = request._get_current_object()
+    audited = req.method in STATE_CHANGING and req.endpoint is not None
     if response.status_code < 400:
         if audited and not g.get("audit_written_by_view"):
             _write_audit(response.status_code)
