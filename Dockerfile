@@ -16,4 +16,4 @@ RUN npm ci --prefix vendor --no-audit --no-fund --loglevel=error
 COPY . .
 
 EXPOSE 8000
-CMD ["gunicorn", "-b", "0.0.0.0:8000", "-w", "4", "--threads", "4", "web:create_app()"]
+CMD ["gunicorn", "-b", "0.0.0.0:8000", "web:create_app()"]

@@ -1,7 +1,15 @@
 """gunicorn's settings file. gunicorn reads ./gunicorn.conf.py from its working directory, so every
 gunicorn this project starts uses it: the Docker image (/app), `make demo` and the benchmarks (the
-repository root). Workers, threads and the address stay on each command line."""
+repository root). GUNICORN_CMD_ARGS overrides the values here, and command-line flags override both
+(`make demo` and the benchmarks set their own workers and threads)."""
 import gc
+
+# The image's defaults: safe on unknown hardware and for the slow endpoints (statistics, exports).
+# On a small host the benchmark's settings serve /send faster (README "Benchmarks"), e.g.
+# GUNICORN_CMD_ARGS="-w 3 --threads 1 --worker-connections 6".
+workers = 4
+threads = 4
+worker_class = "gthread"
 
 
 def post_worker_init(worker):
