@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 from psycopg.types.json import Jsonb
-
 from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session
@@ -119,7 +118,9 @@ def queue_single(session: Session, *, audit: dict | None = None, commit_alone: b
         def run(connection):
             connection.execute(_INSERT_MESSAGE, row)
     else:
-        audit = {**audit, "at": now(), "target": f"message:{row['id']}", "details": Jsonb(audit["details"])}
+        details = audit.get("details")
+        audit = {**audit, "at": now(), "target": f"message:{row['id']}",
+                 "details": None if details is None else Jsonb(details)}  # SQL NULL, not JSON null
         params = {**{f"message_{k}": v for k, v in row.items()}, **{f"audit_{k}": audit[k] for k in _AUDIT_COLUMNS}}
 
         def run(connection):

@@ -57,8 +57,9 @@ def _audit_row(status: int) -> dict:
 
 def audit_row_written_by_view(status: int) -> dict:
     """The success audit row for a view that inserts it itself, in its own statement (call
-    `audit_target` first). The boundary then writes no second row; if the request fails after
-    all, the view's statement is rolled back and the boundary records the failure as usual."""
+    `audit_target` first). The boundary then writes no second row. If the request fails after
+    all, the boundary records the failure as usual; the view's statement is rolled back with the
+    request's transaction, unless it committed alone, which is why /send does that last."""
     g.audit_written_by_view = True
     return _audit_row(status)
 
