@@ -24,6 +24,7 @@ from core.errors import GatewayError
 from core.redis import Keys, get_redis
 from core.settings import parse_rate
 from models.enums import ErrorType
+from web.auth import bearer_identity, prefetch_principal
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ class Limit:
 
 def caller_key() -> str:
     """The subject of the request's valid access token, else its IP address."""
-    from web.auth import bearer_identity
-
     return bearer_identity() or f"ip:{request.remote_addr}"
 
 
@@ -75,8 +74,6 @@ def _check():
     if view is None:  # 404 and 405 answers are not worth a Redis round trip
         return
     limit: Limit = getattr(view, "_rate_limit", DEFAULT)
-    from web.auth import bearer_identity, prefetch_principal
-
     allowed, window = parse_rate(limit.rate())
     keys = [Keys.rate_limit(limit.scope, limit.key(), window)]
     identity = bearer_identity()

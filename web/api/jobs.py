@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import uuid
 
-
 from core.db import db, get_or_404
 from models import BulkJob
 from services import bulk

@@ -59,7 +59,6 @@ class SchedulePatchSchema(ScheduleInputSchema):
         super().__init__(partial=True, **kwargs)
 
 
-
 class RunSchema(Schema):
     id = fields.Integer()
     dueAt = fields.DateTime()
