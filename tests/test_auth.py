@@ -151,21 +151,6 @@ def test_the_principal_is_reused_from_redis_until_the_user_changes(client, make_
     assert client.get("/api/auth/me", headers=headers).json["data"]["role"] == "PROFESSIONAL"
 
 
-def test_an_authenticated_request_makes_one_redis_call_for_its_limit_and_its_principal(
-        client, make_user, auth_headers, monkeypatch):
-    import redis
-
-    headers = auth_headers(Role.ADMIN, user=make_user(Role.ADMIN))
-    assert client.get("/api/auth/me", headers=headers).status_code == 200  # caches the principal
-    commands = []
-    real = redis.Redis.execute_command
-    monkeypatch.setattr(redis.Redis, "execute_command",
-                        lambda self, *args, **options: commands.append(args[0]) or real(self, *args, **options))
-    answer = client.get("/api/auth/me", headers=headers)
-    assert answer.status_code == 200 and answer.headers["X-RateLimit-Remaining"]
-    assert commands == ["EVALSHA"]
-
-
 def test_a_cache_entry_written_from_a_row_read_before_a_change_is_not_trusted(make_user, app, redis_client):
     """The race: a request reads the row, the row changes (and the generation moves), then the
     request caches what it read. The next lookup must not believe that entry."""

@@ -1,6 +1,7 @@
 """One flask-smorest blueprint per resource, each module with its schemas beside it."""
 import importlib
 
+from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
@@ -28,8 +29,8 @@ BLUEPRINT_MODULES = [
 ]
 
 
-def register_blueprints(api: Api) -> None:
-    api._app.url_map.converters["phone"] = PhoneConverter
+def register_blueprints(app: Flask, api: Api) -> None:
+    app.url_map.converters["phone"] = PhoneConverter
     api.register_converter(PhoneConverter, lambda _c: {"type": "string", "pattern": PhoneConverter.regex})
     for name in BLUEPRINT_MODULES:
         api.register_blueprint(importlib.import_module(f"web.api.{name}").blp)

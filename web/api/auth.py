@@ -71,8 +71,7 @@ def _access_lifetime() -> int:
 
 @blp.route("/login", methods=["POST"])
 @public
-@rate_limited(lambda: current_app.config["SETTINGS"].rate_limit_login, lambda: f"ip:{request.remote_addr}",
-              "login")
+@rate_limited(lambda settings: settings.rate_limit_login)
 @blp.doc(security=[])
 @blp.arguments(LoginSchema)
 @blp.response(200, envelope(TokenPairSchema))
