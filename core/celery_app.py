@@ -1,6 +1,8 @@
 """The Celery app, built from the same settings as the web app. Nothing runs at import time."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from celery import Celery
 
 from core.settings import Settings, get_settings
@@ -12,6 +14,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     app = Celery("wagateway", broker=settings.redis_url, backend=settings.redis_url)
     app.conf.update(
+        gateway_settings=settings,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -36,4 +39,10 @@ def make_celery(settings: Settings | None = None) -> Celery:
     return app
 
 
-celery_app = make_celery()
+celery_app = make_celery()  # the app tasks register on (`@celery_app.task`)
+
+
+@lru_cache(maxsize=8)
+def celery_for(settings: Settings) -> Celery:
+    """The Celery app that publishes for `settings` (another app's broker in a test process)."""
+    return celery_app if settings == celery_app.conf.gateway_settings else make_celery(settings)

@@ -9,15 +9,15 @@ import select
 from collections.abc import Callable
 from functools import lru_cache
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-from core.settings import get_settings
+from core.settings import current_settings
 
 
 @lru_cache(maxsize=4)
-def _engine(url: str) -> Engine:
+def engine_for(url: str) -> Engine:
     engine = create_engine(url, pool_size=10, max_overflow=20)
     event.listen(engine, "checkout", _refuse_closed_connection)
     return engine
@@ -40,23 +40,21 @@ def _refuse_closed_connection(dbapi_connection, _record, _proxy) -> None:
 
 
 def get_engine() -> Engine:
-    return _engine(get_settings().database_url)
+    """The engine of the settings in force (core.settings.current_settings)."""
+    return engine_for(current_settings().database_url)
 
 
-db: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+class _SettingsBoundSession(Session):
+    """Unless bound explicitly (a test binds its rolled-back connection), a session talks to the
+    database of the settings in force, so apps built with different settings share `db`."""
+
+    def get_bind(self, mapper=None, clause=None, **kwargs):
+        if self.bind is None:
+            return get_engine()
+        return super().get_bind(mapper, clause=clause, **kwargs)
 
 
-def bind_default_engine() -> None:
-    """Bind the scoped session to the configured engine unless a caller (a test) bound it already."""
-    if db.session_factory.kw.get("bind") is None:
-        db.configure(bind=get_engine())
-
-
-def bind_of(session: Session | scoped_session) -> Engine | Connection:
-    """What `session` is bound to (the engine; a test's connection), without creating the scoped
-    session when it is `db`: a request that never uses it then pays nothing for it."""
-    configured = session.session_factory.kw.get("bind") if isinstance(session, scoped_session) else None
-    return configured if configured is not None else session.get_bind()
+db: scoped_session[Session] = scoped_session(sessionmaker(class_=_SettingsBoundSession, expire_on_commit=False))
 
 
 def session_has_work(session: scoped_session) -> bool:

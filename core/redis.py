@@ -5,16 +5,17 @@ from functools import lru_cache
 
 import redis
 
-from core.settings import get_settings
+from core.settings import current_settings
 
 
 @lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
+def redis_for(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
 def get_redis() -> redis.Redis:
-    return _client(get_settings().redis_url)
+    """The Redis of the settings in force (core.settings.current_settings)."""
+    return redis_for(current_settings().redis_url)
 
 
 class Keys:
@@ -37,16 +38,20 @@ class Keys:
         return f"wa:{session}:control"  # list of control commands (initialize, disconnect...)
 
     @staticmethod
-    def rate_limit(scope: str, caller: str, window_seconds: int) -> str:
-        return f"ratelimit:{scope}:{caller}:{window_seconds}"  # requests counted in the current window
-
-    @staticmethod
     def principal(identity: str) -> str:
         return f"auth:principal:{identity}"  # JSON of the caller behind a token subject (web.auth)
 
     @staticmethod
     def principal_generation(identity: str) -> str:
         return f"auth:principal-gen:{identity}"  # bumped when that user or token changes
+
+    @staticmethod
+    def bulk_chain(job_id) -> str:
+        return f"bulk:{job_id}:chain"  # the live chain token of a bulk job; other chains stop
+
+    @staticmethod
+    def bulk_heartbeat(job_id) -> str:
+        return f"bulk:{job_id}:beat"  # set by every chain step; the sweeper restarts a silent chain
 
     @staticmethod
     def pacing(session: str) -> str:

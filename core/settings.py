@@ -162,5 +162,25 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
+    """The settings in the environment, read once: what entry points build their app from."""
     return load_settings()
+
+
+_process_settings: Settings | None = None
+
+
+def use_settings(settings: Settings) -> None:
+    """Declare the settings this process serves outside a Flask request (a worker, beat)."""
+    global _process_settings
+    _process_settings = settings
+
+
+def current_settings() -> Settings:
+    """The settings of the code running now: the Flask app's inside one of its contexts (so two
+    apps with different settings live in one process), else the process's (`use_settings`), else
+    the environment's (a script)."""
+    from flask import current_app, has_app_context  # core does not otherwise need Flask
+
+    if has_app_context():
+        return current_app.config["SETTINGS"]
+    return _process_settings or get_settings()

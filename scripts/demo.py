@@ -71,12 +71,11 @@ def ensure_admin() -> tuple[str, str | None]:
     """The first SUPER_ADMIN, from ADMIN_EMAIL / ADMIN_PASSWORD (a generated password is printed)."""
     from sqlalchemy import select
 
-    from core.db import bind_default_engine, db
+    from core.db import db
     from models import User
     from models.enums import Role
     from services import accounts
 
-    bind_default_engine()
     email = accounts.normalise_email(os.environ.get("ADMIN_EMAIL", "admin@example.com"))
     password = os.environ.get("ADMIN_PASSWORD") or None
     user = db.scalar(select(User).where(User.email == email))

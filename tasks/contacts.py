@@ -8,7 +8,7 @@ from datetime import timedelta
 from core.celery_app import celery_app
 from core.db import after_commit, db
 from core.redis import get_redis
-from core.settings import get_settings
+from core.settings import current_settings
 from models import CheckJob
 from services import contacts, dispatch, existence
 from services.messages import now
@@ -35,7 +35,7 @@ def check_step(job_id: str) -> str:
     from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
     from worker.pacer import check_pacer
 
-    settings = get_settings()
+    settings = current_settings()
     job = db.get(CheckJob, uuid.UUID(job_id), with_for_update=True)
     if job is None or job.status != "RUNNING":
         return "skipped"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.db import db
-from core.settings import get_settings
+from core.settings import current_settings
 from services import error_stats, health
 from tasks.periodic import locked_task
 
@@ -10,7 +10,7 @@ from tasks.periodic import locked_task
 @locked_task("tasks.health.check_session", lock_seconds=120)
 def check_session() -> dict:
     """Restart a failed or stuck session through its worker; alert on anything else wrong."""
-    settings = get_settings()
+    settings = current_settings()
     return health.as_dict(health.check(settings.session_name, stuck_seconds=settings.health_stuck_seconds))
 
 

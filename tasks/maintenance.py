@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from core.db import db
-from core.settings import get_settings
+from core.settings import current_settings
 from services import health, idempotency, outbox
 from tasks.periodic import locked_task
 
 
 @locked_task("tasks.maintenance.sweep_outbox", lock_seconds=300)
 def sweep_outbox() -> dict:
-    idle = get_settings().outbox_republish_after_seconds
+    idle = current_settings().outbox_republish_after_seconds
     return asdict(outbox.sweep(db, idle_seconds=idle, chain_idle_seconds=idle))
 
 
@@ -22,5 +22,5 @@ def purge_idempotency_keys() -> int:
 
 @locked_task("tasks.maintenance.purge_qr_payloads", lock_seconds=60)
 def purge_qr_payloads() -> bool:
-    settings = get_settings()
+    settings = current_settings()
     return health.purge_old_qr(settings.session_name, settings.qr_max_age_seconds)

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from flask import Flask, current_app, request
 
-from core.db import bind_default_engine
 from core.errors import GatewayError
 from core.settings import Settings, get_settings
 from models.enums import ErrorType
@@ -36,8 +35,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
     )
-    bind_default_engine()
-
     from web.auth import init_jwt
     from web.errors import register_error_handlers
     from flask_smorest import Api
@@ -55,7 +52,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_check_body)
     jwt.init_app(app)
     init_jwt(jwt)
-    init_rate_limits(app)
     api = GatewayApi(app, spec_kwargs={
         "components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
@@ -67,9 +63,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.api.docs import blp as docs_assets
     from web.cli import register_cli
 
-    register_blueprints(api)
+    register_blueprints(app, api)
     app.register_blueprint(docs_assets)
     register_cli(app)
+    init_rate_limits(app, settings)  # last: it wraps the views that have a limit of their own
     return app
 
 

@@ -12,8 +12,7 @@ import logging
 
 from celery import signals
 
-from core.db import bind_default_engine, db
-from core.settings import get_settings
+from core.db import db
 from services import dispatch, outbox
 from worker.delivery import Courier
 from worker.inbox import Inbox
@@ -64,7 +63,7 @@ def _consumed_queues(consumer) -> set[str]:
 def _start_session(sender=None, **_kwargs) -> None:
     global _session, _courier
     consumer = sender
-    settings = get_settings()
+    settings = consumer.app.conf.gateway_settings
     queues = [dispatch.interactive_queue(settings.session_name), dispatch.bulk_queue(settings.session_name)]
     consumed = [q for q in queues if q in _consumed_queues(consumer)]
     if dispatch.interactive_queue(settings.session_name) not in consumed:
@@ -89,7 +88,6 @@ def _start_session(sender=None, **_kwargs) -> None:
         for queue in consumed:
             consumer.cancel_task_queue(queue)  # we are on the consumer's thread here
     session.on_ownership = on_ownership
-    bind_default_engine()
     first_connection = [True]
     session.add_listener(Inbox(settings.session_name,
                                on_connected=lambda: _recover(settings.session_name, first_connection)).handle)

@@ -113,7 +113,7 @@ def bench_worker() -> None:
     then per message: `sending_at` (the claim, the task's first step) -> `receivedAt` in the simulator."""
     from sqlalchemy import select
 
-    from core.db import bind_default_engine, db
+    from core.db import db
     from models import Message
     from services import contacts, messages
     from services.phones import check_number
@@ -121,7 +121,6 @@ def bench_worker() -> None:
     from tests.fixtures.worker import forget_session, launch_worker, stop_workers
 
     session = "bench"
-    bind_default_engine()
     client = redis_client()
     forget_session(client, session)
     sim = start_simulator()

@@ -8,7 +8,7 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import or_, select
 
-from core.celery_app import celery_app
+from core.celery_app import celery_for
 from core.db import after_commit, db, get_or_404
 from models import Contact
 from services import dispatch
@@ -120,7 +120,7 @@ def sync():
 @blp.response(200, envelope(SyncSchema))
 def sync_status(task_id: uuid.UUID):
     """A contact sync's state: PENDING, STARTED, SUCCESS (with the number synced) or FAILURE."""
-    result = AsyncResult(str(task_id), app=celery_app)
+    result = AsyncResult(str(task_id), app=celery_for(current_app.config["SETTINGS"]))
     state = result.state
     synced = result.result if state == "SUCCESS" else None
     error = str(result.result) if state == "FAILURE" else None
