@@ -1,8 +1,5 @@
-"""Bulk jobs: many recipients, one text, sent by a chain of short tasks on the session's bulk queue.
-
-A job's chain id lives in Redis: a chain step whose id is no longer current stops, so a chain
-re-published by the sweeper (after Redis lost the first) never runs twice in parallel.
-"""
+"""Bulk jobs: many recipients, one text, sent by a chain of short tasks on the session's bulk queue
+(started by `dispatch.start_chain`)."""
 from __future__ import annotations
 
 import uuid
@@ -13,31 +10,14 @@ from sqlalchemy.orm import Session
 
 from core.db import after_commit
 from core.errors import GatewayError
-from core.redis import get_redis
+from core.redis import Keys, get_redis
 from models import BulkJob, Message
 from models.enums import JobStatus, MessageStatus
-from services import dispatch
-from services.messages import new_outgoing, now
+from services.messages import enqueue, now
 from services.phones import check_number
 
 MAX_RECIPIENTS = 10_000
 CANCELLED = "CANCELLED"  # error_type of rows a cancel stopped before sending
-
-
-def chain_key(job_id) -> str:
-    return f"bulk:{job_id}:chain"
-
-
-def heartbeat_key(job_id) -> str:
-    return f"bulk:{job_id}:beat"  # set by every chain step; the sweeper restarts a silent chain
-
-
-def start_chain(job_id, session_name: str, countdown: float | None = None) -> str:
-    """Make a new chain the only live one for this job and publish its first step."""
-    chain = uuid.uuid4().hex
-    get_redis().set(chain_key(job_id), chain, ex=7 * 24 * 3600)
-    dispatch.publish_bulk(job_id, session_name, chain, countdown)
-    return chain
 
 
 def split_recipients(recipients: Iterable, country: str) -> tuple[list, list[dict]]:
@@ -56,7 +36,8 @@ def split_recipients(recipients: Iterable, country: str) -> tuple[list, list[dic
 def create_job(session: Session, *, session_name: str, recipients: list, body: str | list[str], country: str,
                user_id: str | None, kind: str = "bulk", template_id=None, scheduled_message_id=None,
                valid=None, invalid=None) -> tuple[BulkJob, list, list[dict]]:
-    """Insert the job and one QUEUED row per valid recipient; the chain starts after commit.
+    """Insert the job and queue one message per valid recipient (`messages.enqueue`, which starts
+    the job's chain after the commit).
 
     `body` is one text for everyone, or one text per valid recipient (templates)."""
     if valid is None:
@@ -67,30 +48,13 @@ def create_job(session: Session, *, session_name: str, recipients: list, body: s
     job = BulkJob(id=uuid.uuid4(), kind=kind, status=JobStatus.RUNNING.value, session=session_name,
                   created_by=user_id, template_id=template_id, total=len(valid), invalid=invalid or [])
     session.add(job)
-    session.flush()
     if valid:
-        bodies = body if isinstance(body, list) else [body] * len(valid)
-        rows = [new_outgoing(session_name=session_name, phone=phone, body=text, user_id=user_id,
-                             bulk_job_id=job.id, template_id=template_id,
-                             scheduled_message_id=scheduled_message_id)
-                for phone, text in zip(valid, bodies)]
-        copy_rows(session, Message.__table__, rows)
-        after_commit(session, lambda: start_chain(job.id, session_name))
+        enqueue(session, session_name=session_name, phones=valid, bodies=body, user_id=user_id,
+                bulk_job_id=job.id, template_id=template_id, scheduled_message_id=scheduled_message_id)
     else:
         job.status = JobStatus.DONE.value
         job.finished_at = now()
     return job, valid, invalid or []
-
-
-def copy_rows(session: Session, table, rows: list[dict]) -> None:
-    """Insert `rows` with one COPY in the session's transaction: ten times faster than INSERTs for
-    thousands of rows, and the statement-level counting triggers on the table fire once."""
-    columns = list(rows[0])
-    statement = f'COPY {table.name} ({", ".join(columns)}) FROM STDIN'
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([row[column] for column in columns])
 
 
 def progress(session: Session, job: BulkJob) -> dict:
@@ -121,5 +85,5 @@ def cancel(session: Session, job: BulkJob) -> int:
     ).rowcount
     job.status = JobStatus.CANCELLED.value
     job.cancelled_at = now()
-    after_commit(session, lambda: get_redis().delete(chain_key(job.id)))
+    after_commit(session, lambda: get_redis().delete(Keys.bulk_chain(job.id)))
     return stopped

@@ -4,24 +4,25 @@ Tasks are addressed by name so the API never imports the worker's modules. Each 
 has two queues: `wa.<session>` for interactive work (single sends, reads, control-adjacent jobs) and
 `wa.<session>.bulk` for bulk chains, so a single send never waits behind a long bulk.
 
-`publish` writes Celery's task message (protocol 2, JSON) straight onto the queue's Redis list, the
-list a worker consuming that queue reads. `celery_app.send_task` does the same in about 800 us of
-CPU (it builds a Redis client per message), a third of the API's whole budget for one /send; this
-takes about 200 us. tests/test_dispatch.py holds it equal to what send_task writes.
+`publish` is Celery's own `send_task` on a producer from the app's pool, so the broker connection
+stays open between requests instead of being set up per message.
 """
 from __future__ import annotations
 
-import base64
-import json
-import os
-import socket
 import uuid
-from datetime import datetime, timedelta, timezone
 
-from celery import current_task
+import kombu.exceptions
+import redis
 
-from core.celery_app import celery_app
-from core.redis import get_redis
+from core.celery_app import celery_for
+from core.redis import Keys, get_redis
+from core.settings import current_settings
+
+# What a publish raises when the broker cannot be reached (the rows stay QUEUED for the sweeper).
+PUBLISH_ERRORS = (kombu.exceptions.OperationalError, redis.RedisError)
+# A broken broker must not hold a request for Celery's default retry policy (up to ~1 s): one
+# quick retry covers a connection the server dropped; the outbox sweeper covers the rest.
+_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 
 SEND_MESSAGE = "tasks.messages.send_message"
 RUN_BULK = "tasks.messages.run_bulk"
@@ -46,47 +47,35 @@ def queue_depth(session: str) -> dict[str, int]:
     return {"interactive": interactive, "bulk": bulk, "total": interactive + bulk}
 
 
-_ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
-_NO_WORKFLOW = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-
-
 def publish(task: str, args: list, queue: str, *, task_id: str | None = None, countdown: float | None = None,
-            ignore_result: bool = False) -> str:
-    """Queue `task(*args)` on `queue` (after `countdown` seconds); -> the task id."""
-    task_id = task_id or str(uuid.uuid4())
-    parent = current_task.request if current_task else None  # a task publishing its follow-up
-    root_id = (parent.root_id or parent.id) if parent and parent.id else task_id
-    eta = (datetime.now(timezone.utc) + timedelta(seconds=countdown)).isoformat() if countdown else None
-    body = json.dumps([args, {}, _NO_WORKFLOW]).encode()
-    message = {
-        "body": base64.b64encode(body).decode(),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": {
-            "lang": "py", "task": task, "id": task_id, "shadow": None, "eta": eta, "expires": None,
-            "group": None, "group_index": None, "retries": 0, "timelimit": [None, None],
-            "root_id": root_id, "parent_id": parent.id if parent else None,
-            "argsrepr": repr(args), "kwargsrepr": "{}", "origin": _ORIGIN, "ignore_result": ignore_result,
-            "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
-        },
-        "properties": {
-            "correlation_id": task_id, "reply_to": celery_app.thread_oid, "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0,
-            "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
-        },
-    }
-    get_redis().lpush(queue, json.dumps(message))
-    return task_id
+            keep_result: bool = False) -> str:
+    """Queue `task(*args)` on `queue` (after `countdown` seconds); -> the task id.
+
+    The rows are the outcome of almost every task, so no result is kept unless asked: a kept
+    result also makes the publishing process subscribe to the result's channel on Redis."""
+    app = celery_for(current_settings())
+    with app.producer_or_acquire() as producer:
+        result = app.send_task(task, args=args, queue=queue, task_id=task_id, countdown=countdown,
+                               ignore_result=not keep_result, producer=producer, retry_policy=_RETRY_POLICY)
+    return result.id
 
 
 def publish_send(message_id, session: str, task_id: str | None = None, countdown: float | None = None) -> str:
-    # ignore_result: the row is the outcome, so no result is stored for the API's hottest task
-    return publish(SEND_MESSAGE, [str(message_id)], interactive_queue(session), task_id=task_id,
-                   countdown=countdown, ignore_result=True)
+    return publish(SEND_MESSAGE, [str(message_id)], interactive_queue(session), task_id=task_id, countdown=countdown)
 
 
 def publish_bulk(job_id, session: str, chain: str, countdown: float | None = None) -> None:
     publish(RUN_BULK, [str(job_id), chain], bulk_queue(session), countdown=countdown)
+
+
+def start_chain(job_id, session: str, countdown: float | None = None) -> str:
+    """Make a new chain the only live one of a bulk job and publish its first step. A chain step
+    whose token is no longer current stops, so a chain re-published by the sweeper (after Redis
+    lost the first) never runs twice in parallel."""
+    chain = uuid.uuid4().hex
+    get_redis().set(Keys.bulk_chain(job_id), chain, ex=7 * 24 * 3600)
+    publish_bulk(job_id, session, chain, countdown)
+    return chain
 
 
 def publish_mark_read(message_id, session: str) -> None:
@@ -104,7 +93,8 @@ def publish_check(job_id, session: str, countdown: float | None = None, batch: b
 
 
 def publish_sync_contacts(session: str, task_id: str | None = None) -> str:
-    return publish(SYNC_CONTACTS, [], interactive_queue(session), task_id=task_id)
+    """Its result (how many contacts were synced) is what GET /contacts/sync/{taskId} reads."""
+    return publish(SYNC_CONTACTS, [], interactive_queue(session), task_id=task_id, keep_result=True)
 
 
 def publish_download_media(message_id, session: str) -> None:

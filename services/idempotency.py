@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,9 @@ from models import IdempotencyKey
 from models.enums import ErrorType
 
 LIFETIME = timedelta(hours=24)
+# A claim still unanswered after this long belongs to a request that died (a crash, a failed
+# commit): a retry takes it over instead of getting 409 for a day.
+ABANDONED_AFTER = timedelta(minutes=2)
 MAX_KEY_LENGTH = 255
 
 
@@ -42,7 +45,9 @@ def claim(scope: str, key: str, fingerprint: str) -> Replay | None:
     now = datetime.now(timezone.utc)
     with get_engine().begin() as conn:
         conn.execute(delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.expires_at <= now))
+            IdempotencyKey.scope == scope, IdempotencyKey.key == key,
+            or_(IdempotencyKey.expires_at <= now,
+                and_(IdempotencyKey.response_status.is_(None), IdempotencyKey.created_at <= now - ABANDONED_AFTER))))
         inserted = conn.execute(
             pg_insert(IdempotencyKey)
             .values(scope=scope, key=key, request_hash=fingerprint, created_at=now, expires_at=now + LIFETIME)

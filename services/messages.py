@@ -11,15 +11,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import redis
-from psycopg.types.json import Jsonb
-from sqlalchemy import Engine, bindparam, insert, or_, select, update
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from collections.abc import Sequence
+
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.db import after_commit, bind_of
+from core.db import after_commit
 from core.errors import GatewayError
-from models import AuditLog, Message, MessageEvent
+from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
 from services import dispatch
 from services.phones import PhoneCheck
@@ -68,83 +67,74 @@ def new_outgoing(*, session_name: str, phone: PhoneCheck, body: str, user_id: st
     }
 
 
-_INSERT_MESSAGE = insert(Message.__table__)
-
-
-def _bound(table, columns: tuple[str, ...], prefix: str) -> dict:
-    return {column: bindparam(prefix + column, type_=table.c[column].type) for column in columns}
-
-
-_MESSAGE_COLUMNS = ("id", "session", "direction", "status", "phone_number", "chat_id", "body", "from_me",
-                    "is_group_msg", "attempts", "user_id", "bulk_job_id", "template_id", "scheduled_message_id",
-                    "idempotency_key", "task_id", "created_at")
-_AUDIT_COLUMNS = ("at", "action", "outcome", "actor", "actor_name", "role", "target", "ip", "status_code",
-                  "details")
-# The message row in a data-modifying WITH (PostgreSQL runs it whether or not it is referenced),
-# the audit row as the statement itself: both rows in one round trip, and atomically.
-_INSERT_MESSAGE_AND_AUDIT = (
-    insert(AuditLog.__table__).values(_bound(AuditLog.__table__, _AUDIT_COLUMNS, "audit_"))
-    .add_cte(insert(Message.__table__).values(_bound(Message.__table__, _MESSAGE_COLUMNS, "message_"))
-             .cte("queued_message"))
-)
-# Compiled once and run as SQL: SQLAlchemy would rebuild the statement's cache key and process its
-# 27 parameters on every /send (~70 us). The parameters are then given as psycopg takes them.
-_INSERT_MESSAGE_AND_AUDIT_SQL = str(_INSERT_MESSAGE_AND_AUDIT.compile(dialect=psycopg_dialect()))
-
-
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """What the caller of queue_single needs of the row it queued (an ORM instance costs ~100 us)."""
+    """What a caller needs of a row it queued (an ORM instance costs ~100 us per row)."""
 
     id: uuid.UUID
     status: str
     session: str
     task_id: str
+    phone_number: str
 
 
-def queue_single(session: Session, *, audit: dict | None = None, commit_alone: bool = False,
-                 **values) -> Queued:
-    """Insert one QUEUED row and publish its send task once the row is committed.
+# Above this many rows one COPY beats a multi-row INSERT (measured: 10,000 rows 0.4 s against 4 s).
+COPY_FROM_ROWS = 50
 
-    A Core INSERT (the API's hottest path skips the unit of work). With `audit` (the values of
-    services.audit.record), the request's audit row, targeting this message, is inserted by the
-    same statement. By default the statement joins `session`'s transaction and the task is
-    published when it commits. With `commit_alone` the statement commits by itself (autocommit,
-    outside the session: no BEGIN or COMMIT round trip) and the task is published at once; only
-    for a request that writes nothing else (/send without an Idempotency-Key)."""
-    row = new_outgoing(**values)
-    queued = Queued(row["id"], row["status"], row["session"], row["task_id"])
-    if audit is None:
-        def run(connection):
-            connection.execute(_INSERT_MESSAGE, row)
+
+def enqueue(session: Session, *, session_name: str, phones: Sequence[PhoneCheck], bodies: str | Sequence[str],
+            user_id: str | None, bulk_job_id=None, template_id=None, scheduled_message_id=None) -> list[Queued]:
+    """THE way to queue outgoing messages: every route and job that sends goes through here.
+
+    Writes one QUEUED row per phone in `session`'s transaction (the caller's boundary commits) and
+    registers their publication for after the commit: one send task per row, or, for the rows of
+    a bulk job, the first step of the job's chain. Nothing is published if the transaction rolls
+    back; a publish that fails after the commit leaves the rows QUEUED for the outbox sweeper."""
+    texts = [bodies] * len(phones) if isinstance(bodies, str) else list(bodies)
+    if len(texts) != len(phones):
+        raise ValueError(f"{len(phones)} recipients but {len(texts)} bodies")
+    rows = [new_outgoing(session_name=session_name, phone=phone, body=text, user_id=user_id,
+                         bulk_job_id=bulk_job_id, template_id=template_id,
+                         scheduled_message_id=scheduled_message_id)
+            for phone, text in zip(phones, texts)]
+    if not rows:
+        return []
+    _insert_rows(session, rows)
+    queued = [Queued(row["id"], row["status"], session_name, row["task_id"], row["phone_number"]) for row in rows]
+    if bulk_job_id is None:
+        after_commit(session, lambda: _publish_each(queued))
     else:
-        details = audit.get("details")
-        audit = {**audit, "at": now(), "target": f"message:{row['id']}",
-                 "details": None if details is None else Jsonb(details)}  # SQL NULL, not JSON null
-        params = {**{f"message_{k}": v for k, v in row.items()}, **{f"audit_{k}": audit[k] for k in _AUDIT_COLUMNS}}
-
-        def run(connection):
-            connection.exec_driver_sql(_INSERT_MESSAGE_AND_AUDIT_SQL, params)
-    bind = bind_of(session)
-    # a session bound to one connection (a test's rolled-back transaction) has no pool to commit alone on
-    if commit_alone and isinstance(bind, Engine):
-        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            run(connection)
-        _publish(queued)
-    else:
-        session.flush()  # what session.execute would autoflush first (a pending job or schedule row it references)
-        run(session.connection())
-        after_commit(session, lambda: _publish(queued))
+        after_commit(session, lambda: _start_chain(bulk_job_id, session_name))
     return queued
 
 
-def _publish(queued: Queued) -> None:
-    """Publish the send task of a committed row. If Redis fails now, the row stays QUEUED and the
-    outbox sweeper publishes it: the request, whose row is durable, still succeeds."""
+def _insert_rows(session: Session, rows: list[dict]) -> None:
+    session.flush()  # a pending job or schedule row the messages reference goes first
+    if len(rows) < COPY_FROM_ROWS:
+        session.execute(insert(Message.__table__), rows)
+        return
+    # One COPY in the session's transaction: the statement-level counting triggers fire once.
+    columns = list(rows[0])
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f'COPY {Message.__tablename__} ({", ".join(columns)}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[column] for column in columns])
+
+
+def _publish_each(queued: list[Queued]) -> None:
+    for item in queued:
+        try:
+            dispatch.publish_send(item.id, item.session, item.task_id)
+        except dispatch.PUBLISH_ERRORS as exc:
+            log.warning("could not publish message %s (%s); the outbox sweeper will", item.id, exc)
+            return  # the broker is away: the sweeper publishes every row still QUEUED
+
+
+def _start_chain(job_id, session_name: str) -> None:
     try:
-        dispatch.publish_send(queued.id, queued.session, queued.task_id)
-    except redis.RedisError:
-        log.warning("could not publish message %s; the outbox sweeper will", queued.id, exc_info=True)
+        dispatch.start_chain(job_id, session_name)
+    except dispatch.PUBLISH_ERRORS as exc:
+        log.warning("could not start the chain of job %s (%s); the outbox sweeper will", job_id, exc)
 
 
 def add_event(session: Session, message_id, status: str, error_type: str | None = None,

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from core.redis import get_redis
+from core.redis import Keys, get_redis
 from models import BulkJob, CheckJob, Message
 from models.enums import JobStatus, MessageStatus
-from services import bulk, dispatch
+from services import dispatch
 from services.messages import now
 
 
@@ -57,7 +57,7 @@ def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | 
             job.status, job.finished_at = JobStatus.DONE.value, now()
             report.jobs_finished += 1
         elif chain_idle_seconds is None or _chain_silent(job, chain_idle_seconds):
-            bulk.start_chain(job.id, job.session)
+            dispatch.start_chain(job.id, job.session)
             report.chains_restarted += 1
     for job in session.scalars(select(CheckJob).where(
             CheckJob.status == "RUNNING", CheckJob.updated_at <= cutoff,
@@ -68,7 +68,7 @@ def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | 
 
 
 def _chain_silent(job: BulkJob, seconds: float) -> bool:
-    beat = get_redis().get(bulk.heartbeat_key(job.id))
+    beat = get_redis().get(Keys.bulk_heartbeat(job.id))
     if beat is None:
         return job.created_at <= now() - timedelta(seconds=seconds)
     return datetime.fromisoformat(beat) <= now() - timedelta(seconds=seconds)

@@ -2,7 +2,7 @@
 running the due ones (beat side, `dispatch_due`).
 
 Schedules live in PostgreSQL and beat polls them every few seconds (DESIGN.md §1: no long ETAs
-on the broker). A run creates ordinary pipeline messages - one through `messages.queue_single`,
+on the broker). A run creates ordinary pipeline messages - one through `messages.enqueue`,
 many through a `campaign` bulk job - so every scheduled send is paced, retried and traceable.
 """
 from __future__ import annotations
@@ -211,9 +211,9 @@ def _send(session: Session, schedule: ScheduledMessage, due: datetime, country: 
     recipients = [f"+{number}" for number in schedule.recipients]
     if len(recipients) == 1:
         phone = check_number(recipients[0], country)
-        message = messages.queue_single(session, session_name=schedule.session, phone=phone, body=text,
-                                        user_id=schedule.created_by, template_id=schedule.template_id,
-                                        scheduled_message_id=schedule.id)
+        [message] = messages.enqueue(session, session_name=schedule.session, phones=[phone], bodies=text,
+                                     user_id=schedule.created_by, template_id=schedule.template_id,
+                                     scheduled_message_id=schedule.id)
         _record(session, schedule, due, SENT, message_id=message.id)
     else:
         job, _valid, _invalid = bulk.create_job(session, session_name=schedule.session, recipients=recipients,

@@ -188,7 +188,7 @@ def test_a_run_missed_within_the_grace_period_is_sent_late_an_older_one_is_skipp
 
 def test_a_recurring_campaign_after_downtime_skips_the_old_runs_sends_the_recent_one_and_goes_on(
         db_session, monkeypatch):
-    monkeypatch.setattr("services.bulk.start_chain", lambda *a, **k: None)
+    monkeypatch.setattr("services.dispatch.start_chain", lambda *a, **k: None)
     now = datetime(2026, 5, 4, 9, 0, 30, tzinfo=ROME)
     first = datetime(2026, 5, 1, 9, 0, tzinfo=ROME)
     schedule = make_schedule(db_session, due=first, cron="0 9 * * *", recipients=["393331002101", "393331002102"],

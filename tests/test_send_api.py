@@ -45,37 +45,29 @@ def test_send_queues_a_row_with_its_audit_entry_and_publishes_ids_only(client, p
     assert task["headers"]["argsrepr"] == repr([str(row.id)])  # the id only: no body, no number
 
 
-def _autocommit_flags(database, client, *args, **kwargs):
-    """Run one request; -> (its answer, per INSERT statement: did it run in autocommit?)."""
-    from sqlalchemy import event
+def test_a_send_that_fails_after_queuing_leaves_no_row_and_publishes_nothing(committed_client, pro, committed_db,
+                                                                           broker, monkeypatch):
+    """The row, its audit entry and a stored Idempotency-Key answer commit together at the request's
+    boundary; the task is published only after that commit."""
+    from services import idempotency
 
-    flags = []
+    def storage_fails(*_args, **_kwargs):
+        raise RuntimeError("the answer could not be stored")
 
-    def seen(connection, _cursor, statement, *_args):
-        if statement.lstrip().startswith(("INSERT", "WITH")):
-            flags.append(connection.connection.driver_connection.autocommit)
+    monkeypatch.setattr(idempotency, "complete", storage_fails)
+    answer = committed_client.post("/api/whatsapp/send", json={"phoneNumber": "3331234567", "message": "lost"},
+                                   headers={**pro, "Idempotency-Key": "k-fails"})
+    assert answer.status_code == 500 and answer.json["success"] is False
+    assert committed_db.query(Message).count() == 0 and broker() == []
+    assert committed_db.query(AuditLog).filter_by(outcome="success").count() == 0
 
-    event.listen(database, "before_cursor_execute", seen)
-    try:
-        return client.post(*args, **kwargs), flags
-    finally:
-        event.remove(database, "before_cursor_execute", seen)
-
-
-def test_a_send_without_idempotency_key_commits_its_one_statement_alone(committed_client, pro, committed_db,
-                                                                         broker, database):
-    answer, flags = _autocommit_flags(database, committed_client, "/api/whatsapp/send",
-                                      json={"phoneNumber": "3331234567", "message": "fast"}, headers=pro)
-    assert answer.status_code == 202 and flags == [True]  # message and audit row: one statement, no BEGIN/COMMIT
+    monkeypatch.undo()  # the key was released: the client's retry goes through, once
+    answer = committed_client.post("/api/whatsapp/send", json={"phoneNumber": "3331234567", "message": "lost"},
+                                   headers={**pro, "Idempotency-Key": "k-fails"})
+    assert answer.status_code == 202
     row = committed_db.get(Message, answer.json["data"]["messageId"])
     assert row.status == "QUEUED" and [t["headers"]["id"] for t in broker()] == [row.task_id]
     assert committed_db.query(AuditLog).filter_by(target=f"message:{row.id}", outcome="success").count() == 1
-
-    # with a key, the stored answer and the work share the request's transaction
-    answer, flags = _autocommit_flags(database, committed_client, "/api/whatsapp/send",
-                                      json={"phoneNumber": "3331234567", "message": "keyed"},
-                                      headers={**pro, "Idempotency-Key": "k-1"})
-    assert answer.status_code == 202 and False in flags and True not in flags[1:]
 
 
 def test_a_send_whose_publish_fails_is_accepted_and_left_to_the_sweeper(committed_client, pro, committed_db,
@@ -154,14 +146,14 @@ def test_a_key_still_in_progress_gets_409(committed_client, pro, app, monkeypatc
     import services.messages as messages_service
 
     entered, release = threading.Event(), threading.Event()
-    original = messages_service.queue_single
+    original = messages_service.enqueue
 
     def slow_queue(*args, **kwargs):
         entered.set()
         release.wait(10)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(messages_service, "queue_single", slow_queue)
+    monkeypatch.setattr(messages_service, "enqueue", slow_queue)
     body = {"phoneNumber": "3331234567", "message": "slow"}
     headers = {**pro, "Idempotency-Key": "slow-1"}
     first_result = {}

@@ -3,19 +3,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, jsonify, request
+from flask import jsonify, request
 
 from core.db import db
 from services import idempotency
 from web.auth import current_principal
 
 HEADER = "Idempotency-Key"
-
-
-def answer_stored_with_work() -> bool:
-    """True when this request's answer is stored under an Idempotency-Key in the request's
-    transaction: its work must be written in that transaction too, not committed on its own."""
-    return g.get("idempotency_key") is not None
 
 
 def idempotent(view):
@@ -27,7 +21,6 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         scope = current_principal().id
-        g.idempotency_key = key
         fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_json(silent=True))
         replay = idempotency.claim(scope, key, fingerprint)
         if replay is not None:
@@ -37,13 +30,13 @@ def idempotent(view):
             return response
         try:
             response = view(*args, **kwargs)
+            if response.status_code < 400:
+                idempotency.complete(db, scope, key, response.status_code, response.get_json())
+                return response
         except BaseException:
             idempotency.release(scope, key)
             raise
-        if response.status_code < 400:
-            idempotency.complete(db, scope, key, response.status_code, response.get_json())
-        else:
-            idempotency.release(scope, key)
+        idempotency.release(scope, key)
         return response
 
     return wrapper

@@ -2,8 +2,7 @@
 
 Views call `audit_target(...)` to name what they changed; the hook writes the audit row for every
 state-changing request. A failed request's work is rolled back, and its audit row is written in a
-fresh transaction, so denied and invalid attempts are on record too. /send, the hottest path, takes
-its success row with `audit_row_written_by_view` and inserts it in the same statement as its message.
+fresh transaction, so denied and invalid attempts are on record too.
 """
 from __future__ import annotations
 
@@ -55,15 +54,6 @@ def _audit_row(status: int) -> dict:
     )
 
 
-def audit_row_written_by_view(status: int) -> dict:
-    """The success audit row for a view that inserts it itself, in its own statement (call
-    `audit_target` first). The boundary then writes no second row. If the request fails after
-    all, the boundary records the failure as usual; the view's statement is rolled back with the
-    request's transaction, unless it committed alone, which is why /send does that last."""
-    g.audit_written_by_view = True
-    return _audit_row(status)
-
-
 def _write_audit(status: int) -> None:
     audit.record(db, **_audit_row(status))
 
@@ -72,9 +62,9 @@ def _finish(response):
     req = request._get_current_object()
     audited = req.method in STATE_CHANGING and req.endpoint is not None
     if response.status_code < 400:
-        if audited and not g.get("audit_written_by_view"):
+        if audited:
             _write_audit(response.status_code)
-        if session_has_work(db):  # /send may have written alone, outside the session
+        if session_has_work(db):
             db.commit()
         return response
     db.rollback()

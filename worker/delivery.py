@@ -17,11 +17,11 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 
 from core.db import db
-from core.redis import get_redis
+from core.redis import Keys, get_redis
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import bulk, contacts, dispatch, error_stats, messages
+from services import contacts, dispatch, error_stats, messages
 from services.messages import now
 from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
@@ -155,9 +155,9 @@ class Courier:
     # -- bulk chains -----------------------------------------------------------------------
     def bulk_step(self, job_id, chain: str) -> Outcome:
         """Send the job's next due message, then publish the next step of the same chain."""
-        if self.redis.get(bulk.chain_key(job_id)) != chain:
+        if self.redis.get(Keys.bulk_chain(job_id)) != chain:
             return Outcome.SKIPPED  # cancelled, finished, or superseded by a newer chain
-        self.redis.set(bulk.heartbeat_key(job_id), now().isoformat(), ex=3600)
+        self.redis.set(Keys.bulk_heartbeat(job_id), now().isoformat(), ex=3600)
         job = db.get(BulkJob, job_id)
         if job is None or job.status != JobStatus.RUNNING.value:
             return Outcome.SKIPPED
@@ -180,7 +180,7 @@ class Courier:
         if earliest is None:
             job.status, job.finished_at = JobStatus.DONE.value, now()
             db.commit()
-            self.redis.delete(bulk.chain_key(job.id))
+            self.redis.delete(Keys.bulk_chain(job.id))
             return Outcome.SKIPPED
         db.rollback()
         wait = min(60.0, max(1.0, (earliest - now()).total_seconds()))

@@ -17,10 +17,10 @@ from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
                                       MessageQuerySchema, MessageSchema, QueuedSchema, SendSchema)
 from web.auth import Capability, current_principal, requires
-from web.idempotent import answer_stored_with_work, idempotent
+from web.idempotent import idempotent
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
-from web.transaction import audit_row_written_by_view, audit_target
+from web.transaction import audit_target
 
 blp = Blueprint("messages", __name__, url_prefix="/api/whatsapp", description="Send and read messages")
 
@@ -50,12 +50,9 @@ def send(args):
     request is still running. Keys are kept 24 hours, per caller."""
     phone = valid_phone(args.get("phoneNumber") or args["recipient"])
     text = messages.sanitise_text(args["message"])
-    principal = current_principal()
-    audit_target(None, action="message.send", phoneNumber=phone.formatted)  # the target: the queued message
-    # the request's only write: one statement, message and audit row, committed by itself
-    message = messages.queue_single(db, session_name=_settings().session_name, phone=phone, body=text,
-                                    user_id=principal.id, audit=audit_row_written_by_view(202),
-                                    commit_alone=not answer_stored_with_work())
+    [message] = messages.enqueue(db, session_name=_settings().session_name, phones=[phone], bodies=text,
+                                 user_id=current_principal().id)
+    audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
               "message queued")
 

@@ -124,8 +124,8 @@ def send(args, template_id: uuid.UUID):
     phone = valid_phone(args["phoneNumber"])
     text, template = templates.render_for(db, template_id, args["variables"])
     ignored = templates.render(template, args["variables"]).ignored
-    message = messages.queue_single(db, session_name=_settings().session_name, phone=phone, body=text,
-                                    user_id=current_principal().id, template_id=template.id)
+    [message] = messages.enqueue(db, session_name=_settings().session_name, phones=[phone], bodies=text,
+                                 user_id=current_principal().id, template_id=template.id)
     templates.count_usage(db, template, 1)
     audit_target(f"message:{message.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted)
