@@ -1,18 +1,18 @@
 """The yardstick for /send: a bare Flask endpoint that only inserts one message row and publishes
 its Celery task (no auth, limiter, validation, audit or schemas). Served by gunicorn as
-`tests.benchmarks.bare_app:create_app()` with the same settings as the real app. It writes the way
-/send does (one statement compiled once, committed alone, on the same pool) so the ratio measures
-/send's own work, not a difference in how the row reaches PostgreSQL."""
+`tests.benchmarks.bare_app:create_app()` with the same settings as the real app. It writes the row
+in a transaction on the same pool and publishes with the same call as /send, so the ratio
+measures /send's own work, not a difference in how the row reaches PostgreSQL or the broker."""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
 
 from flask import Flask, jsonify, request
-from sqlalchemy import bindparam, insert
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy import insert
 
 from core.db import get_engine
+from core.settings import get_settings
 from models import Message
 from services import dispatch
 
@@ -24,12 +24,9 @@ SESSION = "bare"
 
 def create_app() -> Flask:
     app = Flask(__name__)
+    app.config["SETTINGS"] = get_settings()  # the broker and database of the real app's settings
     engine = get_engine()
-    columns = ("id", "session", "direction", "status", "phone_number", "chat_id", "body", "from_me", "is_group_msg",
-               "attempts", "task_id", "created_at")
-    # compiled once and run as SQL, as /send runs its statement
-    sql = str(insert(Message).values({c: bindparam(c, type_=Message.__table__.c[c].type) for c in columns})
-              .compile(dialect=psycopg_dialect()))
+    statement = insert(Message.__table__)
 
     @app.get("/api/health")
     def health():
@@ -40,8 +37,8 @@ def create_app() -> Flask:
         body = request.get_json()
         message_id, task_id = uuid.uuid4(), str(uuid.uuid4())
         digits = "39" + body["phoneNumber"]
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(sql, {
+        with engine.begin() as conn:
+            conn.execute(statement, {
                 "id": message_id, "session": SESSION, "direction": "outgoing", "status": "QUEUED",
                 "phone_number": digits, "chat_id": f"{digits}@c.us", "body": body["message"], "from_me": True,
                 "is_group_msg": False, "attempts": 0, "task_id": task_id, "created_at": datetime.now(timezone.utc)})

@@ -121,30 +121,36 @@ def _numbers(count: int) -> list[str]:
 
 
 def _bare(numbers: list[str]) -> list[dict]:
-    """The same phonenumbers work as the endpoint, with nothing around it."""
+    """The same phonenumbers work as the endpoint, with nothing around it: the endpoint answers a
+    repeated input from its first answer, so this loop does too."""
     import phonenumbers
     from phonenumbers import PhoneNumberFormat
 
-    out = []
-    for raw in numbers:
+    def one(raw: str) -> dict:
         try:
             number = phonenumbers.parse(raw, "IT")
         except phonenumbers.NumberParseException:
-            out.append({"isValid": False})
-            continue
+            return {"isValid": False}
         if not phonenumbers.is_valid_number(number):
             phonenumbers.is_possible_number_with_reason(number)
-            out.append({"isValid": False})
-            continue
-        out.append({"isValid": True, "e164": phonenumbers.format_number(number, PhoneNumberFormat.E164),
-                    "display": phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
-                    "country": phonenumbers.region_code_for_number(number),
-                    "type": phonenumbers.number_type(number)})
+            return {"isValid": False}
+        return {"isValid": True, "e164": phonenumbers.format_number(number, PhoneNumberFormat.E164),
+                "display": phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
+                "country": phonenumbers.region_code_for_number(number),
+                "type": phonenumbers.number_type(number)}
+
+    memo: dict[str, dict] = {}
+    out = []
+    for raw in numbers:
+        if raw not in memo:
+            memo[raw] = one(raw)
+        out.append(memo[raw])
     return out
 
 
 def bench_batch(app, headers) -> None:
     numbers = _numbers(10_000)
+    emit(BENCH, "batch_distinct_inputs", len(set(numbers)), inputs=len(numbers))
     client = app.test_client()
     bare, api = [], []
     for _ in range(5):  # interleaved, so both see the same machine load
