@@ -60,3 +60,15 @@ def test_rates_parse_into_count_and_window():
     assert parse_rate("1200/minute") == (1200, 60)
     assert parse_rate(" 5 / Second ") == (5, 1)
     assert parse_rate("100/day") == (100, 86400)
+
+
+def test_requests_go_through_when_the_limiter_cannot_reach_redis(database, db_session, auth_headers):
+    """The limiter protects the service; it must not take it down with Redis."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    app = create_app(replace(get_settings(), redis_url="redis://127.0.0.1:1/0"))
+    answer = _client(app).get("/api/auth/me", headers=auth_headers(Role.ADMIN))
+    assert answer.status_code == 200 and answer.json["success"] is True
+    assert "X-RateLimit-Limit" not in answer.headers
