@@ -26,3 +26,4 @@ def test_every_ack_and_incoming_message_reaches_its_row(simulator, tmp_path_fact
         stop_workers([worker], redis_client)
     assert report.events >= 2 * ROUNDS  # at least the read ack and the incoming message of each round
     assert report.lost == [], f"{len(report.lost)} of {report.events} events lost: {report.lost[:5]}"
+    assert report.parked_left == 0  # every ack parked for a send's commit was picked up
