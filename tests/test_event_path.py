@@ -14,7 +14,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROUNDS = int(os.environ.get("EVENT_SOAK_ROUNDS", "40"))
 
 
-def test_every_ack_and_incoming_message_reaches_its_row(simulator, tmp_path_factory, committed_db, redis_client):
+def test_every_ack_and_incoming_message_reaches_its_row(simulator, tmp_path_factory, committed_db,
+                                                        redis_client):
     simulator.reset()
     simulator.config(autoAck=RANDOM_ACKS)
     session = f"ev{uuid.uuid4().hex[:8]}"

@@ -231,9 +231,11 @@ def test_random_ack_delays_and_the_log_of_what_the_page_was_handed(linked, fresh
 
     acks = linked.sim.wait_for(lambda: 3 in seen() and seen(), what="the read ack")
     assert acks[-1] == 3 and acks == sorted(acks)  # only up: an early delivered ack may hide ack 1
-    logged = fresh_simulator.wait_for(
-        lambda: (log := fresh_simulator.emitted()) and all(e["pageAt"] for e in log) and len(log) == len(acks) + 1
-        and log, what="every event fetched by the page")
+    def fetched() -> list[dict]:
+        log = fresh_simulator.emitted()
+        return log if len(log) == len(acks) + 1 and all(e["pageAt"] for e in log) else []
+
+    logged = fresh_simulator.wait_for(fetched, what="every event fetched by the page")
     assert [(e["name"], e["ack"]) for e in logged if e["ids"] == [sent["id"]]] == \
         [("chat.msg_ack_change", ack) for ack in acks]
     [new] = [e for e in logged if e["name"] == "chat.new_message"]
