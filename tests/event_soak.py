@@ -98,12 +98,14 @@ def _count(sim, session_name: str, tag: str, ids: list, incoming: set[str], afte
                 row, column = received.get(wa_id), "created_at"
             else:
                 row, column = rows.get(sent.get(wa_id)), ACK_COLUMN[event["ack"]]
-                if row is not None and (row.wa_message_id != wa_id or ORDER.get(MessageStatus(row.status), -1)
-                                        < ORDER[ACK_STATUS[event["ack"]]]):
-                    row = None  # the row has not reached the status of this ack
+            status = row.status if row is not None else None
+            if event["ack"] is not None and row is not None and (
+                    row.wa_message_id != wa_id
+                    or ORDER.get(MessageStatus(row.status), -1) < ORDER[ACK_STATUS[event["ack"]]]):
+                row = None  # the row has not reached the status of this ack
             changed = getattr(row, column) if row is not None else None
             if changed is None or event["pageAt"] is None:
-                report.lost.append({**event, "id": wa_id, "row": row.status if row is not None else None})
+                report.lost.append({**event, "id": wa_id, "row": status})
             else:
                 report.delays.append((changed.timestamp() - event["pageAt"], {**event, "id": wa_id}))
     read = {wa_id for e in events if e["ack"] == 3 for wa_id in e["ids"]}
