@@ -10,6 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 
 from collections.abc import Sequence
 
@@ -182,18 +183,27 @@ def requeue(session: Session, message: Message, not_before: datetime, error_type
     add_event(session, message.id, "RETRY", error_type, detail[:2000])
 
 
-def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int, at: datetime | None = None) -> bool:
-    """Move the row forward to the status of `ack`; never backwards. True when something changed."""
+class AckResult(StrEnum):
+    APPLIED = "applied"  # the row moved forward
+    STALE = "stale"  # the row is already there or further (or FAILED): nothing to do, ever
+    UNKNOWN = "unknown"  # no row has this WhatsApp id (yet: the send's commit may not have landed)
+
+
+def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
+              at: datetime | None = None) -> AckResult:
+    """Move the row forward to the status of `ack`; never backwards."""
     target = ACK_STATUS.get(ack)
-    if target is None:
-        return False
+    if target is None:  # a clock (0) or an error ack: no status of ours
+        return AckResult.STALE
     message = session.scalar(select(Message).where(
         Message.session == session_name, Message.wa_message_id == wa_message_id).with_for_update())
-    if message is None or message.status == MessageStatus.FAILED.value:
-        return False
+    if message is None:
+        return AckResult.UNKNOWN
+    if message.status == MessageStatus.FAILED.value:
+        return AckResult.STALE
     current = MessageStatus(message.status)
     if ORDER[target] <= ORDER[current]:
-        return False
+        return AckResult.STALE
     at = at or now()
     # a READ ack implies the message was delivered: fill the skipped steps' times too
     for status, rank in ORDER.items():
@@ -202,7 +212,7 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
             if getattr(message, column) is None:
                 setattr(message, column, at)
     message.status = target.value
-    return True
+    return AckResult.APPLIED
 
 
 def history(message: Message, events: list[MessageEvent]) -> list[dict]:

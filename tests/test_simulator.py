@@ -42,6 +42,7 @@ def test_page_itself_does_not_define_wpp_and_script_is_served(fresh_simulator):
     ("sim/ack", {"id": "x", "ack": 9}),
     ("sim/config", {"qrRotateSeconds": -1}),
     ("sim/config", {"autoAck": {"serverMs": "soon"}}),
+    ("sim/config", {"autoAck": {"readMs": [500, 100]}}),
     ("sim/not-on-whatsapp", {"numbers": "393331234567"}),
     ("sim/fail-next", {"count": 1, "error": "boom"}),
     ("sim/drop", {"seconds": 0}),
@@ -217,6 +218,29 @@ def test_sent_text_reaches_the_simulator_and_acks_come_back(linked, fresh_simula
     assert [a["payload"]["ack"] for a in acks] == [1, 2, 3]
     assert acks[2]["payload"]["chat"] == f"{PEER}@c.us"
     assert acks[2]["payload"]["ids"][0]["_serialized"] == sent["id"]
+
+
+@pytest.mark.browser
+def test_random_ack_delays_and_the_log_of_what_the_page_was_handed(linked, fresh_simulator):
+    fresh_simulator.config(autoAck={"serverMs": [0, 20], "deliveredMs": [0, 20], "readMs": [300, 400]})
+    sent = linked.ok("return await WPP.chat.sendTextMessage(args[0], 'hello')", f"{PEER}@c.us")
+    incoming = fresh_simulator.incoming(PEER, "ciao")
+    linked.wait_event("chat.new_message")
+    def seen() -> list[int]:
+        return [a["payload"]["ack"] for a in linked.events("chat.msg_ack_change")]
+
+    acks = linked.sim.wait_for(lambda: 3 in seen() and seen(), what="the read ack")
+    assert acks[-1] == 3 and acks == sorted(acks)  # only up: an early delivered ack may hide ack 1
+    def fetched() -> list[dict]:
+        log = fresh_simulator.emitted()
+        return log if len(log) == len(acks) + 1 and all(e["pageAt"] for e in log) else []
+
+    logged = fresh_simulator.wait_for(fetched, what="every event fetched by the page")
+    assert [(e["name"], e["ack"]) for e in logged if e["ids"] == [sent["id"]]] == \
+        [("chat.msg_ack_change", ack) for ack in acks]
+    [new] = [e for e in logged if e["name"] == "chat.new_message"]
+    assert new["ids"] == [incoming] and new["at"] <= new["pageAt"]
+    assert fresh_simulator.emitted(after=logged[-1]["seq"]) == []
 
 
 @pytest.mark.browser

@@ -22,7 +22,7 @@ from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
 from services import contacts, dispatch, error_stats, messages
-from services.messages import now
+from services.messages import AckResult, now
 from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
 
@@ -101,7 +101,8 @@ class Courier:
         db.commit()
         if wa_message_id:  # an ack that overtook this commit was parked in Redis: apply it now
             parked = self.redis.getdel(pending_ack_key(message.session, wa_message_id))
-            if parked and messages.apply_ack(db, message.session, wa_message_id, int(parked)):
+            applied = parked and messages.apply_ack(db, message.session, wa_message_id, int(parked))
+            if applied == AckResult.APPLIED:
                 db.commit()
 
     def _ensure_on_whatsapp(self, message: Message) -> None:

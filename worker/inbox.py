@@ -15,9 +15,12 @@ from core.redis import get_redis
 from models import Message
 from models.enums import Direction, MessageStatus
 from services import contacts, dispatch, messages
+from services.messages import AckResult
 from worker.delivery import pending_ack_key
 
 log = logging.getLogger(__name__)
+
+PARK_SECONDS = 600  # a send whose outcome is uncertain is reconciled well within this
 
 
 def _digits(wid: str | None) -> str:
@@ -67,12 +70,21 @@ class Inbox:
     def _ack(self, event: dict) -> None:
         ack = int(event.get("ack") or 0)
         for wa_id in event.get("ids") or []:
-            if not messages.apply_ack(db, self.session_name, wa_id, ack):
-                # the send's own commit may not have landed yet: park the ack for it
-                key = pending_ack_key(self.session_name, wa_id)
-                current = int(get_redis().get(key) or 0)
-                if ack > current:
-                    get_redis().set(key, ack, ex=600)
+            if wa_id and messages.apply_ack(db, self.session_name, wa_id, ack) == AckResult.UNKNOWN:
+                self._park(wa_id, ack)
+
+    def _park(self, wa_id: str, ack: int) -> None:
+        """An ack for a row not (yet) known by this id: the page often sees acks before the send
+        call returns, so before the courier commits SENT with the id. Park it where the courier
+        looks right after that commit (`Courier._record_sent`), then look at the rows again: a
+        commit that landed after the first look, its courier's look made before this park, would
+        leave the ack parked for nobody. Each side writes then reads, so one of them sees the other."""
+        client, key = get_redis(), pending_ack_key(self.session_name, wa_id)
+        parked = max(ack, int(client.get(key) or 0))  # only this thread parks: no lost update
+        client.set(key, parked, ex=PARK_SECONDS)
+        db.commit()  # the second look in a new transaction: it must see the courier's commit
+        if messages.apply_ack(db, self.session_name, wa_id, parked) != AckResult.UNKNOWN:
+            client.delete(key)  # applied here; the courier finds nothing or applies a stale ack
 
     def _state(self, event: dict) -> None:
         if event.get("state") == "CONNECTED" and self.on_connected:

@@ -288,7 +288,7 @@ class WhatsAppSession(ControlMixin, MessagingMixin):
             machine.set(State.STARTING)
             emit({"type": "authenticated"})
         elif name == "conn.main_ready":
-            self._b_sync()
+            self._next_status = 0.0  # synced after the batch: a failed status read here would drop the rest
         elif name == "conn.logout":
             machine.set(State.LOGGED_OUT)
             emit({"type": "logout"})

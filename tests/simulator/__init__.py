@@ -60,7 +60,9 @@ Sends (``chat.sendTextMessage``/``sendFileMessage``):
       ``'invalid_data_url'`` is thrown as a bare string by sendFileMessage for bad content (as wa-js).
     ``rate_overlimit`` and ``blocked`` are simulator inventions: real WhatsApp gives no such codes.
   - Auto acks (default ``{serverMs: 50, deliveredMs: 500, readMs: 1500}``, measured from the send):
-    ack 1, 2, 3. ``autoAck: null`` makes ack 1 immediate and leaves 2 and 3 to ``/sim/ack``.
+    ack 1, 2, 3. ``autoAck: null`` makes ack 1 immediate and leaves 2 and 3 to ``/sim/ack``. A delay
+    may be ``[low, high]``: drawn per message, so a delivered or read ack can come before the server
+    ack (ack 1 is then never emitted: acks only go up) and before the send call returns.
 
 Reads: ``chat.getMessages`` (oldest first, MsgModel-like), ``chat.markIsRead`` ->
 ``{wid: Wid, unreadCount}``, ``chat.downloadMedia`` -> Blob (``msg_not_found`` /
@@ -72,7 +74,9 @@ Control API (JSON; bad input -> 400): ``GET /sim/state``, ``POST /sim/scan`` (li
 that polled most recently; ``{"qr": fullCode}`` or ``{"device": id}`` picks one; 409 if no QR is
 shown), ``/sim/pairing/confirm``, ``/sim/qr/refresh`` (new QR for the page on screen), ``/sim/incoming``,
 ``/sim/ack``, ``/sim/config``, ``/sim/not-on-whatsapp``, ``/sim/fail-next``, ``/sim/drop``,
-``/sim/logout``, ``GET /sim/messages``, ``/sim/reset``. ``tests/fixtures/simulator.py`` wraps them.
+``/sim/logout``, ``GET /sim/messages``, ``GET /sim/events`` (every incoming message and ack handed to a
+page: ``{seq, name, ids, ack, at, pageAt}``, ``at`` when it was queued, ``pageAt`` when the page fetched
+it and emitted it to its listeners; ``?after=<seq>``), ``/sim/reset``. ``tests/fixtures/simulator.py`` wraps them.
 
 Persistence: the browser keeps a device id in the page origin's localStorage (``wa-sim:device``), the
 server remembers which device ids are linked. A new Chromium on the same ``--user-data-dir`` comes

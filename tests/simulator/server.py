@@ -311,6 +311,15 @@ def create_app(state: SimState) -> Flask:
         with state.lock:
             return jsonify([dict(m) for m in state.received])
 
+    @app.get("/sim/events")
+    def sim_events():
+        """Incoming messages and acks handed to the pages (`?after=<seq>`), for counting against rows."""
+        try:
+            after = int(request.args.get("after", "0"))
+        except ValueError:
+            raise BadRequest("after must be an integer")
+        return jsonify(state.emitted(after))
+
     @app.post("/sim/reset")
     def sim_reset():
         state.reset()
@@ -340,9 +349,16 @@ def _auto_ack(value: Any) -> dict | None:
     if not isinstance(value, dict) or set(value) - {"serverMs", "deliveredMs", "readMs"}:
         raise BadRequest("autoAck must be null or {serverMs, deliveredMs, readMs}")
     for key, item in value.items():
-        if item is not None and (not isinstance(item, (int, float)) or isinstance(item, bool) or item < 0):
-            raise BadRequest(f"autoAck.{key} must be a non-negative number or null")
+        if item is None or _delay(item):
+            continue
+        if isinstance(item, list) and len(item) == 2 and all(_delay(x) for x in item) and item[0] <= item[1]:
+            continue
+        raise BadRequest(f"autoAck.{key} must be a non-negative number, [low, high] or null")
     return dict(value)
+
+
+def _delay(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def start_ticker(state: SimState, interval: float = 0.05) -> threading.Thread:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import random
 import re
 import threading
 import time
@@ -19,6 +20,8 @@ from .model import Chat, Device, NotReady, Offline, SimError, chat_id, key_seria
 DEFAULT_AUTO_ACK = {"serverMs": 50, "deliveredMs": 500, "readMs": 1500}
 SEEN_WINDOW = 5.0  # a device polled within this many seconds is "showing" its page
 MAX_EVENTS = 2000
+MAX_LOG = 50_000  # entries of the emission log kept (a soak of a few hundred rounds writes ~2,000)
+LOGGED = ("chat.new_message", "chat.msg_ack_change")
 SEND_ERRORS = {
     "rate_limit": ("rate_overlimit", "Rate overlimit: too many messages sent (simulated)"),
     "blocked": ("blocked", "This account is blocked from sending messages (simulated)"),
@@ -49,6 +52,7 @@ class SimState:
         self.drop_until = 0.0
         self.deferred: list[tuple[str | None, str, Any, bool]] = []
         self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.log: dict[int, dict] = {}  # seq -> message event handed to a device (see `emitted`)
 
     def reset(self) -> None:
         with self.lock:
@@ -57,8 +61,28 @@ class SimState:
 
     # ----- events -------------------------------------------------------------------------------
     def _push(self, device: Device, name: str, payload: Any = None) -> None:
-        device.events.append((next(self.seq), name, payload))
+        seq = next(self.seq)
+        device.events.append((seq, name, payload))
         del device.events[:-MAX_EVENTS]
+        if name in LOGGED:
+            self._log(seq, device, name, payload)
+
+    def _log(self, seq: int, device: Device, name: str, payload: Any) -> None:
+        """Record a message event for `emitted`: when the server queued it (`at`) and when the page
+        fetched it (`pageAt`; the page emits it to its listeners right after that fetch)."""
+        if name == "chat.msg_ack_change":
+            ids, ack = [key["_serialized"] for key in payload["ids"]], payload["ack"]
+        else:
+            ids, ack = [payload["id"]["_serialized"]], None
+        self.log[seq] = {"seq": seq, "device": device.id, "name": name, "ids": ids, "ack": ack,
+                         "at": time.time(), "pageAt": None}
+        if len(self.log) > MAX_LOG:
+            del self.log[min(self.log)]
+
+    def emitted(self, after: int = 0) -> list[dict]:
+        """Message events (incoming messages, acks) handed to pages, oldest first."""
+        with self.lock:
+            return [dict(entry) for seq, entry in sorted(self.log.items()) if seq > after]
 
     def _emit(self, name: str, payload: Any = None, device: Device | None = None,
               linked_only: bool = False) -> None:
@@ -73,7 +97,13 @@ class SimState:
     def events_after(self, device_id: str, after: int) -> list[dict]:
         with self.lock:
             device = self.touch(device_id)
-            return [{"seq": s, "name": n, "payload": p} for s, n, p in device.events if s > after]
+            events = [{"seq": s, "name": n, "payload": p} for s, n, p in device.events if s > after]
+            fetched = time.time()
+            for event in events:
+                entry = self.log.get(event["seq"])
+                if entry is not None and entry["pageAt"] is None:
+                    entry["pageAt"] = fetched
+            return events
 
     def last_seq(self, device: Device) -> int:
         return device.events[-1][0] if device.events else 0
@@ -281,6 +311,8 @@ class SimState:
             return
         for ack, name in ((1, "serverMs"), (2, "deliveredMs"), (3, "readMs")):
             delay = config.get(name)
+            if isinstance(delay, list):  # [low, high]: a random delay per message
+                delay = random.uniform(*delay)
             if delay is not None:
                 self.timers.append((now + float(delay) / 1000, lambda ack=ack: self.set_ack(serialized, ack)))
 
