@@ -17,7 +17,8 @@ from core.settings import get_settings
 
 
 @lru_cache(maxsize=4)
-def _engine(url: str) -> Engine:
+def engine_for(url: str) -> Engine:
+    """One shared engine (and connection pool) per database URL."""
     engine = create_engine(url, pool_size=10, max_overflow=20)
     event.listen(engine, "checkout", _refuse_closed_connection)
     return engine
@@ -40,7 +41,7 @@ def _refuse_closed_connection(dbapi_connection, _record, _proxy) -> None:
 
 
 def get_engine() -> Engine:
-    return _engine(get_settings().database_url)
+    return engine_for(get_settings().database_url)
 
 
 db: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))

@@ -9,12 +9,13 @@ from core.settings import get_settings
 
 
 @lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
+def redis_for(url: str) -> redis.Redis:
+    """One shared client (and connection pool) per Redis URL."""
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
 def get_redis() -> redis.Redis:
-    return _client(get_settings().redis_url)
+    return redis_for(get_settings().redis_url)
 
 
 class Keys:
