@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import logging
 import mimetypes
-import random
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -21,22 +20,13 @@ from core.redis import get_redis
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import bulk, contacts, dispatch, error_stats, messages
+from services import bulk, contacts, dispatch, error_stats, messages, send_rules
 from services.messages import now
+from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
 from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
 
 log = logging.getLogger(__name__)
-
-# wa-js / WhatsApp Web error codes -> our error types (see tests/simulator/__init__.py)
-CODE_TYPES = {
-    "chat_not_found": ErrorType.NOT_WHATSAPP, "wid_not_found": ErrorType.NOT_WHATSAPP,
-    "invalid_wid": ErrorType.INVALID_NUMBER, "rate_overlimit": ErrorType.RATE_LIMIT,
-    "blocked": ErrorType.BLOCKED, "not_ready": ErrorType.CONNECTION_ERROR,
-}
-PERMANENT = frozenset({ErrorType.NOT_WHATSAPP, ErrorType.INVALID_NUMBER, ErrorType.BLOCKED})
-WAIT_FOR_CONNECTION_SECONDS = 5
-RECONCILE_AFTER_SECONDS = 15
 
 
 class Outcome(StrEnum):
@@ -87,7 +77,7 @@ class Courier:
         except PermanentFailure as exc:
             return self._failed_attempt(message, exc.error_type, str(exc))
         except WhatsAppError as exc:
-            return self._failed_attempt(message, CODE_TYPES.get(exc.code, ErrorType.UNKNOWN), str(exc))
+            return self._failed_attempt(message, send_rules.classify(exc.code), str(exc))
         except (BrowserTimeout, BrowserDied) as exc:
             # The send may or may not have reached WhatsApp: look in the chat before trying again.
             log.warning("message %s: outcome unknown (%s); reconciling later", message.id, exc)
@@ -111,7 +101,7 @@ class Courier:
             try:
                 found = self.session.query_exists(message.chat_id)
             except WhatsAppError as exc:
-                raise PermanentFailure(CODE_TYPES.get(exc.code, ErrorType.INVALID_NUMBER), str(exc)) from None
+                raise PermanentFailure(send_rules.classify(exc.code, ErrorType.INVALID_NUMBER), str(exc)) from None
             known = found is not None
             contacts.record_existence(db, message.phone_number, known,
                                       bool(found.get("biz")) if isinstance(found, dict) else None)
@@ -119,23 +109,18 @@ class Courier:
         if not known:
             raise PermanentFailure(ErrorType.NOT_WHATSAPP, f"{message.phone_number} is not on WhatsApp")
 
-    def _too_old(self, message: Message) -> bool:
-        return message.created_at < now() - timedelta(minutes=self.settings.send_max_age_minutes)
-
     def _wait_for_connection(self, message: Message, detail: str) -> Outcome:
         """Disconnected: the message waits without burning an attempt, up to its maximum age."""
-        if self._too_old(message):
+        if send_rules.too_old(message.created_at, self.settings):
             return self._fail(message, ErrorType.CONNECTION_ERROR, f"still not connected after the maximum age: {detail}")
         self._later(message, WAIT_FOR_CONNECTION_SECONDS, ErrorType.CONNECTION_ERROR, detail, count_attempt=False)
         return Outcome.WAITING
 
     def _failed_attempt(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
-        if error_type in PERMANENT or message.attempts >= self.settings.send_max_attempts or self._too_old(message):
+        if send_rules.gives_up(error_type, message.attempts, message.created_at, self.settings):
             return self._fail(message, error_type, detail)
         error_stats.increment(db, error_type.value, detail)
-        backoff = min(self.settings.retry_max_seconds,
-                      self.settings.retry_base_seconds * 2 ** (message.attempts - 1))
-        return self._later(message, backoff * random.uniform(0.8, 1.2), error_type, detail)
+        return self._later(message, send_rules.retry_delay(message.attempts, self.settings), error_type, detail)
 
     def _fail(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
         messages.mark_failed(db, message, error_type.value, detail)
