@@ -15,14 +15,16 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
+import redis
+
 from core.db import db
-from core.redis import get_redis
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
 from services import bulk, contacts, dispatch, error_stats, messages, send_rules
 from services.messages import now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
+from worker.calls import WhatsAppCalls
 from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
 
@@ -49,11 +51,13 @@ def pending_ack_key(session_name: str, wa_message_id: str) -> str:
 
 
 class Courier:
-    def __init__(self, session, settings: Settings):
-        self.session = session
+    """Sends through the session's WhatsApp calls, with the session's settings and Redis client."""
+
+    def __init__(self, calls: WhatsAppCalls, settings: Settings, client: redis.Redis):
+        self.calls = calls
         self.settings = settings
-        self.redis = get_redis()
-        self.pacer = Pacer(self.redis, settings)
+        self.redis = client
+        self.pacer = Pacer(client, settings)
 
     # -- single messages ---------------------------------------------------------------------
     def send_one(self, message_id) -> Outcome:
@@ -68,7 +72,7 @@ class Courier:
         try:
             self._ensure_on_whatsapp(message)
             self.pacer.wait_turn()
-            result = self.session.send_text(message.chat_id, message.body)
+            result = self.calls.send_text(message.chat_id, message.body)
             self.pacer.record_send()
         except SessionNotConnected as exc:
             return self._wait_for_connection(message, str(exc))
@@ -99,7 +103,7 @@ class Courier:
         known = contacts.cached_existence(db, message.phone_number, self.settings.whatsapp_check_ttl_hours)
         if known is None:
             try:
-                found = self.session.query_exists(message.chat_id)
+                found = self.calls.query_exists(message.chat_id)
             except WhatsAppError as exc:
                 raise PermanentFailure(send_rules.classify(exc.code, ErrorType.INVALID_NUMBER), str(exc)) from None
             known = found is not None
@@ -179,7 +183,7 @@ class Courier:
         if message is None or message.status != MessageStatus.SENDING.value:
             return Outcome.SKIPPED
         try:
-            recent = self.session.get_messages(message.chat_id, 50)
+            recent = self.calls.get_messages(message.chat_id, 50)
         except SessionNotConnected:
             dispatch.publish_reconcile(message.id, message.session, countdown=RECONCILE_AFTER_SECONDS)
             return Outcome.WAITING
@@ -209,7 +213,7 @@ class Courier:
         message = db.get(Message, message_id)
         if message is None or message.media_path or not message.wa_message_id:
             return None
-        data_url = self.session.download_media(message.wa_message_id)
+        data_url = self.calls.download_media(message.wa_message_id)
         header, _, payload = data_url.partition(",")
         mimetype = header.removeprefix("data:").split(";", 1)[0] or message.mimetype
         extension = mimetypes.guess_extension(mimetype or "") or ".bin"
@@ -225,6 +229,6 @@ class Courier:
     def mark_chat_read(self, message_id) -> None:
         message = db.get(Message, message_id)
         if message is not None:
-            self.session.mark_read(message.chat_id)
+            self.calls.mark_read(message.chat_id)
 
 

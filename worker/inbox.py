@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
+import redis
+
 from core.db import after_commit, db
-from core.redis import get_redis
 from models import Message
 from models.enums import Direction, MessageStatus
 from services import contacts, dispatch, messages
@@ -25,8 +26,9 @@ def _digits(wid: str | None) -> str:
 
 
 class Inbox:
-    def __init__(self, session_name: str, on_connected=None):
+    def __init__(self, session_name: str, client: redis.Redis, on_connected=None):
         self.session_name = session_name
+        self.client = client
         self.on_connected = on_connected
 
     def handle(self, event: dict) -> None:
@@ -70,9 +72,9 @@ class Inbox:
             if not messages.apply_ack(db, self.session_name, wa_id, ack):
                 # the send's own commit may not have landed yet: park the ack for it
                 key = pending_ack_key(self.session_name, wa_id)
-                current = int(get_redis().get(key) or 0)
+                current = int(self.client.get(key) or 0)
                 if ack > current:
-                    get_redis().set(key, ack, ex=600)
+                    self.client.set(key, ack, ex=600)
 
     def _state(self, event: dict) -> None:
         if event.get("state") == "CONNECTED" and self.on_connected:

@@ -12,8 +12,7 @@ import logging
 
 from celery import signals
 
-from core.db import bind_default_engine, db
-from core.settings import get_settings
+from core.db import db, engine_for
 from services import dispatch, outbox
 from worker.delivery import Courier
 from worker.inbox import Inbox
@@ -64,7 +63,7 @@ def _consumed_queues(consumer) -> set[str]:
 def _start_session(sender=None, **_kwargs) -> None:
     global _session, _courier
     consumer = sender
-    settings = get_settings()
+    settings = consumer.app.conf.gateway_settings  # what the app was built from (core.celery_app)
     queues = [dispatch.interactive_queue(settings.session_name), dispatch.bulk_queue(settings.session_name)]
     consumed = [q for q in queues if q in _consumed_queues(consumer)]
     if dispatch.interactive_queue(settings.session_name) not in consumed:
@@ -89,11 +88,12 @@ def _start_session(sender=None, **_kwargs) -> None:
         for queue in consumed:
             consumer.cancel_task_queue(queue)  # we are on the consumer's thread here
     session.on_ownership = on_ownership
-    bind_default_engine()
+    if db.session_factory.kw.get("bind") is None:
+        db.configure(bind=engine_for(settings.database_url))  # tasks (DbTask) find it bound
     first_connection = [True]
-    session.add_listener(Inbox(settings.session_name,
+    session.add_listener(Inbox(settings.session_name, session.client,
                                on_connected=lambda: _recover(settings.session_name, first_connection)).handle)
-    _courier = Courier(session, settings)
+    _courier = Courier(session.calls, settings, session.client)
     _session = session
     session.start()
     atexit.register(_close_session)
