@@ -9,6 +9,7 @@ from core.celery_app import celery_app
 from core.db import after_commit, db
 from models import CheckJob
 from services import contacts, dispatch, existence
+from services.send_rules import MAX_BROKER_DELAY_SECONDS
 from services.messages import now
 from tasks.base import DbTask
 
@@ -46,7 +47,7 @@ def check_step(job_id: str) -> str:
     pacer = check_pacer(session.client, settings)
     wait = pacer.delay()
     if wait > 0:
-        _next_step(job, wait)
+        _next_step(job, min(wait, MAX_BROKER_DELAY_SECONDS))  # a longer wait is re-checked, not an ETA
         return "paced"
     try:
         found = session.calls.query_exists(f"{number}@c.us")

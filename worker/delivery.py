@@ -134,10 +134,16 @@ class Courier:
 
     def _later(self, message: Message, seconds: float, error_type: ErrorType | None, detail: str,
                count_attempt: bool = True) -> Outcome:
+        """Back to QUEUED until `seconds` from now. A bulk chain picks its own rows up when they are
+        due; a single message rides on the broker only for a short wait (send_rules.fits_on_broker),
+        else it waits in PostgreSQL with no task (task_id NULL) until the sweeper publishes it."""
+        on_broker = message.bulk_job_id is None and send_rules.fits_on_broker(seconds)
+        if message.bulk_job_id is None and not on_broker:
+            message.task_id = None
         messages.requeue(db, message, now() + timedelta(seconds=seconds),
                          error_type.value if error_type else None, detail, count_attempt)
         db.commit()
-        if message.bulk_job_id is None:  # a bulk chain picks its own rows up when they are due
+        if on_broker:
             dispatch.publish_send(message.id, message.session, countdown=seconds)
         return Outcome.RETRY
 
@@ -172,7 +178,8 @@ class Courier:
             self.redis.delete(bulk.chain_key(job.id))
             return Outcome.SKIPPED
         db.rollback()
-        wait = min(60.0, max(1.0, (earliest - now()).total_seconds()))
+        # look again when the earliest row is due, but never later than a short countdown allows
+        wait = min(send_rules.MAX_BROKER_DELAY_SECONDS, max(1.0, (earliest - now()).total_seconds()))
         dispatch.publish_bulk(job.id, job.session, chain, wait)
         return Outcome.WAITING
 
