@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from celery import Task
 
-from core.db import bind_default_engine, db
+from core.db import db, engine_for
 
 
 class DbTask(Task):
@@ -12,7 +12,8 @@ class DbTask(Task):
     abstract = True
 
     def __call__(self, *args, **kwargs):
-        bind_default_engine()
+        if db.session_factory.kw.get("bind") is None:  # a test (or worker/runtime.py) may have bound it
+            db.configure(bind=engine_for(self.app.conf.gateway_settings.database_url))
         try:
             result = super().__call__(*args, **kwargs)
             db.commit()
