@@ -2,8 +2,8 @@
 
 `Lifecycle` owns the browser thread (`BrowserThread`, the only thread touching Selenium) and is its
 idle work: (re)boot when wanted, restart a dead or oversized browser, drain the page's events into
-the state machine and the publisher, poll the connection status. Every method except `start`,
-`busy_since` and `request_restart` runs on the browser thread.
+the state machine and the publisher, poll the connection status. The methods under "any thread"
+only read or set flags; every other one runs on the browser thread.
 """
 from __future__ import annotations
 
