@@ -399,14 +399,15 @@ def test_a_retry_too_long_for_a_countdown_waits_in_postgresql_and_the_sweeper_se
 
         waiting = wait_until(lambda: (m := row()).status == "QUEUED" and m.error_type == "RATE_LIMIT" and m,
                              20, "the rate-limited first try")
+        retry_at = waiting.not_before  # read now: the same object is refreshed below
         assert waiting.task_id is None  # no task on the broker for it: the row carries the wait
-        assert waiting.not_before > datetime.now(UTC) + timedelta(seconds=1)
+        assert retry_at > datetime.now(UTC) + timedelta(seconds=1)
         sent = wait_until(lambda: (m := row()).status in ("SENT", "DELIVERED", "READ") and m, 40, "the retry")
         [arrived] = [m for m in sim.messages() if tag in (m.get("body") or "")]
     finally:
         broker.close()
 
-    assert sent.attempts == 2 and arrived["receivedAt"] >= waiting.not_before.timestamp() - 1
+    assert sent.attempts == 2 and arrived["receivedAt"] >= retry_at.timestamp() - 1
     sends = broker.tasks("tasks.messages.send_message")
     assert [h["argsrepr"] for h in sends] == [repr([str(message_id)])] * 2  # the API's, then the sweeper's
     assert sends[1]["id"] == sent.task_id and sends[1]["eta"] is None
