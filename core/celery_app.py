@@ -36,6 +36,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
     from beat_schedule import build_schedule  # a table of names and numbers: no work at import
 
     app.conf.beat_schedule = build_schedule(settings)
+    # what the worker process reaches PostgreSQL and Redis with (worker/runtime.py reads it back)
+    app.conf.gateway_settings = settings
     return app
 
 

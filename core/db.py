@@ -18,6 +18,7 @@ from core.settings import current_settings
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
+    """One shared engine (and connection pool) per database URL."""
     engine = create_engine(url, pool_size=10, max_overflow=20)
     event.listen(engine, "checkout", _refuse_closed_connection)
     return engine

@@ -10,6 +10,7 @@ from core.settings import current_settings
 
 @lru_cache(maxsize=4)
 def redis_for(url: str) -> redis.Redis:
+    """One shared client (and connection pool) per Redis URL."""
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 

@@ -1,15 +1,21 @@
 """The outbox sweeper: the rows are the truth, the broker's tasks are only reminders.
 
 Re-publishes what Redis may have lost: QUEUED single messages with no progress, bulk chains that
-went silent, WhatsApp-existence check jobs with no progress, and rows stuck in SENDING (reconciled against the chat by the worker, never resent
-blindly). Every published task is idempotent, so a reminder too many does nothing.
+went silent, WhatsApp-existence check jobs with no progress, and rows stuck in SENDING (reconciled
+against the chat by the worker, never resent blindly). Every published task is idempotent, so a
+reminder too many does nothing.
+
+It also publishes the single messages whose wait was too long for a countdown on the broker
+(services/send_rules.py): the worker leaves them QUEUED with a `not_before` and no task
+(`task_id` NULL), and the first sweep after they are due publishes them. A published row gets a
+task id and `not_before` = now, so the next reminder for it comes only once it is idle again.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import String, and_, cast, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.redis import Keys, get_redis
@@ -41,10 +47,16 @@ def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | 
         dispatch.publish_reconcile(message_id, name)
         report.reconciled += 1
 
-    for message_id, name, not_before in session.execute(select(Message.id, Message.session, Message.not_before).where(
-            *scope, Message.status == MessageStatus.QUEUED.value, Message.bulk_job_id.is_(None),
-            func.coalesce(Message.not_before, Message.created_at) <= cutoff)):
-        dispatch.publish_send(message_id, name)
+    at = now()
+    for message_id, name, task_id in session.execute(
+            update(Message)
+            .where(*scope, Message.status == MessageStatus.QUEUED.value, Message.bulk_job_id.is_(None),
+                   or_(and_(Message.task_id.is_(None), Message.not_before <= at),  # due, no task on its way
+                       func.coalesce(Message.not_before, Message.created_at) <= cutoff))  # its task may be lost
+            .values(task_id=cast(func.gen_random_uuid(), String), not_before=at)
+            .returning(Message.id, Message.session, Message.task_id),
+            execution_options={"synchronize_session": False}):
+        dispatch.publish_send(message_id, name, task_id)
         report.resent += 1
 
     jobs = session.scalars(select(BulkJob).where(

@@ -7,10 +7,9 @@ from datetime import timedelta
 
 from core.celery_app import celery_app
 from core.db import after_commit, db
-from core.redis import get_redis
-from core.settings import current_settings
 from models import CheckJob
 from services import contacts, dispatch, existence
+from services.send_rules import MAX_BROKER_DELAY_SECONDS
 from services.messages import now
 from tasks.base import DbTask
 
@@ -35,7 +34,8 @@ def check_step(job_id: str) -> str:
     from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
     from worker.pacer import check_pacer
 
-    settings = current_settings()
+    session = _session()
+    settings = session.settings
     job = db.get(CheckJob, uuid.UUID(job_id), with_for_update=True)
     if job is None or job.status != "RUNNING":
         return "skipped"
@@ -44,13 +44,13 @@ def check_step(job_id: str) -> str:
         if job.status == "RUNNING":
             _next_step(job)
         return "cached"
-    pacer = check_pacer(get_redis(), settings)
+    pacer = check_pacer(session.client, settings)
     wait = pacer.delay()
     if wait > 0:
-        _next_step(job, wait)
+        _next_step(job, min(wait, MAX_BROKER_DELAY_SECONDS))  # a longer wait is re-checked, not an ETA
         return "paced"
     try:
-        found = _session().query_exists(f"{number}@c.us")
+        found = session.calls.query_exists(f"{number}@c.us")
     except (SessionNotConnected, BrowserTimeout, BrowserDied) as exc:
         if job.created_at < now() - timedelta(minutes=settings.send_max_age_minutes):
             existence.finish(job, "FAILED", f"the session could not answer: {exc}")
@@ -71,7 +71,7 @@ def check_step(job_id: str) -> str:
 def sync_contacts() -> int:
     """Upsert the phone's contacts (`WPP.contact.list`): people only, names and business flags."""
     synced = 0
-    for contact in _session().list_contacts():
+    for contact in _session().calls.list_contacts():
         wid = str(contact.get("id") or "")
         if not wid.endswith("@c.us") or contact.get("isGroup"):
             continue

@@ -48,10 +48,10 @@ def wa_id() -> str:
     return f"true_393331234567@c.us_3EB0{uuid.uuid4().hex[:16].upper()}"
 
 
-def test_an_ack_racing_the_sends_commit_is_applied_whoever_wins(session_name):
+def test_an_ack_racing_the_sends_commit_is_applied_whoever_wins(session_name, redis_client):
     """The courier records SENT while the inbox handles the READ ack, a random fraction of a
     millisecond apart in either order: the row always ends READ and nothing stays parked."""
-    courier, inbox, rng = Courier(None, get_settings()), Inbox(session_name), random.Random(12)
+    courier, inbox, rng = Courier(None, get_settings(), redis_client), Inbox(session_name, redis_client), random.Random(12)
     not_read = []
     for i in range(RACES):
         message_id, whatsapp_id = sending_row(session_name, f"race {i}"), wa_id()
@@ -83,11 +83,11 @@ def test_an_ack_racing_the_sends_commit_is_applied_whoever_wins(session_name):
 
 def test_an_ack_before_the_commit_is_parked_and_applied_by_the_courier(session_name, redis_client):
     message_id, whatsapp_id = sending_row(session_name), wa_id()
-    Inbox(session_name).handle({"type": "ack", "ack": 2, "ids": [whatsapp_id]})
-    Inbox(session_name).handle({"type": "ack", "ack": 3, "ids": [whatsapp_id]})
-    Inbox(session_name).handle({"type": "ack", "ack": 1, "ids": [whatsapp_id]})  # late: keeps the highest
+    Inbox(session_name, redis_client).handle({"type": "ack", "ack": 2, "ids": [whatsapp_id]})
+    Inbox(session_name, redis_client).handle({"type": "ack", "ack": 3, "ids": [whatsapp_id]})
+    Inbox(session_name, redis_client).handle({"type": "ack", "ack": 1, "ids": [whatsapp_id]})  # late: keeps the highest
     assert redis_client.get(pending_ack_key(session_name, whatsapp_id)) == "3"
-    Courier(None, get_settings())._record_sent(db.get(Message, message_id), whatsapp_id)
+    Courier(None, get_settings(), redis_client)._record_sent(db.get(Message, message_id), whatsapp_id)
     db.remove()
     assert status_of(message_id) == "READ"
     assert redis_client.exists(pending_ack_key(session_name, whatsapp_id)) == 0
@@ -95,19 +95,19 @@ def test_an_ack_before_the_commit_is_parked_and_applied_by_the_courier(session_n
 
 def test_acks_for_a_known_row_are_applied_or_ignored_never_parked(session_name, redis_client):
     message_id, whatsapp_id = sending_row(session_name), wa_id()
-    Courier(None, get_settings())._record_sent(db.get(Message, message_id), whatsapp_id)
+    Courier(None, get_settings(), redis_client)._record_sent(db.get(Message, message_id), whatsapp_id)
     db.remove()
     for ack in (1, 3, 2, 0):  # server ack after SENT, read, then a delivered ack overtaken by it
-        Inbox(session_name).handle({"type": "ack", "ack": ack, "ids": [whatsapp_id, None, ""]})
+        Inbox(session_name, redis_client).handle({"type": "ack", "ack": ack, "ids": [whatsapp_id, None, ""]})
     assert status_of(message_id) == "READ"
     assert list(redis_client.scan_iter(pending_ack_key(session_name, "*"))) == []
 
 
-def test_apply_ack_says_whether_the_row_moved_is_ahead_or_unknown(session_name):
+def test_apply_ack_says_whether_the_row_moved_is_ahead_or_unknown(session_name, redis_client):
     message_id, whatsapp_id = sending_row(session_name), wa_id()
     assert apply_ack(db, session_name, whatsapp_id, 2) == AckResult.UNKNOWN
     db.rollback()
-    Courier(None, get_settings())._record_sent(db.get(Message, message_id), whatsapp_id)
+    Courier(None, get_settings(), redis_client)._record_sent(db.get(Message, message_id), whatsapp_id)
     assert apply_ack(db, session_name, whatsapp_id, 1) == AckResult.STALE
     assert apply_ack(db, session_name, whatsapp_id, 0) == AckResult.STALE
     assert apply_ack(db, session_name, whatsapp_id, 2) == AckResult.APPLIED

@@ -74,3 +74,29 @@ def test_a_silent_bulk_chain_is_restarted_and_a_live_one_is_not(db_session, queu
     assert report.chains_restarted == 1
     [step] = queues(bulk_queue(SESSION))
     assert step["task"] == "tasks.messages.run_bulk" and str(silent.id) in step["argsrepr"]
+
+
+def test_a_retry_too_long_for_the_broker_is_published_by_the_first_sweep_after_it_is_due(db_session, queues):
+    due = add_message(db_session, 0.5, task_id=None, not_before=now() - timedelta(seconds=1))
+    later = add_message(db_session, 0.5, task_id=None, not_before=now() + timedelta(minutes=3))
+
+    report = outbox.sweep(db_session, idle_seconds=60, chain_idle_seconds=60, session_name=SESSION)
+
+    assert report.resent == 1  # due, though not idle for 60 s: retries do not wait for the idle cutoff
+    [task] = queues(interactive_queue(SESSION))
+    assert task["argsrepr"] == repr([str(due.id)])
+    db_session.expire_all()
+    assert db_session.get(Message, due.id).task_id == task["id"]
+    assert db_session.get(Message, later.id).task_id is None
+
+
+def test_a_reminded_row_is_not_published_again_by_the_next_sweep(db_session, queues):
+    idle = add_message(db_session, 5)
+    left = add_message(db_session, 0.5, task_id=None, not_before=now() - timedelta(seconds=1))
+
+    first = outbox.sweep(db_session, idle_seconds=60, chain_idle_seconds=60, session_name=SESSION)
+    second = outbox.sweep(db_session, idle_seconds=60, chain_idle_seconds=60, session_name=SESSION)
+
+    assert (first.resent, second.resent) == (2, 0)
+    published = sorted(h["argsrepr"] for h in queues(interactive_queue(SESSION)))
+    assert published == sorted(repr([str(row.id)]) for row in (idle, left))

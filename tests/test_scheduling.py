@@ -6,6 +6,7 @@ real `celery beat`, a default-queue worker and a WhatsApp worker on the simulato
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 
 from beat_schedule import build_schedule
 from core.db import get_engine
@@ -25,6 +27,7 @@ from core.settings import load_settings
 from models import ErrorCounter, Message, ScheduledMessage, ScheduledRun
 from models.enums import Role
 from services import scheduling
+from services.send_rules import MAX_BROKER_DELAY_SECONDS
 from services.recurrence import next_run, runs_between
 from tests.fixtures.worker import CELERY, ROOT, forget_session, launch_linked_worker, main_browser_pid, stop_workers
 from tests.waiting import wait_until
@@ -236,7 +239,9 @@ def test_two_dispatchers_at_the_same_time_send_each_schedule_once(committed_db, 
 SESSION = load_settings().session_name  # the API's session (per test run, see tests/conftest.py)
 BEAT_ENV = {"SCHEDULE_DISPATCH_SECONDS": "1", "HEALTH_CHECK_SECONDS": "2", "HEALTH_STUCK_SECONDS": "30",
             "SCHEDULE_GRACE_SECONDS": "300", "SEND_MIN_INTERVAL_MS": "200", "SEND_JITTER_MS": "30",
-            "CLEANUP_INTERVAL_SECONDS": "60", "SWEEPER_INTERVAL_SECONDS": "5"}
+            "CLEANUP_INTERVAL_SECONDS": "60", "SWEEPER_INTERVAL_SECONDS": "5",
+            # a first retry of 6.4 to 9.6 s: longer than a countdown on the broker may be
+            "RETRY_BASE_SECONDS": "8"}
 
 
 def spawn(argv: list[str], log_path: Path, **env: str) -> subprocess.Popen:
@@ -338,3 +343,72 @@ def test_the_health_check_brings_back_a_killed_browser_that_could_not_restart(st
     assert any(e.get("type") == "alert" and e.get("action") == "reconnect" for e in recorder.events)
     assert any(e.get("type") == "control" and e.get("command") == "reconnect" for e in recorder.events)
     assert time.monotonic() - started < 20
+
+
+class BrokerLog:
+    """Every task message pushed onto the session's queues, as Redis saw it (MONITOR), with the
+    server's time of the push: what a countdown would have put on the broker, nothing missed."""
+
+    def __init__(self, url: str, session: str):
+        self.pushes: list[tuple[float, dict]] = []
+        self._prefix = f"wa.{session}"
+        self._monitor = redis.Redis.from_url(url, decode_responses=True).monitor()
+        self._monitor.__enter__()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                command = self._monitor.next_command()
+            except Exception:  # noqa: BLE001 - the connection was closed by close()
+                return
+            verb, _, rest = command["command"].partition(" ")
+            key, _, payload = rest.partition(" ")
+            if verb.upper() in ("LPUSH", "RPUSH") and key.startswith(self._prefix):
+                self.pushes.append((command["time"], json.loads(payload)))
+
+    def tasks(self, name: str) -> list[dict]:
+        return [message["headers"] for _, message in self.pushes if message["headers"]["task"] == name]
+
+    def longest_countdown(self) -> float:
+        """Seconds between a push and its task's ETA, the longest seen (0 when none had an ETA)."""
+        return max([datetime.fromisoformat(m["headers"]["eta"]).timestamp() - at
+                    for at, m in self.pushes if m["headers"].get("eta")], default=0.0)
+
+    def close(self) -> None:
+        self._monitor.connection.disconnect()
+        self._thread.join(timeout=5)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_retry_too_long_for_a_countdown_waits_in_postgresql_and_the_sweeper_sends_it(
+        stack, committed_client, committed_db, auth_headers):
+    sim, *_ = stack
+    tag = uuid.uuid4().hex
+    broker = BrokerLog(os.environ["REDIS_URL"], SESSION)
+    try:
+        sim.fail_next(1, "rate_limit")
+        message_id = uuid.UUID(committed_client.post("/api/whatsapp/send", headers=auth_headers(Role.ADMIN), json={
+            "phoneNumber": number(), "message": f"riprova {tag}"}).json["data"]["messageId"])
+
+        def row() -> Message:
+            committed_db.expire_all()
+            return committed_db.get(Message, message_id)
+
+        waiting = wait_until(lambda: (m := row()).status == "QUEUED" and m.error_type == "RATE_LIMIT" and m,
+                             20, "the rate-limited first try")
+        retry_at = waiting.not_before  # read now: the same object is refreshed below
+        assert waiting.task_id is None  # no task on the broker for it: the row carries the wait
+        assert retry_at > datetime.now(UTC) + timedelta(seconds=1)
+        sent = wait_until(lambda: (m := row()).status in ("SENT", "DELIVERED", "READ") and m, 40, "the retry")
+        [arrived] = [m for m in sim.messages() if tag in (m.get("body") or "")]
+    finally:
+        broker.close()
+
+    assert sent.attempts == 2 and arrived["receivedAt"] >= retry_at.timestamp() - 1
+    sends = broker.tasks("tasks.messages.send_message")
+    assert [h["argsrepr"] for h in sends] == [repr([str(message_id)])] * 2  # the API's, then the sweeper's
+    assert sends[1]["id"] == sent.task_id and sends[1]["eta"] is None
+    assert broker.longest_countdown() <= MAX_BROKER_DELAY_SECONDS + 0.5

@@ -39,6 +39,9 @@ FLAGS = (
     "--disable-breakpad",
     "--password-store=basic",
 )
+# words of a WebDriver error that mean the browser or chromedriver is gone, not just one call failed
+DEAD_MARKERS = ("disconnected", "not reachable", "no such window", "invalid session id",
+                "session deleted", "target window already closed", "connection refused", "max retries")
 
 
 def chromium_major_version(chromium_path: str) -> int:
@@ -143,6 +146,8 @@ class Browser:
         self.settings = settings
         self.driver = None
         self.browser_pid: int | None = None
+        # known dead (a WebDriver error said so, or the watchdog killed it): the pump restarts it
+        self.dead = False
 
     def create(self) -> None:
         import undetected_chromedriver as uc  # heavy import, only in the worker
@@ -213,6 +218,13 @@ class Browser:
                 log.warning("chromium %s ignored SIGTERM for 10 s", pid)
             except psutil.NoSuchProcess:
                 pass
+
+    def note_failure(self, exc: Exception) -> bool:
+        """Mark the browser dead when `exc` (a WebDriver error) says so; True if it is dead."""
+        text = str(exc).lower()
+        if not self.alive() or any(marker in text for marker in DEAD_MARKERS):
+            self.dead = True
+        return self.dead
 
     def alive(self) -> bool:
         if not self.browser_pid:

@@ -9,34 +9,27 @@ from __future__ import annotations
 import base64
 import logging
 import mimetypes
-import random
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
+import redis
+
 from core.db import db
-from core.redis import Keys, get_redis
+from core.redis import Keys
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import contacts, dispatch, error_stats, messages
+from services import contacts, dispatch, error_stats, messages, send_rules
 from services.messages import AckResult, now
+from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
+from worker.calls import WhatsAppCalls
 from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
 
 log = logging.getLogger(__name__)
-
-# wa-js / WhatsApp Web error codes -> our error types (see tests/simulator/__init__.py)
-CODE_TYPES = {
-    "chat_not_found": ErrorType.NOT_WHATSAPP, "wid_not_found": ErrorType.NOT_WHATSAPP,
-    "invalid_wid": ErrorType.INVALID_NUMBER, "rate_overlimit": ErrorType.RATE_LIMIT,
-    "blocked": ErrorType.BLOCKED, "not_ready": ErrorType.CONNECTION_ERROR,
-}
-PERMANENT = frozenset({ErrorType.NOT_WHATSAPP, ErrorType.INVALID_NUMBER, ErrorType.BLOCKED})
-WAIT_FOR_CONNECTION_SECONDS = 5
-RECONCILE_AFTER_SECONDS = 15
 
 
 class Outcome(StrEnum):
@@ -59,11 +52,13 @@ def pending_ack_key(session_name: str, wa_message_id: str) -> str:
 
 
 class Courier:
-    def __init__(self, session, settings: Settings):
-        self.session = session
+    """Sends through the session's WhatsApp calls, with the session's settings and Redis client."""
+
+    def __init__(self, calls: WhatsAppCalls, settings: Settings, client: redis.Redis):
+        self.calls = calls
         self.settings = settings
-        self.redis = get_redis()
-        self.pacer = Pacer(self.redis, settings)
+        self.redis = client
+        self.pacer = Pacer(client, settings)
 
     # -- single messages ---------------------------------------------------------------------
     def send_one(self, message_id) -> Outcome:
@@ -78,7 +73,7 @@ class Courier:
         try:
             self._ensure_on_whatsapp(message)
             self.pacer.wait_turn()
-            result = self.session.send_text(message.chat_id, message.body)
+            result = self.calls.send_text(message.chat_id, message.body)
             self.pacer.record_send()
         except SessionNotConnected as exc:
             return self._wait_for_connection(message, str(exc))
@@ -87,7 +82,7 @@ class Courier:
         except PermanentFailure as exc:
             return self._failed_attempt(message, exc.error_type, str(exc))
         except WhatsAppError as exc:
-            return self._failed_attempt(message, CODE_TYPES.get(exc.code, ErrorType.UNKNOWN), str(exc))
+            return self._failed_attempt(message, send_rules.classify(exc.code), str(exc))
         except (BrowserTimeout, BrowserDied) as exc:
             # The send may or may not have reached WhatsApp: look in the chat before trying again.
             log.warning("message %s: outcome unknown (%s); reconciling later", message.id, exc)
@@ -110,9 +105,9 @@ class Courier:
         known = contacts.cached_existence(db, message.phone_number, self.settings.whatsapp_check_ttl_hours)
         if known is None:
             try:
-                found = self.session.query_exists(message.chat_id)
+                found = self.calls.query_exists(message.chat_id)
             except WhatsAppError as exc:
-                raise PermanentFailure(CODE_TYPES.get(exc.code, ErrorType.INVALID_NUMBER), str(exc)) from None
+                raise PermanentFailure(send_rules.classify(exc.code, ErrorType.INVALID_NUMBER), str(exc)) from None
             known = found is not None
             contacts.record_existence(db, message.phone_number, known,
                                       bool(found.get("biz")) if isinstance(found, dict) else None)
@@ -120,23 +115,18 @@ class Courier:
         if not known:
             raise PermanentFailure(ErrorType.NOT_WHATSAPP, f"{message.phone_number} is not on WhatsApp")
 
-    def _too_old(self, message: Message) -> bool:
-        return message.created_at < now() - timedelta(minutes=self.settings.send_max_age_minutes)
-
     def _wait_for_connection(self, message: Message, detail: str) -> Outcome:
         """Disconnected: the message waits without burning an attempt, up to its maximum age."""
-        if self._too_old(message):
+        if send_rules.too_old(message.created_at, self.settings):
             return self._fail(message, ErrorType.CONNECTION_ERROR, f"still not connected after the maximum age: {detail}")
         self._later(message, WAIT_FOR_CONNECTION_SECONDS, ErrorType.CONNECTION_ERROR, detail, count_attempt=False)
         return Outcome.WAITING
 
     def _failed_attempt(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
-        if error_type in PERMANENT or message.attempts >= self.settings.send_max_attempts or self._too_old(message):
+        if send_rules.gives_up(error_type, message.attempts, message.created_at, self.settings):
             return self._fail(message, error_type, detail)
         error_stats.increment(db, error_type.value, detail)
-        backoff = min(self.settings.retry_max_seconds,
-                      self.settings.retry_base_seconds * 2 ** (message.attempts - 1))
-        return self._later(message, backoff * random.uniform(0.8, 1.2), error_type, detail)
+        return self._later(message, send_rules.retry_delay(message.attempts, self.settings), error_type, detail)
 
     def _fail(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
         messages.mark_failed(db, message, error_type.value, detail)
@@ -146,10 +136,16 @@ class Courier:
 
     def _later(self, message: Message, seconds: float, error_type: ErrorType | None, detail: str,
                count_attempt: bool = True) -> Outcome:
+        """Back to QUEUED until `seconds` from now. A bulk chain picks its own rows up when they are
+        due; a single message rides on the broker only for a short wait (send_rules.fits_on_broker),
+        else it waits in PostgreSQL with no task (task_id NULL) until the sweeper publishes it."""
+        on_broker = message.bulk_job_id is None and send_rules.fits_on_broker(seconds)
+        if message.bulk_job_id is None and not on_broker:
+            message.task_id = None
         messages.requeue(db, message, now() + timedelta(seconds=seconds),
                          error_type.value if error_type else None, detail, count_attempt)
         db.commit()
-        if message.bulk_job_id is None:  # a bulk chain picks its own rows up when they are due
+        if on_broker:
             dispatch.publish_send(message.id, message.session, countdown=seconds)
         return Outcome.RETRY
 
@@ -184,7 +180,8 @@ class Courier:
             self.redis.delete(Keys.bulk_chain(job.id))
             return Outcome.SKIPPED
         db.rollback()
-        wait = min(60.0, max(1.0, (earliest - now()).total_seconds()))
+        # look again when the earliest row is due, but never later than a short countdown allows
+        wait = min(send_rules.MAX_BROKER_DELAY_SECONDS, max(1.0, (earliest - now()).total_seconds()))
         dispatch.publish_bulk(job.id, job.session, chain, wait)
         return Outcome.WAITING
 
@@ -195,7 +192,7 @@ class Courier:
         if message is None or message.status != MessageStatus.SENDING.value:
             return Outcome.SKIPPED
         try:
-            recent = self.session.get_messages(message.chat_id, 50)
+            recent = self.calls.get_messages(message.chat_id, 50)
         except SessionNotConnected:
             dispatch.publish_reconcile(message.id, message.session, countdown=RECONCILE_AFTER_SECONDS)
             return Outcome.WAITING
@@ -225,7 +222,7 @@ class Courier:
         message = db.get(Message, message_id)
         if message is None or message.media_path or not message.wa_message_id:
             return None
-        data_url = self.session.download_media(message.wa_message_id)
+        data_url = self.calls.download_media(message.wa_message_id)
         header, _, payload = data_url.partition(",")
         mimetype = header.removeprefix("data:").split(";", 1)[0] or message.mimetype
         extension = mimetypes.guess_extension(mimetype or "") or ".bin"
@@ -241,6 +238,6 @@ class Courier:
     def mark_chat_read(self, message_id) -> None:
         message = db.get(Message, message_id)
         if message is not None:
-            self.session.mark_read(message.chat_id)
+            self.calls.mark_read(message.chat_id)
 
 

@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
+import redis
+
 from core.db import after_commit, db
-from core.redis import get_redis
 from models import Message
 from models.enums import Direction, MessageStatus
 from services import contacts, dispatch, messages
@@ -28,8 +29,9 @@ def _digits(wid: str | None) -> str:
 
 
 class Inbox:
-    def __init__(self, session_name: str, on_connected=None):
+    def __init__(self, session_name: str, client: redis.Redis, on_connected=None):
         self.session_name = session_name
+        self.client = client
         self.on_connected = on_connected
 
     def handle(self, event: dict) -> None:
@@ -79,7 +81,7 @@ class Inbox:
         looks right after that commit (`Courier._record_sent`), then look at the rows again: a
         commit that landed after the first look, its courier's look made before this park, would
         leave the ack parked for nobody. Each side writes then reads, so one of them sees the other."""
-        client, key = get_redis(), pending_ack_key(self.session_name, wa_id)
+        client, key = self.client, pending_ack_key(self.session_name, wa_id)
         parked = max(ack, int(client.get(key) or 0))  # only this thread parks: no lost update
         client.set(key, parked, ex=PARK_SECONDS)
         db.commit()  # the second look in a new transaction: it must see the courier's commit

@@ -43,14 +43,19 @@ class StateMachine:
         with self._lock:
             return self.snapshot_unlocked()
 
-    def set(self, state: State, *, error: str | None = None, **fields: Any) -> None:
-        """Enter `state` (a no-op for the same state apart from updating fields)."""
+    def set(self, state: State, *, error: str | None = None, qr: str | None = None, **fields: Any) -> None:
+        """Enter `state` (a no-op for the same state apart from updating fields). A `qr` given with
+        a QR state is published in the same write as the state, so nobody reads QR_REQUIRED
+        without its QR."""
+        new_qr = False
         with self._lock:
             changed = state != self.state
             if changed:
                 self.state, self.since = state, _now_iso()
             if state not in QR_STATES:
                 self.qr, self.qr_at = "", ""
+            elif qr is not None:
+                new_qr = self._take_qr(qr)
             if state != State.PAIRING_CODE:
                 self.pairing_code = ""
             if state in (State.LOGGED_OUT, State.QR_REQUIRED, State.PAIRING_CODE):
@@ -64,17 +69,28 @@ class StateMachine:
         if changed:
             event = {"type": "state", **{k: snapshot[k] for k in ("state", "since", "phone", "name", "error")}}
             self.publisher.emit(event)
+        if new_qr:
+            self._emit_qr(snapshot["qr"], snapshot["qr_at"])
 
     def set_qr(self, code: str | None) -> None:
         """A new QR payload (wa-js `fullCode`); None when WhatsApp withdrew it."""
         with self._lock:
-            if (code or "") == self.qr:
+            if not self._take_qr(code):
                 return
-            self.qr = code or ""
-            self.qr_at = _now_iso() if code else ""
             qr, qr_at = self.qr, self.qr_at
         self.publisher.update(qr=qr, qr_at=qr_at)
-        if code:
+        self._emit_qr(qr, qr_at)
+
+    def _take_qr(self, code: str | None) -> bool:
+        """Store `code` (under the lock); True if it differs from the current one."""
+        if (code or "") == self.qr:
+            return False
+        self.qr = code or ""
+        self.qr_at = _now_iso() if code else ""
+        return True
+
+    def _emit_qr(self, qr: str, qr_at: str) -> None:
+        if qr:
             self.publisher.emit({"type": "qr", "qr": qr, "qr_at": qr_at})
 
     def snapshot_unlocked(self) -> dict[str, Any]:

@@ -1,29 +1,26 @@
-"""The session's two background loops that never touch the driver.
+"""The session's monitor: a background loop that never touches the driver.
 
-`Monitor` (every HEARTBEAT seconds): takes or refreshes the Redis lock, writes the heartbeat and
-is the watchdog - a browser thread stuck in a command or pump longer than the browser timeout gets
-its Chromium killed (which unblocks chromedriver; the pump then restarts on the same profile), and
-a browser over `browser_memory_limit_mb` is flagged for a restart between commands.
-
-`ControlReader`: BLPOP on `Keys.session_control(session)` so operator commands act within seconds
-even while Celery tasks wait on the single-concurrency worker.
+Every HEARTBEAT seconds it takes or refreshes the Redis lock (calling `on_acquired` / `on_lost`),
+writes the heartbeat, and is the watchdog - a browser thread stuck in a command or pump longer than
+the browser timeout gets its Chromium killed (which unblocks chromedriver; the pump then restarts
+on the same profile), and a browser over `browser_memory_limit_mb` is flagged for a restart
+between commands.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Callable
 
 import redis
 
-from core.redis import Keys
-from worker.browser import kill_processes, profile_processes
-
-if TYPE_CHECKING:
-    from worker.session import WhatsAppSession
+from core.settings import Settings
+from worker.browser import Browser, kill_processes, profile_processes
+from worker.lifecycle import Lifecycle
+from worker.lock import SessionLock
+from worker.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +28,21 @@ HEARTBEAT = 3.0
 
 
 class Monitor:
-    def __init__(self, session: "WhatsAppSession"):
-        self.session = session
+    def __init__(self, settings: Settings, lock: SessionLock, publisher: Publisher, browser: Browser,
+                 lifecycle: Lifecycle, hostname: str, *, is_owner: Callable[[], bool],
+                 on_acquired: Callable[[], None], on_lost: Callable[[], None]):
+        self.settings = settings
+        self.name = settings.session_name
+        self.lock = lock
+        self.publisher = publisher
+        self.browser = browser
+        self.lifecycle = lifecycle
+        self.hostname = hostname
+        self.is_owner = is_owner
+        self.on_acquired = on_acquired
+        self.on_lost = on_lost
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"wa-monitor-{session.name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"wa-monitor-{self.name}", daemon=True)
         self._standby_logged = False
 
     def start(self) -> None:
@@ -55,89 +63,39 @@ class Monitor:
             self._stop.wait(HEARTBEAT)
 
     def tick(self) -> None:
-        session = self.session
-        if not session.owner:
-            if session.lock.acquire():
+        lock = self.lock
+        if not self.is_owner():
+            if lock.acquire():
                 self._standby_logged = False
-                session.promote()
+                self.on_acquired()
             else:
                 if not self._standby_logged:
                     log.warning(
                         "session %s is already driven by worker %s; this worker (%s) stands by and "
-                        "takes over when that lock expires", session.name, session.lock.owner(),
-                        session.lock.token)
+                        "takes over when that lock expires", self.name, lock.owner(), lock.token)
                     self._standby_logged = True
                 return
-        elif not session.lock.refresh():
-            if not session.lock.acquire():  # the key expired and someone else has it
-                session.demote()
+        elif not lock.refresh():
+            if not lock.acquire():  # the key expired and someone else has it
+                self.on_lost()
                 return
-        session.publisher.update(heartbeat=f"{time.time():.3f}", pid=os.getpid(), worker=session.hostname)
+        self.publisher.update(heartbeat=f"{time.time():.3f}", pid=os.getpid(), worker=self.hostname)
         self.watch()
 
     def watch(self) -> None:
-        session, settings = self.session, self.session.settings
+        settings, lifecycle, browser = self.settings, self.lifecycle, self.browser
         now = time.monotonic()
         limit = settings.browser_timeout_seconds + 30
-        if session.booting:
+        if lifecycle.booting:
             limit = settings.browser_timeout_seconds * 3 + 30
-        started = [t for t in (session.thread.busy_since, session.pump_started) if t]
-        if started and now - min(started) > limit and session.browser.driver is not None:
-            log.error("session %s: browser not answering for %.0f s: killing it", session.name,
-                      now - min(started))
-            session._dead = True
+        started = lifecycle.busy_since()
+        if started and now - started > limit and browser.driver is not None:
+            log.error("session %s: browser not answering for %.0f s: killing it", self.name, now - started)
+            browser.dead = True
             kill_processes(profile_processes(settings), grace=2)
             return
-        if session.browser.alive() and not session.restart_reason:
-            rss = session.browser.rss_mb()
+        if browser.alive() and not lifecycle.restart_reason:
+            rss = browser.rss_mb()
             if rss > settings.browser_memory_limit_mb:
-                session.restart_reason = (
+                lifecycle.request_restart(
                     f"browser memory {rss:.0f} MB over the {settings.browser_memory_limit_mb} MB limit")
-
-
-class ControlReader:
-    def __init__(self, session: "WhatsAppSession"):
-        self.session = session
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"wa-control-{session.name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        key = Keys.session_control(self.session.name)
-        while not self._stop.is_set():
-            if not self.session.owner:
-                self._stop.wait(1)
-                continue
-            try:
-                item = self.session.client.blpop([key], timeout=1)
-            except redis.RedisError:
-                log.warning("control: Redis unavailable", exc_info=True)
-                self._stop.wait(2)
-                continue
-            if item is not None:
-                self.handle(item[1])
-
-    def handle(self, raw: str) -> None:
-        session = self.session
-        try:
-            message = json.loads(raw)
-            command, args = message["command"], message.get("args") or {}
-        except (ValueError, KeyError, TypeError):
-            log.error("control: ignoring malformed command %r", raw)
-            return
-        log.info("session %s: control command %s %s", session.name, command, args)
-        event = {"type": "control", "command": command, "id": message.get("id"), "ok": True}
-        try:
-            result = session.control(command, **args)
-            if result is not None:
-                event["result"] = result
-        except Exception as exc:  # noqa: BLE001 - reported as an event, the reader goes on
-            log.warning("session %s: control %s failed: %s", session.name, command, exc)
-            event.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-        session.publisher.emit(event)

@@ -89,9 +89,9 @@ def _start_session(sender=None, **_kwargs) -> None:
             consumer.cancel_task_queue(queue)  # we are on the consumer's thread here
     session.on_ownership = on_ownership
     first_connection = [True]
-    session.add_listener(Inbox(settings.session_name,
+    session.add_listener(Inbox(settings.session_name, session.client,
                                on_connected=lambda: _recover(settings.session_name, first_connection)).handle)
-    _courier = Courier(session, settings)
+    _courier = Courier(session.calls, settings, session.client)
     _session = session
     session.start()
     atexit.register(_close_session)

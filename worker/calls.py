@@ -1,0 +1,92 @@
+"""The page calls: WhatsApp Web's API (wa-js, `WPP.*`) called through the browser thread.
+
+Any thread may call these; each one is a command on the browser thread with a timeout from
+settings. `in_page` is the same call for code already running on the browser thread.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from selenium.common.exceptions import WebDriverException
+
+from core.settings import Settings
+from worker import page
+from worker.browser import Browser
+from worker.errors import BrowserDied, SessionNotConnected, WhatsAppError
+from worker.machine import StateMachine
+from worker.states import State
+from worker.thread import NORMAL, BrowserThread
+
+
+class WhatsAppCalls:
+    def __init__(self, settings: Settings, browser: Browser, thread: BrowserThread, machine: StateMachine):
+        self.settings = settings
+        self.browser = browser
+        self.thread = thread
+        self.machine = machine
+
+    def call_wpp(self, path: str, *args: Any, timeout: float | None = None, connected: bool = True,
+                 priority: int = NORMAL) -> Any:
+        """`await WPP.<path>(*args)` in the page; WhatsApp's refusals become `WhatsAppError`."""
+        if connected and self.machine.state != State.CONNECTED:
+            raise SessionNotConnected(str(self.machine.state))
+        return self.thread.call(lambda: self.in_page(path, list(args)),
+                                timeout or self.settings.browser_timeout_seconds + 5, priority)
+
+    def in_page(self, path: str, args: list[Any]) -> Any:
+        """`call_wpp` for the browser thread itself (no state check, no queue)."""
+        driver = self.browser.driver
+        if driver is None:
+            raise SessionNotConnected(str(self.machine.state), "no browser is running")
+        try:
+            result = driver.execute_async_script(page.CALL, path, args)
+        except WebDriverException as exc:
+            if self.browser.note_failure(exc):
+                raise BrowserDied(str(exc).splitlines()[0]) from exc
+            raise
+        if not result or not result.get("ok"):
+            result = result or {}
+            raise WhatsAppError(result.get("code") or "Error", result.get("message") or "no answer")
+        return result.get("value")
+
+    def run(self, script: str | Callable[[Any], Any], *args: Any, timeout: float | None = None) -> Any:
+        """Run JavaScript (`execute_script`) or `callable(driver)` on the browser thread."""
+        def command() -> Any:
+            driver = self.browser.driver
+            if driver is None:
+                raise SessionNotConnected(str(self.machine.state), "no browser is running")
+            try:
+                return script(driver) if callable(script) else driver.execute_script(script, *args)
+            except WebDriverException as exc:
+                self.browser.note_failure(exc)
+                raise
+        return self.thread.call(command, timeout or self.settings.browser_timeout_seconds + 5)
+
+    # -- the calls of the message pipeline (all need a CONNECTED session) --------------------
+    def send_text(self, chat_id: str, text: str, **options: Any) -> dict:
+        """-> {id, ack, from, to, ...}; `options` as wa-js (quotedMsg, linkPreview, waitForAck...)."""
+        return self.call_wpp("chat.sendTextMessage", chat_id, text, options)
+
+    def send_file(self, chat_id: str, data: str, *, type: str = "auto-detect", caption: str | None = None,
+                  filename: str | None = None, mimetype: str | None = None) -> dict:
+        """`data` is a data URL or base64 string (wa-js `sendFileMessage`)."""
+        options = {"type": type, "caption": caption, "filename": filename, "mimetype": mimetype}
+        return self.call_wpp("chat.sendFileMessage", chat_id, data,
+                             {k: v for k, v in options.items() if v is not None})
+
+    def get_messages(self, chat_id: str, count: int = 20, **options: Any) -> list[dict]:
+        return self.call_wpp("chat.getMessages", chat_id, {"count": count, **options}) or []
+
+    def mark_read(self, chat_id: str) -> dict:
+        return self.call_wpp("chat.markIsRead", chat_id) or {}
+
+    def download_media(self, message_id: str) -> str:
+        """The media of a message as a data URL (`data:<mimetype>;base64,...`)."""
+        return self.call_wpp("chat.downloadMedia", message_id)
+
+    def query_exists(self, chat_id: str) -> dict | None:
+        """None when the number is not on WhatsApp."""
+        return self.call_wpp("contact.queryWidExists", chat_id)
+
+    def list_contacts(self) -> list[dict]:
+        return self.call_wpp("contact.list") or []
