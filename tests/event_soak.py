@@ -58,8 +58,8 @@ def run_soak(sim, session_name: str, rounds: int, *, first_number: int, settle_s
     db.commit()
     ids, incoming = [], set()
     for i, phone in enumerate(phones):
-        ids.append(messages.queue_single(db, session_name=session_name, phone=phone,
-                                         body=f"soak {tag} {i}", user_id=None).id)
+        ids += [queued.id for queued in messages.enqueue(db, session_name=session_name, phones=[phone],
+                                                         bodies=f"soak {tag} {i}", user_id=None)]
         db.commit()  # publishes the send task
         time.sleep(rng.uniform(0, gap_seconds))
         incoming.add(sim.incoming(phone.formatted.lstrip("+"), f"soak reply {tag} {i}"))

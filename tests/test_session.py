@@ -144,8 +144,8 @@ def test_a_second_worker_for_the_same_session_stands_by_and_takes_over(start_wor
     second.wait_state("CONNECTED", timeout=30)
 
     # the stand-by consumes the session's queue now: a message queued after the take-over goes out
-    message = messages.queue_single(committed_db, session_name=first.session, phone=check_number("3339990001"),
-                                    body="after the take-over", user_id=None)
+    [message] = messages.enqueue(committed_db, session_name=first.session, phones=[check_number("3339990001")],
+                                 bodies="after the take-over", user_id=None)
     committed_db.commit()
     second.wait_for(lambda: any(m["body"] == "after the take-over" for m in fresh_simulator.messages()),
                     30, "the message sent by the new owner")

@@ -141,8 +141,8 @@ def bench_worker() -> None:
                 tag = uuid.uuid4().hex[:8]
                 ids = []
                 for i, phone in enumerate(numbers):
-                    ids.append(messages.queue_single(db, session_name=session, phone=phone,
-                                                     body=f"bench {tag} {i}", user_id=None).id)
+                    ids += [queued.id for queued in messages.enqueue(
+                        db, session_name=session, phones=[phone], bodies=f"bench {tag} {i}", user_id=None)]
                 db.commit()  # publishes every task
                 deadline = time.monotonic() + 60 + WORKER_MESSAGES * 0.5
                 while True:
