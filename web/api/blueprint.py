@@ -7,6 +7,8 @@ import flask_smorest
 import marshmallow
 from webargs.flaskparser import FlaskParser
 
+from web.storable import unstorable_strings
+
 
 @lru_cache(maxsize=None)
 def _instance(schema_class: type[marshmallow.Schema]) -> marshmallow.Schema:
@@ -22,6 +24,13 @@ class _SchemaReusingParser(FlaskParser):
         if isinstance(argmap, type) and issubclass(argmap, marshmallow.Schema):
             return _instance(argmap)
         return super()._get_schema(argmap, req)
+
+    def pre_load(self, location_data, *, schema, req, location):
+        """Every body and query string, before its schema: strings PostgreSQL cannot store are a
+        422 naming the fields, like any other invalid value, never a 500 at the database."""
+        if errors := unstorable_strings(location_data):
+            raise marshmallow.ValidationError(errors)
+        return location_data
 
 
 class Blueprint(flask_smorest.Blueprint):
