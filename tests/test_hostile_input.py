@@ -129,3 +129,21 @@ def test_a_nul_character_is_a_422_naming_each_query_parameter(operations, client
                 assert response.json["error"]["details"] == {"query": {param["name"]: [NOT_STORABLE]}}
                 checked += 1
     assert checked >= 5
+
+
+def test_unstorable_strings_are_found_inside_lists_objects_keys_and_repeated_parameters(client, auth_headers):
+    headers = auth_headers(Role.SUPER_ADMIN)
+    body = {"name": "ok", "category": "support", "content": "hi {{nome}}", "tags": ["fine", "bad\x00"],
+            "variables": [{"key": "nome", "default": "x\ud800"}]}
+    created = client.post("/api/whatsapp/templates", json=body, headers=headers)
+    _assert_error(created, 422, "VALIDATION_ERROR", "POST /templates")
+    assert created.json["error"]["details"] == {"json": {"tags": {"1": [NOT_STORABLE]},
+                                                         "variables": {"0": {"default": [NOT_STORABLE]}}}}
+
+    repeated = client.get("/api/whatsapp/templates?tag=fine&tag=bad%00", headers=headers)
+    _assert_error(repeated, 422, "VALIDATION_ERROR", "GET /templates?tag=&tag=")
+    assert repeated.json["error"]["details"] == {"query": {"tag": [NOT_STORABLE]}}
+
+    keyed = client.post("/api/whatsapp/extract-numbers", json={"text\x00": "3331234567"}, headers=headers)
+    _assert_error(keyed, 422, "VALIDATION_ERROR", "POST /extract-numbers")
+    assert keyed.json["error"]["details"] == {"json": {"_schema": [f"a key {NOT_STORABLE}"]}}
