@@ -23,7 +23,8 @@ FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
 # (schemathesis' fixture-based loader, `schemathesis.pytest.from_fixture`, fails on pytest 9.2).
 # Building the app opens no connection. Rate limits are out of the way: thousands of requests from
 # one caller are the point.
-APP = create_app(replace(get_settings(), rate_limit_default="1000000/minute", rate_limit_login="1000000/minute"))
+APP = create_app(replace(get_settings(), rate_limit_default="1000000/minute",
+                         rate_limit_login="1000000/minute"))
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", APP)
 
 

@@ -71,7 +71,8 @@ def test_a_body_that_does_not_match_the_schema_is_a_422(operations, client, auth
 def test_an_empty_body_is_a_422_where_fields_are_required(operations, client, auth_headers):
     headers = auth_headers(Role.SUPER_ADMIN)
     found, schemas = operations
-    required = [(method, path) for method, path, op in found if (_body_schema(op, schemas) or {}).get("required")]
+    required = [(method, path) for method, path, op in found
+                if (_body_schema(op, schemas) or {}).get("required")]
     assert len(required) >= 10
     for method, path in required:
         _assert_error(client.open(path, method=method, json={}, headers=headers), 422, "VALIDATION_ERROR",
@@ -107,10 +108,12 @@ def test_strings_postgresql_cannot_store_are_a_422_naming_each_field_of_a_body(
     found, schemas = operations
     for method, path, operation in found:
         schema = _body_schema(operation, schemas)
-        strings = [name for name, prop in (schema or {}).get("properties", {}).items() if prop.get("type") == "string"]
+        strings = [name for name, prop in (schema or {}).get("properties", {}).items()
+                   if prop.get("type") == "string"]
         if not strings:
             continue
-        response = client.open(path, method=method, json=dict.fromkeys(strings, UNSTORABLE[kind]), headers=headers)
+        body = dict.fromkeys(strings, UNSTORABLE[kind])
+        response = client.open(path, method=method, json=body, headers=headers)
         where = f"{method} {path} with {kind}"
         _assert_error(response, 422, "VALIDATION_ERROR", where)
         assert response.json["error"]["details"] == {"json": dict.fromkeys(strings, [NOT_STORABLE])}, where
@@ -123,7 +126,8 @@ def test_a_nul_character_is_a_422_naming_each_query_parameter(operations, client
     checked = 0
     for method, path, operation in found:
         for param in operation.get("parameters", []):
-            if param["in"] == "query" and param["schema"].get("type") == "string" and "enum" not in param["schema"]:
+            schema = param["schema"]
+            if param["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
                 response = client.get(f"{path}?{param['name']}=a%00b", headers=headers)
                 _assert_error(response, 422, "VALIDATION_ERROR", f"GET {path}?{param['name']}=a%00b")
                 assert response.json["error"]["details"] == {"query": {param["name"]: [NOT_STORABLE]}}

@@ -173,7 +173,8 @@ def test_a_worker_killed_mid_bulk_resumes_and_every_recipient_gets_it_once(
     sim, workers, restart = pipeline
     tag = uuid.uuid4().hex
     numbers = [new_number() for _ in range(15)]
-    job_id = committed_client.post("/api/whatsapp/send-bulk", json={"recipients": numbers, "message": f"kill {tag}"},
+    job_id = committed_client.post("/api/whatsapp/send-bulk",
+                                   json={"recipients": numbers, "message": f"kill {tag}"},
                                    headers=admin).json["data"]["jobId"]
     wait_until(lambda: len(arrivals(sim, tag)) >= 5, 30, "the bulk to be under way")
     os.kill(workers[-1].process.pid, signal.SIGKILL)
@@ -189,7 +190,8 @@ def test_redis_flushed_mid_bulk_the_sweeper_completes_it(pipeline, committed_cli
     sim, workers, _ = pipeline
     tag = uuid.uuid4().hex
     numbers = [new_number() for _ in range(12)]
-    job_id = committed_client.post("/api/whatsapp/send-bulk", json={"recipients": numbers, "message": f"flush {tag}"},
+    job_id = committed_client.post("/api/whatsapp/send-bulk",
+                                   json={"recipients": numbers, "message": f"flush {tag}"},
                                    headers=admin).json["data"]["jobId"]
     wait_until(lambda: len(arrivals(sim, tag)) >= 3, 30, "the bulk to be under way")
     get_redis().flushdb()

@@ -257,7 +257,8 @@ def beat_and_jobs(tmp: Path, beats: int = 1) -> list[subprocess.Popen]:
 def dispatch_runs(tmp: Path) -> int:
     """How many due-message dispatches the default-queue worker has finished (from its log)."""
     log = (tmp / "jobs.log").read_text()
-    return sum(1 for line in log.splitlines() if "tasks.scheduling.dispatch_due[" in line and "succeeded" in line)
+    return sum(1 for line in log.splitlines()
+               if "tasks.scheduling.dispatch_due[" in line and "succeeded" in line)
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
