@@ -13,13 +13,14 @@ import pytest
 from core.redis import get_redis
 from core.settings import get_settings
 from models import Contact, ErrorCounter, Message
-from services import outbox
+from services import dispatch, outbox
 from tests.fixtures.worker import forget_session, launch_linked_worker, launch_worker, stop_workers
-from tests.waiting import wait_until
+from tests.waiting import wait_quiet, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PACING_MS = 200
+QUIET_SECONDS = 5 * PACING_MS / 1000  # a duplicate would be paced like any send: it shows within this
 SESSION = get_settings().session_name  # the API's session (per test run, see tests/conftest.py)
 _numbers = itertools.count(3330001001)
 
@@ -54,6 +55,16 @@ def arrivals(sim, tag):
     return [m for m in sim.messages() if tag in (m.get("body") or "")]
 
 
+def settled_arrivals(sim, tag, job_id: str | None = None, client=None, headers=None) -> list[dict]:
+    """The tag's arrivals once the worker is done: its job (if any) finished, its queues drained,
+    then no new arrival for a few pacing intervals. Only then may a test assert that nothing more came."""
+    if job_id:
+        wait_until(lambda: client.get(f"/api/whatsapp/jobs/{job_id}", headers=headers).json["data"]["status"]
+                   == "DONE", 90, "the bulk job to finish")
+    wait_until(lambda: dispatch.queue_depth(SESSION)["total"] == 0, 30, "the worker's queues to drain")
+    return wait_quiet(lambda: arrivals(sim, tag), QUIET_SECONDS, 30, "the arrival log to be quiet")
+
+
 def row(db, message_id):
     db.expire_all()
     return db.get(Message, message_id)
@@ -77,8 +88,7 @@ def test_a_send_arrives_once_and_acks_move_it_to_read(pipeline, committed_client
 
     detail = committed_client.get(f"/api/whatsapp/messages/{message_id}", headers=admin).json["data"]
     assert [step["status"] for step in detail["history"]] == ["QUEUED", "SENDING", "SENT", "DELIVERED", "READ"]
-    time.sleep(1)
-    assert len(arrivals(sim, tag)) == 1  # exactly once, even after the acks
+    assert len(settled_arrivals(sim, tag)) == 1  # exactly once, even after the acks
 
 
 def test_an_incoming_message_is_stored_with_its_contact_and_can_be_marked_read(
@@ -163,16 +173,16 @@ def test_a_worker_killed_mid_bulk_resumes_and_every_recipient_gets_it_once(
     sim, workers, restart = pipeline
     tag = uuid.uuid4().hex
     numbers = [new_number() for _ in range(15)]
-    committed_client.post("/api/whatsapp/send-bulk", json={"recipients": numbers, "message": f"kill {tag}"},
-                          headers=admin)
+    job_id = committed_client.post("/api/whatsapp/send-bulk",
+                                   json={"recipients": numbers, "message": f"kill {tag}"},
+                                   headers=admin).json["data"]["jobId"]
     wait_until(lambda: len(arrivals(sim, tag)) >= 5, 30, "the bulk to be under way")
     os.kill(workers[-1].process.pid, signal.SIGKILL)
     worker = restart()
     worker.wait_state("CONNECTED", timeout=60)
 
     wait_until(lambda: len(arrivals(sim, tag)) >= 15, 90, "every recipient")
-    time.sleep(2)
-    received = sorted(m["chatId"] for m in arrivals(sim, tag))
+    received = sorted(m["chatId"] for m in settled_arrivals(sim, tag, job_id, committed_client, admin))
     assert received == sorted(f"39{n}@c.us" for n in numbers)  # all of them, each exactly once
 
 
@@ -180,8 +190,9 @@ def test_redis_flushed_mid_bulk_the_sweeper_completes_it(pipeline, committed_cli
     sim, workers, _ = pipeline
     tag = uuid.uuid4().hex
     numbers = [new_number() for _ in range(12)]
-    committed_client.post("/api/whatsapp/send-bulk", json={"recipients": numbers, "message": f"flush {tag}"},
-                          headers=admin)
+    job_id = committed_client.post("/api/whatsapp/send-bulk",
+                                   json={"recipients": numbers, "message": f"flush {tag}"},
+                                   headers=admin).json["data"]["jobId"]
     wait_until(lambda: len(arrivals(sim, tag)) >= 3, 30, "the bulk to be under way")
     get_redis().flushdb()
     time.sleep(1)
@@ -190,8 +201,8 @@ def test_redis_flushed_mid_bulk_the_sweeper_completes_it(pipeline, committed_cli
     assert report.chains_restarted == 1
 
     wait_until(lambda: len(arrivals(sim, tag)) >= 12, 60, "every recipient after the flush")
-    time.sleep(2)
-    assert sorted(m["chatId"] for m in arrivals(sim, tag)) == sorted(f"39{n}@c.us" for n in numbers)
+    settled = settled_arrivals(sim, tag, job_id, committed_client, admin)
+    assert sorted(m["chatId"] for m in settled) == sorted(f"39{n}@c.us" for n in numbers)
     assert workers[-1].raw_state().get("state") == "CONNECTED"
 
 
@@ -204,8 +215,7 @@ def test_an_idempotent_retry_sends_nothing_twice(pipeline, committed_client, adm
     wait_until(lambda: arrivals(sim, tag), 30, "the first send")
     again = committed_client.post("/api/whatsapp/send", json=body, headers=headers)
     assert again.json == first.json
-    time.sleep(2)
-    assert len(arrivals(sim, tag)) == 1
+    assert len(settled_arrivals(sim, tag)) == 1
 
 
 def test_messages_wait_through_a_dropped_connection_without_burning_attempts(
@@ -217,8 +227,10 @@ def test_messages_wait_through_a_dropped_connection_without_burning_attempts(
     message_id = committed_client.post("/api/whatsapp/send", json={"phoneNumber": new_number(),
                                                                    "message": f"later {tag}"},
                                        headers=admin).json["data"]["messageId"]
-    time.sleep(2)
-    assert arrivals(sim, tag) == [] and row(committed_db, message_id).status in ("QUEUED", "SENDING")
+    wait_until(lambda: dispatch.queue_depth(SESSION)["total"] == 0, 5, "the worker to take the task")
+    assert wait_quiet(lambda: arrivals(sim, tag), QUIET_SECONDS, 5, "the arrival log to be quiet") == []
+    assert workers[-1].raw_state().get("state") == "DISCONNECTED"  # the quiet time was inside the outage
+    assert row(committed_db, message_id).status in ("QUEUED", "SENDING")
     workers[-1].wait_state("CONNECTED", timeout=20)
     wait_until(lambda: arrivals(sim, tag), 30, "the send after reconnection")
     sent = wait_until(lambda: (m := row(committed_db, message_id)).status != "QUEUED" and m, 10, "SENT")

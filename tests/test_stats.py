@@ -1,11 +1,14 @@
 """Statistics: counts and rollups (kept by triggers), series, error counters and their audited reset."""
 import math
+import platform
 import random
+import tomllib
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text, update
 
+from core.settings import ROOT
 from models import AuditLog, ErrorCounter, Message, Template
 from models.enums import Role
 from services import error_stats, stats
@@ -76,7 +79,8 @@ def test_detailed_stats(client, auth_headers, history):
 
 def test_system_info(client, auth_headers):
     data = client.get("/api/whatsapp/system-info", headers=auth_headers(Role.PROFESSIONAL)).json["data"]
-    assert data["versions"]["app"] == "0.1.0" and data["versions"]["python"].startswith("3.11")
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert data["versions"]["app"] == declared and data["versions"]["python"] == platform.python_version()
     assert data["database"]["ok"] is True and data["redis"]["ok"] is True
     assert data["session"]["state"] and data["uptimeSeconds"] >= 0
 

@@ -89,6 +89,7 @@ def _command(name: str):
 @blp.route("/initialize", methods=["POST"])
 @requires(Capability.CONNECTION)
 @blp.response(202, envelope(CommandSchema))
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def initialize():
     """Start the browser (or refresh an idle QR); 409 when already connected."""
     return _command("initialize")
@@ -97,6 +98,7 @@ def initialize():
 @blp.route("/disconnect", methods=["POST"])
 @requires(Capability.CONNECTION)
 @blp.response(202, envelope(CommandSchema))
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def disconnect():
     """Close the browser; the profile in tokens/<session>/ is kept, so initialize needs no new scan."""
     return _command("disconnect")
@@ -105,6 +107,7 @@ def disconnect():
 @blp.route("/reconnect", methods=["POST"])
 @requires(Capability.CONNECTION)
 @blp.response(202, envelope(CommandSchema))
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def reconnect():
     """Restart the browser on the same profile."""
     return _command("reconnect")
@@ -113,6 +116,7 @@ def reconnect():
 @blp.route("/logout", methods=["POST"])
 @requires(Capability.CONNECTION)
 @blp.response(202, envelope(CommandSchema))
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def logout():
     """Unlink the device from the phone and wipe tokens/<session>/; a new QR follows."""
     return _command("logout")
@@ -150,6 +154,7 @@ def qr_code(args):
 @requires(Capability.CONNECTION)
 @blp.arguments(PairingRequestSchema)
 @blp.response(200, envelope(PairingCodeSchema))
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker, or it did not answer in time
 def pairing_code(args):
     """Link by an 8-character code typed on the phone (WhatsApp > Linked devices > Link with phone number)."""
     phone = valid_phone(args["phoneNumber"])
