@@ -2,7 +2,8 @@
 
 The key is claimed in its own committed transaction, so a concurrent retry sees it at once and gets
 409 while the first request is still running. The answer is stored in the request's transaction,
-so it is durable exactly when the work is. A request that fails releases its key.
+so it is durable exactly when the work is. A request that fails releases its key; one that could
+not (the database away when it tried, its process killed) holds it only for IN_PROGRESS_LEASE.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -21,9 +22,9 @@ from models import IdempotencyKey
 from models.enums import ErrorType
 
 LIFETIME = timedelta(hours=24)
-# A claim still unanswered after this long belongs to a request that died (a crash, a failed
-# commit): a retry takes it over instead of getting 409 for a day.
-ABANDONED_AFTER = timedelta(minutes=2)
+# How long a claim without an answer blocks its key: longer than any request runs (gunicorn kills
+# a worker stuck for 30 s), short enough that a client retrying after a 503 gets through.
+IN_PROGRESS_LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
 
 
@@ -45,12 +46,11 @@ def claim(scope: str, key: str, fingerprint: str) -> Replay | None:
     now = datetime.now(timezone.utc)
     with get_engine().begin() as conn:
         conn.execute(delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope, IdempotencyKey.key == key,
-            or_(IdempotencyKey.expires_at <= now,
-                and_(IdempotencyKey.response_status.is_(None), IdempotencyKey.created_at <= now - ABANDONED_AFTER))))
+            IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.expires_at <= now))
         inserted = conn.execute(
             pg_insert(IdempotencyKey)
-            .values(scope=scope, key=key, request_hash=fingerprint, created_at=now, expires_at=now + LIFETIME)
+            .values(scope=scope, key=key, request_hash=fingerprint, created_at=now,
+                    expires_at=now + IN_PROGRESS_LEASE)
             .on_conflict_do_nothing(constraint="uq_idempotency_keys_scope_key")
             .returning(IdempotencyKey.id)
         ).first()
@@ -68,10 +68,12 @@ def claim(scope: str, key: str, fingerprint: str) -> Replay | None:
 
 
 def complete(session: Session, scope: str, key: str, status: int, body: dict) -> None:
-    """Store the answer in the caller's transaction: it becomes visible when the work commits."""
+    """Store the answer in the caller's transaction: it becomes visible when the work commits, and
+    from then on the key is kept for LIFETIME."""
     session.execute(update(IdempotencyKey)
                     .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-                    .values(response_status=status, response_body=body))
+                    .values(response_status=status, response_body=body,
+                            expires_at=datetime.now(timezone.utc) + LIFETIME))
 
 
 def release(scope: str, key: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from celery import Task, signals
+from sqlalchemy.exc import OperationalError
 
 from core.db import db
 from core.settings import use_settings
@@ -14,8 +15,17 @@ def _serve_the_apps_settings(sender=None, **_kwargs) -> None:
     use_settings(sender.app.conf.gateway_settings)
 
 
+# The database away (a restart, a failover) must not lose the task: it is published again after a
+# short wait, 1, 2, 4 then every 5 s (short countdowns only: DESIGN §1), for about two minutes.
+# After that the task gives up and the outbox sweeper re-publishes its work from the rows.
+DATABASE_RETRY_MAX_SECONDS = 5
+DATABASE_RETRIES = 25
+
+
 class DbTask(Task):
-    """Commit when the task returns, roll back when it raises, and always give the session back."""
+    """Commit when the task returns, roll back when it raises, and always give the session back.
+    A task that finds the database away is retried; tasks are idempotent (they re-read their rows),
+    so a retry of one that failed halfway redoes only what did not commit."""
 
     abstract = True
 
@@ -24,6 +34,10 @@ class DbTask(Task):
             result = super().__call__(*args, **kwargs)
             db.commit()
             return result
+        except OperationalError as exc:
+            db.rollback()
+            countdown = min(DATABASE_RETRY_MAX_SECONDS, 2 ** self.request.retries)
+            raise self.retry(exc=exc, countdown=countdown, max_retries=DATABASE_RETRIES) from exc
         except BaseException:
             db.rollback()
             raise

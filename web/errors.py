@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import STATUS_TYPES, GatewayError, error_body
@@ -35,11 +36,31 @@ def from_http_exception(error: HTTPException) -> GatewayError:
     return GatewayError(status, message, STATUS_TYPES.get(status, ErrorType.UNKNOWN), details)
 
 
+def database_unavailable(error: OperationalError):
+    """The database is away (restarting, failing over, refusing connections) or gave up on this
+    transaction (shutdown, deadlock): the request's work did not commit (unless the connection
+    broke during the COMMIT itself, which no client can tell: an Idempotency-Key makes the retry
+    safe), and a retry can succeed, so 503 with `retry`, not a 500. The pool discards the dead
+    connections (core.db), so the app recovers when the server is back, without a restart."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig or error)
+    return envelope_response(GatewayError(503, "the database is unavailable; retry in a few seconds",
+                                          ErrorType.CONNECTION_ERROR, retry=True))
+
+
+def _http_exception(error: HTTPException):
+    # Flask wraps an error raised after the view (the boundary's commit, in an after_request
+    # hook) in a 500 InternalServerError that keeps it as `original_exception`
+    if isinstance(getattr(error, "original_exception", None), OperationalError):
+        return database_unavailable(error.original_exception)
+    return envelope_response(from_http_exception(error))
+
+
 def register_error_handlers(app: Flask) -> None:
     """Call after flask-smorest's init_app, which registers its own HTTPException handler."""
     app.register_error_handler(GatewayError, envelope_response)
 
-    app.register_error_handler(HTTPException, lambda error: envelope_response(from_http_exception(error)))
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(HTTPException, _http_exception)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, request
+from sqlalchemy.exc import OperationalError
 
 from core.db import db, session_has_work
 from services import audit
@@ -72,6 +73,9 @@ def _finish(response):
         try:
             _write_audit(response.status_code)
             db.commit()
+        except OperationalError as exc:  # the database is away: one line, not a traceback per request
+            log.warning("could not write the audit row of a failed request: %s", str(exc).splitlines()[0])
+            db.rollback()
         except Exception:  # the audit of a failure must never hide the failure itself
             log.exception("could not write the audit row of a failed request")
             db.rollback()

@@ -105,14 +105,18 @@ GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "-w 3 --threads 1 -k gthread --
 
 
 @contextmanager
-def gunicorn(app_spec: str, args: list[str] | None = None) -> Iterator[str]:
-    """`gunicorn app_spec` on a free loopback port with the bench environment; yields its base URL."""
+def gunicorn(app_spec: str, args: list[str] | None = None, env: dict[str, str] | None = None,
+             log_path: Path | None = None) -> Iterator[str]:
+    """`gunicorn app_spec` on a free loopback port with the bench environment (or `env`); yields its
+    base URL. Its output goes to `log_path` when given (kept, for a test to show), else to a
+    temporary file removed afterwards."""
     port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix="bench-gunicorn-", suffix=".log", delete=False)
+    log = open(log_path, "w+") if log_path else tempfile.NamedTemporaryFile(
+        "w+", prefix="bench-gunicorn-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), *(args or GUNICORN_ARGS), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", app_spec],
-        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/api/health", process=process)
@@ -125,7 +129,8 @@ def gunicorn(app_spec: str, args: list[str] | None = None) -> Iterator[str]:
             process.kill()
             process.wait(timeout=5)
         log.close()
-        os.unlink(log.name)
+        if not log_path:
+            os.unlink(log.name)
 
 
 WRK_SCRIPT = r"""
