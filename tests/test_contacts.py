@@ -41,7 +41,7 @@ def test_pagination_and_get(client, auth_headers, people):
     one = client.get(f"{URL}/{people['393331111111']}", headers=pro).json["data"]
     assert one["name"] == "Mario Rossi" and one["isFavorite"] is False
     assert client.get(f"{URL}/00000000-0000-0000-0000-000000000000", headers=pro).status_code == 404
-    assert client.get(f"{URL}?cursor=garbage", headers=pro).status_code == 400
+    assert client.get(f"{URL}?cursor=garbage", headers=pro).status_code == 422
 
 
 def test_patch_name_and_favourite_is_audited(client, auth_headers, people, db_session):

@@ -10,8 +10,7 @@ from core.errors import GatewayError
 from core.settings import Settings, get_settings
 from models.enums import ErrorType
 from web.api.docs import SWAGGER_UI_URL
-
-JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
+from web.transaction import JSON_METHODS
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -43,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     class GatewayApi(Api):
         ERROR_SCHEMA = ErrorSchema  # documents our envelope, not flask-smorest's default error shape
+        DEFAULT_ERROR_RESPONSE_NAME = None  # each route lists its error codes (web.api.blueprint)
 
     from web.extensions import jwt
     from web.ratelimit import init_rate_limits

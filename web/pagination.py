@@ -13,13 +13,19 @@ def encode_cursor(at: datetime, row_id) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode().rstrip("=")
 
 
+def _bad_cursor() -> GatewayError:
+    """A query parameter with a bad value, like any other: 422 naming it."""
+    return GatewayError(422, "cursor is not valid: pass the nextCursor of a previous page",
+                        details={"query": {"cursor": ["not a nextCursor of this list"]}})
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, row_id = raw.partition("|")
         return datetime.fromisoformat(at), row_id
     except (ValueError, UnicodeDecodeError):
-        raise GatewayError(400, "cursor is not valid: pass the nextCursor of a previous page") from None
+        raise _bad_cursor() from None
 
 
 def page(query: Select, time_column, id_column, limit: int, cursor: str | None, session):
@@ -29,7 +35,7 @@ def page(query: Select, time_column, id_column, limit: int, cursor: str | None, 
         try:
             row_id = id_column.type.python_type(raw_id)
         except ValueError:
-            raise GatewayError(400, "cursor is not valid: pass the nextCursor of a previous page") from None
+            raise _bad_cursor() from None
         query = query.where(or_(time_column < at, and_(time_column == at, id_column < row_id)))
     rows = list(session.scalars(query.order_by(time_column.desc(), id_column.desc()).limit(limit + 1)))
     next_cursor = None

@@ -16,7 +16,8 @@ from services import audit
 from web.auth import current_principal
 
 log = logging.getLogger(__name__)
-STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})  # the methods whose body must be JSON
+STATE_CHANGING = JSON_METHODS | {"DELETE"}
 
 
 def audit_target(target: str | None, *, action: str | None = None, **details) -> None:

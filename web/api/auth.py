@@ -73,6 +73,7 @@ def _access_lifetime() -> int:
 @public
 @rate_limited(lambda settings: settings.rate_limit_login)
 @blp.doc(security=[])
+@blp.alt_response(401, response="UNAUTHORIZED")  # wrong email or password
 @blp.arguments(LoginSchema)
 @blp.response(200, envelope(TokenPairSchema))
 def login(args):

@@ -1,11 +1,38 @@
 """The flask-smorest Blueprint every API module uses."""
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import flask_smorest
 import marshmallow
 from webargs.flaskparser import FlaskParser
 
+from web.auth import PUBLIC
 from web.storable import unstorable_strings
+from web.transaction import JSON_METHODS, STATE_CHANGING
+
+
+
+def common_errors(rule: str, methods: set[str], view) -> list[int]:
+    """The errors a route may answer besides its own: the rate limiter (429), the token and role
+    checks (401, 403), the body checks every JSON method gets (400, 413, 415: web._check_body), a
+    change that conflicts with the current state or an Idempotency-Key still in use (409), a path
+    id naming nothing (404), and the database or the session's worker away (503)."""
+    statuses = [429, 503]
+    if getattr(view, "_access", PUBLIC) != PUBLIC:
+        statuses += [401, 403]
+    if methods & JSON_METHODS:
+        statuses += [400, 413, 415]
+    if methods & STATE_CHANGING:
+        statuses.append(409)
+    if "<" in rule:
+        statuses.append(404)
+    return statuses
+
+
+def _documented(view) -> set[int]:
+    doc = getattr(view, "_apidoc", {})
+    return {int(code) for part in ("response", "arguments") for code in doc.get(part, {}).get("responses", {})}
 
 
 class _StorableStringsParser(FlaskParser):
@@ -19,6 +46,21 @@ class _StorableStringsParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = _StorableStringsParser()
+
+    def route(self, rule, *, parameters=None, tags=None, **options):
+        """Document every error the route can answer (the OpenAPI then lists each status code, so
+        an undocumented answer is a finding, not a `default`)."""
+        register = super().route(rule, parameters=parameters, tags=tags, **options)
+        methods = set(options.get("methods") or ["GET"])
+
+        def decorator(view):
+            documented = _documented(view)
+            for status in common_errors(rule, methods, view):
+                if status not in documented:
+                    view = self.alt_response(status, response=HTTPStatus(status).name)(view)
+            return register(view)
+
+        return decorator
 
     def arguments(self, schema, *args, **kwargs):
         """Given a schema class, webargs would build a new instance on every request (~150 us of

@@ -134,6 +134,8 @@ def qr_png(payload: str) -> bytes:
 @blp.response(200, envelope(QrSchema))
 @blp.alt_response(200, description="the QR as a PNG (Accept: image/png or ?format=png)",
                   content_type="image/png", success=True)
+@blp.alt_response(404, response="NOT_FOUND")  # no QR produced yet
+@blp.alt_response(409, response="CONFLICT")  # already connected: no QR needed
 def qr_code(args):
     """The current QR to link a phone: JSON with a PNG data URL, or the PNG itself."""
     state = read_state(_session_name())
