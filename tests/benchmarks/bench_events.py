@@ -22,13 +22,12 @@ ROUNDS = int(os.environ.get("BENCH_EVENT_ROUNDS", "300"))
 
 def main() -> None:
     prepare()
-    from core.db import bind_default_engine, db
+    from core.db import db
     from tests.event_soak import RANDOM_ACKS, WORKER_ENV, run_soak
     from tests.fixtures.simulator import start_simulator, stop_simulator
     from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 
     session = "bench-events"
-    bind_default_engine()
     client = redis_client()
     forget_session(client, session)
     sim = start_simulator()
