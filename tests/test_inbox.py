@@ -115,3 +115,25 @@ def test_apply_ack_says_whether_the_row_moved_is_ahead_or_unknown(session_name, 
     db.commit()
     db.remove()
     assert status_of(message_id) == "DELIVERED"
+
+
+def test_an_event_that_meets_the_database_away_is_stored_once_it_is_back(session_name, redis_client, monkeypatch):
+    """A database restart must not drop the acks that arrive meanwhile (a row would stay SENT)."""
+    from sqlalchemy.exc import OperationalError
+
+    import services.messages as messages_service
+
+    message_id, whatsapp_id = sending_row(session_name), wa_id()
+    Courier(None, get_settings(), redis_client)._record_sent(db.get(Message, message_id), whatsapp_id)
+    db.remove()
+    real, failures = messages_service.apply_ack, []
+
+    def away_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("UPDATE messages", {}, Exception("server closed the connection"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(messages_service, "apply_ack", away_once)
+    Inbox(session_name, redis_client).handle({"type": "ack", "ack": 3, "ids": [whatsapp_id]})
+    assert failures == [1] and status_of(message_id) == "READ"

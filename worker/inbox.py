@@ -5,9 +5,11 @@ Runs on the session's event-dispatcher thread, one short transaction per event.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.postgresql import insert
 
 import redis
@@ -22,6 +24,7 @@ from worker.delivery import pending_ack_key
 log = logging.getLogger(__name__)
 
 PARK_SECONDS = 600  # a send whose outcome is uncertain is reconciled well within this
+DATABASE_WAIT_SECONDS = 120
 
 
 def _digits(wid: str | None) -> str:
@@ -35,17 +38,30 @@ class Inbox:
         self.on_connected = on_connected
 
     def handle(self, event: dict) -> None:
+        """Store one event. While the database is away (a restart, a failover) the event is tried
+        again every second for DATABASE_WAIT_SECONDS: the events behind it wait in the dispatcher's
+        queue, in order, rather than being dropped. Any other failure drops only this event."""
         handler = {"incoming": self._incoming, "ack": self._ack, "state": self._state}.get(event.get("type"))
         if handler is None:
             return
-        try:
-            handler(event)
-            db.commit()
-        except Exception:  # one bad event must not stop the pump
-            db.rollback()
-            log.exception("session %s: could not store event %s", self.session_name, event.get("type"))
-        finally:
-            db.remove()
+        for attempt in range(DATABASE_WAIT_SECONDS + 1):
+            try:
+                handler(event)
+                db.commit()
+                return
+            except OperationalError as exc:
+                db.rollback()
+                if attempt == DATABASE_WAIT_SECONDS:
+                    log.error("session %s: database away for %d s, event %s dropped: %s", self.session_name,
+                              DATABASE_WAIT_SECONDS, event.get("type"), str(exc).splitlines()[0])
+                    return
+                time.sleep(1)
+            except Exception:  # one bad event must not stop the pump
+                db.rollback()
+                log.exception("session %s: could not store event %s", self.session_name, event.get("type"))
+                return
+            finally:
+                db.remove()
 
     def _incoming(self, event: dict) -> None:
         msg = event.get("message") or {}
