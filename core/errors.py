@@ -58,6 +58,10 @@ _TEXTS: dict[ErrorType, tuple[bool, dict[str, tuple[str, list[str]]]]] = {
         "it": ("La risorsa richiesta non esiste.", ["Controlla l'indirizzo o l'identificativo"]),
         "en": ("The resource asked for does not exist.", ["Check the address or the id"]),
     }),
+    ErrorType.SERVICE_UNAVAILABLE: (True, {
+        "it": ("Il servizio è temporaneamente non disponibile.", ["Riprova tra qualche secondo"]),
+        "en": ("The service is temporarily unavailable.", ["Try again in a few seconds"]),
+    }),
     ErrorType.CONFLICT: (False, {
         "it": ("L'operazione è in conflitto con lo stato attuale.", ["Ricarica lo stato e riprova"]),
         "en": ("The operation conflicts with the current state.", ["Reload the state and try again"]),

@@ -36,6 +36,8 @@ class ErrorType(StrEnum):
     PERMISSION_DENIED = "PERMISSION_DENIED"
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
+    # the gateway's own database or Redis is away: unlike CONNECTION_ERROR, not about WhatsApp
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 class TemplateCategory(StrEnum):

@@ -13,7 +13,7 @@ def test_readyz_names_the_failing_part(client, monkeypatch):
 
     monkeypatch.setattr(health, "get_redis", lambda: DeadRedis())
     response = client.get("/readyz")
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.json["error"]["type"] == "SERVICE_UNAVAILABLE"
     assert response.json["error"]["details"] == {"redis": "ConnectionError"}
 
 

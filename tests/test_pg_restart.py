@@ -210,7 +210,7 @@ def test_a_postgres_restart_during_a_burst_of_sends(gateway, own_postgres, simul
     assert {a.status for a in answers} <= {202, 503}, context
     for answer in [a for a in answers if a.status == 503]:
         assert answer.json["success"] is False, context
-        assert answer.json["error"]["type"] == "CONNECTION_ERROR" and answer.json["error"]["retry"] is True, context
+        assert answer.json["error"]["type"] == "SERVICE_UNAVAILABLE" and answer.json["error"]["retry"] is True, context
     assert [a.status for a in away_answers] == [503] * len(away), context
     # it recovers by itself: the same gunicorn, no restart, serves every request once the database is back
     assert [a.status for a in after_answers] == [202] * len(after), context

@@ -44,7 +44,7 @@ def database_unavailable(error: OperationalError):
     connections (core.db), so the app recovers when the server is back, without a restart."""
     log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig or error)
     return envelope_response(GatewayError(503, "the database is unavailable; retry in a few seconds",
-                                          ErrorType.CONNECTION_ERROR, retry=True))
+                                          ErrorType.SERVICE_UNAVAILABLE, retry=True))
 
 
 def _http_exception(error: HTTPException):

@@ -31,7 +31,7 @@ def page_envelope(item_schema: type[Schema]) -> type[Schema]:
 class ErrorDetailSchema(Schema):
     type = fields.String(metadata={"description": "CONNECTION_ERROR, VALIDATION_ERROR, RATE_LIMIT, INVALID_NUMBER, "
                                                   "NOT_WHATSAPP, BLOCKED, UNKNOWN, AUTHENTICATION_ERROR, "
-                                                  "PERMISSION_DENIED, NOT_FOUND, CONFLICT"})
+                                                  "PERMISSION_DENIED, NOT_FOUND, CONFLICT, SERVICE_UNAVAILABLE"})
     message = fields.String(metadata={"description": "for developers, in English"})
     userMessage = fields.String(metadata={"description": "for people: Italian, or English per Accept-Language"})
     retry = fields.Boolean(metadata={"description": "whether the same request may succeed later"})

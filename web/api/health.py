@@ -51,6 +51,6 @@ def readyz():
     except Exception as exc:
         failing["redis"] = type(exc).__name__
     if failing:
-        raise GatewayError(503, f"not ready: {', '.join(failing)} unreachable", ErrorType.CONNECTION_ERROR,
+        raise GatewayError(503, f"not ready: {', '.join(failing)} unreachable", ErrorType.SERVICE_UNAVAILABLE,
                            details=failing)
     return ok({"status": "ready", "database": "ok", "redis": "ok"})
