@@ -254,3 +254,32 @@ def test_incoming_media_is_downloaded_and_served(pipeline, committed_client, adm
     assert message["mimetype"] == "image/png"
     served = committed_client.get(message["mediaUrl"], headers=admin)
     assert served.status_code == 200 and served.mimetype == "image/png" and served.data == picture
+
+
+def test_a_send_left_sending_is_found_behind_more_than_a_page_of_later_messages(
+        pipeline, committed_client, committed_db, admin):
+    """A crash between the browser's send and the SENT commit leaves the row SENDING; by the time
+    it is reconciled the chat may hold more than one getMessages page of later sends."""
+    from sqlalchemy import update
+
+    from worker.delivery import RECONCILE_PAGE
+
+    sim, *_ = pipeline
+    tag, number = uuid.uuid4().hex, new_number()
+    first_id = committed_client.post("/api/whatsapp/send", json={"phoneNumber": number, "message": f"first {tag}"},
+                                     headers=admin).json["data"]["messageId"]
+    sent = wait_until(lambda: (m := row(committed_db, first_id)).wa_message_id and m, 30, "the first send")
+    whatsapp_id = sent.wa_message_id
+    committed_db.execute(update(Message).where(Message.id == first_id)  # the SENT commit that never landed
+                         .values(status="SENDING", wa_message_id=None, sent_at=None, delivered_at=None, read_at=None))
+    committed_db.commit()
+    later = RECONCILE_PAGE + 5
+    for i in range(later):
+        committed_client.post("/api/whatsapp/send", json={"phoneNumber": number, "message": f"later {tag} {i}"},
+                              headers=admin)
+    wait_until(lambda: len(arrivals(sim, f"later {tag}")) == later, 60, "every later send")
+
+    dispatch.publish_reconcile(first_id, SESSION)
+    found = wait_until(lambda: (m := row(committed_db, first_id)).status != "SENDING" and m, 30, "the reconcile")
+    assert found.status in ("SENT", "DELIVERED", "READ") and found.wa_message_id == whatsapp_id
+    assert len(settled_arrivals(sim, f"first {tag}")) == 1

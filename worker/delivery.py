@@ -31,6 +31,9 @@ from worker.pacer import Pacer, PacingDeferred
 
 log = logging.getLogger(__name__)
 
+RECONCILE_PAGE = 50  # messages per WPP.chat.getMessages call while reconciling
+RECONCILE_MAX_PAGES = 20  # a row is looked for among at most the chat's last 1,000 messages
+
 
 class Outcome(StrEnum):
     SKIPPED = "skipped"
@@ -192,14 +195,13 @@ class Courier:
         if message is None or message.status != MessageStatus.SENDING.value:
             return Outcome.SKIPPED
         try:
-            recent = self.calls.get_messages(message.chat_id, 50)
+            recent = self._chat_since(message.chat_id, message.created_at.timestamp() - 60)
         except SessionNotConnected:
             dispatch.publish_reconcile(message.id, message.session, countdown=RECONCILE_AFTER_SECONDS)
             return Outcome.WAITING
         except WhatsAppError:
             recent = []  # no chat at all: it was never sent
-        candidates = [m for m in recent if m.get("fromMe") and m.get("body") == message.body
-                      and float(m.get("t") or 0) >= message.created_at.timestamp() - 60]
+        candidates = [m for m in recent if m.get("fromMe") and m.get("body") == message.body]
         taken = set(db.scalars(select(Message.wa_message_id).where(
             Message.session == message.session, Message.wa_message_id.in_([m["id"] for m in candidates]))))
         found = [m for m in candidates if m["id"] not in taken]
@@ -216,6 +218,18 @@ class Courier:
         if message.bulk_job_id is None:
             dispatch.publish_send(message.id, message.session)
         return Outcome.RETRY
+
+    def _chat_since(self, chat_id: str, since: float) -> list[dict]:
+        """The chat's messages from `since` (epoch seconds) on, paging back from the newest: a busy
+        chat may hold more than one page of messages sent after the one being reconciled."""
+        found: list[dict] = []
+        page = self.calls.get_messages(chat_id, RECONCILE_PAGE)
+        for _ in range(RECONCILE_MAX_PAGES):
+            found += [m for m in page if float(m.get("t") or 0) >= since]
+            if len(page) < RECONCILE_PAGE or float(page[0].get("t") or 0) < since:
+                break  # the chat's start, or older than the message: nothing earlier can match
+            page = self.calls.get_messages(chat_id, RECONCILE_PAGE, direction="before", id=page[0]["id"])
+        return found
 
     def download_media(self, message_id) -> str | None:
         """Save an incoming message's media under MEDIA_DIR/<session>/ and record its path."""
