@@ -182,10 +182,13 @@ class Browser:
 
     def destroy(self) -> None:
         """Close everything, whatever state it is in. Safe to call twice."""
+        responsive = self.driver is not None and not self.dead and self.alive()
         driver, self.driver = self.driver, None
         pid, self.browser_pid = self.browser_pid, None
         tree = tree_of(pid)
         try:
+            if responsive:
+                self._close_gracefully(driver, pid)
             if driver is not None:
                 try:
                     driver.quit()  # kills chromedriver, SIGTERMs the browser (it flushes the profile)
@@ -199,6 +202,20 @@ class Browser:
             if leftovers:
                 log.info("killing %d leftover browser processes", len(leftovers))
                 kill_processes(leftovers)
+
+    @staticmethod
+    def _close_gracefully(driver, pid: int) -> None:
+        """Ask Chromium to close itself (DevTools `Browser.close`) and wait for it: a normal shutdown
+        writes the profile out, where a SIGTERM right after the phone linked lost the localStorage
+        that keeps WhatsApp Web logged in (the restart then asked for a new QR)."""
+        try:
+            driver.execute_cdp_cmd("Browser.close", {})
+        except Exception:  # noqa: BLE001 - the connection drops as the browser goes: expected
+            pass
+        try:
+            psutil.Process(pid).wait(timeout=10)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            pass
 
     @staticmethod
     def _reap(driver, pid: int | None) -> None:
