@@ -277,7 +277,7 @@ def test_a_send_left_sending_is_found_behind_more_than_a_page_of_later_messages(
     for i in range(later):
         committed_client.post("/api/whatsapp/send", json={"phoneNumber": number, "message": f"later {tag} {i}"},
                               headers=admin)
-    wait_until(lambda: len(arrivals(sim, f"later {tag}")) == later, 60, "every later send")
+    wait_until(lambda: len(arrivals(sim, f"later {tag}")) == later, 180, "every later send")  # ~11 s when idle
 
     dispatch.publish_reconcile(first_id, SESSION)
     found = wait_until(lambda: (m := row(committed_db, first_id)).status != "SENDING" and m, 30, "the reconcile")
