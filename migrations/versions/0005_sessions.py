@@ -1,0 +1,54 @@
+"""WhatsApp sessions as rows (name, description, active, pacing caps); the sessions each user and
+API token may use
+
+The default session (SESSION_NAME) is not inserted here: the migration does not read the
+application's settings, and services.sessions creates that row at first use.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+"""
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('sessions',
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('send_min_interval_ms', sa.Integer(), nullable=True),
+    sa.Column('send_jitter_ms', sa.Integer(), nullable=True),
+    sa.Column('send_max_per_second', sa.Integer(), nullable=True),
+    sa.Column('send_max_per_hour', sa.Integer(), nullable=True),
+    sa.Column('send_max_per_day', sa.Integer(), nullable=True),
+    sa.Column('created_by', sa.String(length=80), nullable=True),
+    sa.Column('updated_by', sa.String(length=80), nullable=True),
+    sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('deleted_by', sa.String(length=80), nullable=True),
+    sa.Column('id', sa.UUID(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("name ~ '^[a-z0-9_-]{1,32}$'", name=op.f('ck_sessions_name_format')),
+    sa.CheckConstraint('send_min_interval_ms >= 0 AND send_jitter_ms >= 0 AND send_max_per_hour >= 0 '
+                       'AND send_max_per_day >= 0 AND send_max_per_second >= 1',
+                       name=op.f('ck_sessions_pacing_caps')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions')),
+    sa.UniqueConstraint('name', name=op.f('uq_sessions_name'))
+    )
+    op.add_column('users', sa.Column('allowed_sessions', postgresql.ARRAY(sa.String(length=32)),
+                                     nullable=True))
+    op.add_column('api_tokens', sa.Column('allowed_sessions', postgresql.ARRAY(sa.String(length=32)),
+                                          nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column('api_tokens', 'allowed_sessions')
+    op.drop_column('users', 'allowed_sessions')
+    op.drop_table('sessions')
