@@ -65,9 +65,9 @@ def _session_info(name: str) -> dict:
 @session_scoped(blp)
 @blp.response(200, envelope())
 def get_stats():
-    """Today (local time) and all-time counts by direction and status, success rate (of the whole
-    gateway), and the queue depth and state of the session."""
-    data = stats.overview(db, _settings().timezone)
+    """The session's messages today (local time) and all time, by direction and status, its success
+    rate, queue depth and state."""
+    data = stats.overview(db, _settings().timezone, current_session())
     data["queue"] = dispatch.queue_depth(current_session())
     data["session"] = _session_info(current_session())
     return ok(data)
