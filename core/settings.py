@@ -6,6 +6,7 @@ never later in a request.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from datetime import time
@@ -14,6 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JWT_SECRET = "dev-only-change-me"
+
+
+# A WhatsApp session's name goes into queue names (`wa.<name>`), Redis keys (`wa:<name>:...`) and the
+# profile directory (`TOKENS_DIR/<name>/`): nothing that could mean something in any of them.
+SESSION_NAME_PATTERN = "^[a-z0-9_-]{1,32}$"  # as JSON Schema and PostgreSQL read it (no trailing newline)
+_SESSION_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+def is_session_name(text: str) -> bool:
+    return _SESSION_NAME.fullmatch(text) is not None  # fullmatch: Python's `$` would let a "\n" through
 
 
 class SettingsError(RuntimeError):
@@ -114,6 +125,9 @@ class Settings:
                 parse_rate(getattr(self, name))
             except ValueError as exc:
                 raise SettingsError(f"{name.upper()}: {exc}") from None
+        if not is_session_name(self.session_name):
+            raise SettingsError(f"SESSION_NAME={self.session_name!r} is not a session name: 1 to 32 of "
+                                "a-z, 0-9, _ and -")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:

@@ -7,6 +7,7 @@ from models.contacts import Contact
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
+from models.sessions import WaSession
 from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDaily
 from models.templates import Template
 
@@ -14,4 +15,5 @@ __all__ = [
     "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
     "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
     "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "Template", "User",
+    "WaSession",
 ]

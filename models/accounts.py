@@ -5,9 +5,11 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, UUIDPrimaryKey, utcnow
+from models.sessions import NAME_LENGTH
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):
@@ -18,6 +20,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+    # the WhatsApp sessions this caller may use (web.auth.authorize_session); NULL = every session
+    allowed_sessions: Mapped[list[str] | None] = mapped_column(ARRAY(String(NAME_LENGTH)))
 
 
 class ApiToken(UUIDPrimaryKey, Base):
@@ -32,6 +36,8 @@ class ApiToken(UUIDPrimaryKey, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # the WhatsApp sessions this caller may use (web.auth.authorize_session); NULL = every session
+    allowed_sessions: Mapped[list[str] | None] = mapped_column(ARRAY(String(NAME_LENGTH)))
 
     def is_usable(self, now: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > now

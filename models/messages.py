@@ -92,8 +92,8 @@ class MessageEvent(Base):
 
 
 class MessageCount(Base):
-    """Running message counts per direction and status, kept by statement-level triggers on
-    `messages` (migration 0003), so whole-history statistics never scan the messages.
+    """Running message counts per session, direction and status, kept by statement-level triggers on
+    `messages` (migrations 0003 and 0005), so whole-history statistics never scan the messages.
 
     Each database backend adds to its own shard (pg_backend_pid() % 16): concurrent writers never
     wait on one hot counter row. Totals are the sum over shards."""
@@ -101,6 +101,7 @@ class MessageCount(Base):
     __tablename__ = "message_counts"
 
     shard: Mapped[int] = mapped_column(primary_key=True)
+    session: Mapped[str] = mapped_column(String(64), primary_key=True)
     direction: Mapped[str] = mapped_column(String(10), primary_key=True)
     status: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)

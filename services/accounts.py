@@ -20,13 +20,15 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_user(session: Session, email: str, password: str, role: Role) -> User:
+def create_user(session: Session, email: str, password: str, role: Role,
+                allowed_sessions: list[str] | None = None) -> User:
     email = normalise_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise GatewayError(422, f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(User.id).where(User.email == email)):
         raise GatewayError(409, f"a user with email {email} exists already")
-    user = User(email=email, password_hash=hash_password(password), role=Role(role).value, active=True)
+    user = User(email=email, password_hash=hash_password(password), role=Role(role).value, active=True,
+                allowed_sessions=allowed_sessions)
     session.add(user)
     session.flush()
     return user
@@ -46,12 +48,13 @@ def authenticate(session: Session, email: str, password: str) -> User:
     return user
 
 
-def issue_token(session: Session, name: str, role: Role, days: int,
-                created_by_id: uuid.UUID | None = None) -> ApiToken:
+def issue_token(session: Session, name: str, role: Role, days: int, created_by_id: uuid.UUID | None = None,
+                allowed_sessions: list[str] | None = None) -> ApiToken:
     if not 1 <= days <= 3650:
         raise GatewayError(422, "days must be between 1 and 3650")
     token = ApiToken(name=name, role=Role(role).value, created_by_id=created_by_id,
-                     expires_at=datetime.now(timezone.utc) + timedelta(days=days))
+                     expires_at=datetime.now(timezone.utc) + timedelta(days=days),
+                     allowed_sessions=allowed_sessions)
     session.add(token)
     session.flush()
     return token

@@ -45,12 +45,14 @@ def start_of_today(tz: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def overview(session: Session, tz: str) -> dict:
+def overview(session: Session, tz: str, session_name: str) -> dict:
+    """Today's and all-time counts of one WhatsApp session's messages."""
     today = session.execute(text(
-        "SELECT direction, status, count(*) FROM messages WHERE created_at >= :since GROUP BY 1, 2"),
-        {"since": start_of_today(tz)}).all()
+        "SELECT direction, status, count(*) FROM messages WHERE created_at >= :since AND session = :session "
+        "GROUP BY 1, 2"), {"since": start_of_today(tz), "session": session_name}).all()
     total = session.execute(text(
-        "SELECT direction, status, sum(count)::bigint FROM message_counts GROUP BY 1, 2")).all()
+        "SELECT direction, status, sum(count)::bigint FROM message_counts WHERE session = :session GROUP BY 1, 2"),
+        {"session": session_name}).all()
     today_matrix, total_matrix = _matrix(today), _matrix(total)
     return {"today": {"byDirection": today_matrix, "successRate": success_rate(today_matrix)},
             "total": {"byDirection": total_matrix, "successRate": success_rate(total_matrix)}}

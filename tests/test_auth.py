@@ -23,7 +23,8 @@ def test_login_gives_tokens_with_the_role_claim_and_me_answers(client, make_user
     assert claims["role"] == "ADMIN" and claims["sub"] == f"user:{user.id}"
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {data['accessToken']}"})
     assert me.status_code == 200
-    assert me.json["data"] == {"id": f"user:{user.id}", "kind": "user", "role": "ADMIN", "name": user.email}
+    assert me.json["data"] == {"id": f"user:{user.id}", "kind": "user", "role": "ADMIN", "name": user.email,
+                               "allowedSessions": None}
 
     refreshed = client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {data['refreshToken']}"})
     assert refreshed.status_code == 200

@@ -30,3 +30,15 @@ def test_tokens_issue_prints_a_working_token(app, client, db_session):
     assert db_session.query(ApiToken).filter_by(name="crm").one().role == "PROFESSIONAL"
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {bearer}"})
     assert me.status_code == 200 and me.json["data"]["kind"] == "token"
+
+
+def test_tokens_issue_can_limit_the_token_to_sessions_that_exist(app, client, db_session):
+    default = app.config["SETTINGS"].session_name
+    result = app.test_cli_runner().invoke(args=["tokens", "issue", "crm", "--role", "PROFESSIONAL",
+                                                "--session", default])
+    assert result.exit_code == 0, result.output
+    bearer = result.output.strip().splitlines()[-1]
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {bearer}"})
+    assert me.json["data"]["allowedSessions"] == [default]
+    typo = app.test_cli_runner().invoke(args=["tokens", "issue", "crm", "--role", "CLIENT", "--session", "nobody-x"])
+    assert typo.exit_code != 0 and "nobody-x" in typo.output

@@ -77,3 +77,53 @@ def test_denied_answers_use_the_envelope(client, auth_headers):
     assert response.status_code == 403
     error = response.json["error"]
     assert error["type"] == "PERMISSION_DENIED" and error["userMessage"] and error["suggestions"]
+
+
+@pytest.fixture
+def limited_to_default(app, make_user, auth_headers, db_session):
+    """`limited_to_default("user" | "token")` -> headers of a SUPER_ADMIN user or API token allowed only
+    the default session, and the name of another live session."""
+    from datetime import datetime, timedelta, timezone
+
+    from flask_jwt_extended import create_access_token
+
+    from models import ApiToken, WaSession
+
+    default = app.config["SETTINGS"].session_name
+    other = f"{default}-other"
+    db_session.add(WaSession(name=other))
+    db_session.commit()
+
+    def make(kind: str) -> tuple[dict[str, str], str]:
+        if kind == "user":
+            user = make_user(Role.SUPER_ADMIN)
+            user.allowed_sessions = [default]
+            db_session.commit()
+            return auth_headers(Role.SUPER_ADMIN, user=user), other
+        token = ApiToken(name="crm", role=Role.SUPER_ADMIN.value, allowed_sessions=[default],
+                         expires_at=datetime.now(timezone.utc) + timedelta(days=1))
+        db_session.add(token)
+        db_session.commit()
+        with app.app_context():
+            bearer = create_access_token(f"token:{token.id}", additional_claims={"role": token.role})
+        return {"Authorization": f"Bearer {bearer}"}, other
+
+    return make
+
+
+@pytest.mark.parametrize("kind", ["user", "token"])
+def test_a_caller_limited_to_one_session_gets_403_on_another_on_every_route_that_takes_one(
+        app, client, limited_to_default, kind):
+    headers, other = limited_to_default(kind)
+    scoped = [(endpoint, method, path) for endpoint, method, path, view in _routes(app)
+              if getattr(view, "_session_scoped", False)]
+    assert len(scoped) >= 15  # status, send, bulk, lists, QR, stats, validation, scheduling...
+    wrong = []
+    for endpoint, method, path in scoped:
+        elsewhere = _call(client, method, f"{path}?session={other}", headers)
+        if elsewhere.status_code != 403 or elsewhere.json["error"]["type"] != "PERMISSION_DENIED":
+            wrong.append((endpoint, method, elsewhere.status_code, "should be 403 on another session"))
+        own = _call(client, method, path, headers)
+        if own.status_code in (401, 403):
+            wrong.append((endpoint, method, own.status_code, "should be allowed on its own session"))
+    assert wrong == []

@@ -53,3 +53,9 @@ def test_every_setting_is_documented_in_the_readme():
 
     readme = Path(ROOT, "README.md").read_text()
     assert [f.name.upper() for f in fields(Settings) if f"`{f.name.upper()}`" not in readme] == []
+
+
+def test_a_session_name_that_cannot_be_a_queue_name_is_refused():
+    for bad in ("Vendite", "wa.sales", "a b", "x" * 33, "", "vendite\n"):
+        with pytest.raises(SettingsError, match="SESSION_NAME"):
+            load_settings({"SESSION_NAME": bad})

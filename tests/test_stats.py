@@ -8,17 +8,21 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text, update
 
-from core.settings import ROOT
-from models import AuditLog, ErrorCounter, Message, Template
+from core.settings import ROOT, get_settings
+from models import AuditLog, ErrorCounter, Message, Template, WaSession
 from models.enums import Role
 from services import error_stats, stats
 from services.messages import now
 from services.stats import _bucket_bounds
 
 
-def message(db, phone="393331111111", direction="outgoing", status="READ", age=timedelta(0), **extra):
+SESSION = get_settings().session_name  # the API's default session (per test run, see tests/conftest.py)
+
+
+def message(db, phone="393331111111", direction="outgoing", status="READ", age=timedelta(0), session=SESSION,
+            **extra):
     created = now() - age
-    row = Message(session="s", direction=direction, status=status, phone_number=phone, chat_id=f"{phone}@c.us",
+    row = Message(session=session, direction=direction, status=status, phone_number=phone, chat_id=f"{phone}@c.us",
                   body="x", from_me=direction == "outgoing", created_at=created, **extra)
     if status in ("SENT", "DELIVERED", "READ") and direction == "outgoing":
         row.sent_at = created + timedelta(seconds=2)
@@ -60,6 +64,22 @@ def test_stats_counts_today_and_total(client, auth_headers, history, db_session)
     after = client.get("/api/whatsapp/stats", headers=auth_headers(Role.PROFESSIONAL)).json["data"]
     assert after["total"]["byDirection"]["outgoing"]["SENT"] == 0
     assert after["total"]["byDirection"]["outgoing"]["DELIVERED"] == 2
+
+
+def test_stats_count_the_session_asked_for(client, auth_headers, history, db_session):
+    other = f"{SESSION}-other"
+    db_session.add(WaSession(name=other))
+    message(db_session, status="FAILED", error_type="BLOCKED", session=other)
+    message(db_session, status="FAILED", error_type="BLOCKED", session=other, age=timedelta(days=2))
+    db_session.flush()
+    pro = auth_headers(Role.PROFESSIONAL)
+    default = client.get("/api/whatsapp/stats", headers=pro).json["data"]
+    assert default["total"]["byDirection"]["outgoing"]["FAILED"] == 2  # as before: the other session's are not in
+    data = client.get(f"/api/whatsapp/stats?session={other}", headers=pro).json["data"]
+    assert data["session"]["name"] == other
+    assert data["today"]["byDirection"]["outgoing"] == {**dict.fromkeys(data["today"]["byDirection"]["outgoing"], 0),
+                                                        "FAILED": 1, "total": 1}
+    assert data["total"]["byDirection"]["outgoing"]["FAILED"] == 2 and data["total"]["successRate"] == 0.0
 
 
 def test_detailed_stats(client, auth_headers, history):

@@ -35,6 +35,7 @@ class Capability(StrEnum):
     BULK = "bulk sends and campaigns"
     CONNECTION = "manage the connection (initialize, disconnect, reconnect, logout)"
     MANAGE = "manage templates, contacts sync, error statistics, API tokens"
+    SESSIONS = "manage WhatsApp sessions (create, change, delete)"
     ADMINISTER = "reset error counters, manage users, read the audit log"
 
 
@@ -50,6 +51,7 @@ ROLE_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.BULK: _ADMINS,
     Capability.CONNECTION: _ADMINS,
     Capability.MANAGE: _ADMINS,
+    Capability.SESSIONS: _ADMINS,
     Capability.ADMINISTER: frozenset({Role.SUPER_ADMIN}),
 }
 
@@ -69,6 +71,7 @@ class Principal:
     role: Role
     name: str
     user_id: uuid.UUID | None = None
+    sessions: tuple[str, ...] | None = None  # the WhatsApp sessions it may use; None = all
 
 
 def current_principal() -> Principal | None:
@@ -173,8 +176,35 @@ def requires(capability: Capability, *, refresh: bool = False):
     return decorator
 
 
+def authorize_session(principal: Principal, session: str) -> None:
+    """The second half of the role check: a user or token limited to some WhatsApp sessions gets
+    403 on any other (whatever exists: a limited caller cannot probe for session names)."""
+    if principal.sessions is not None and session not in principal.sessions:
+        raise GatewayError(403, f"{principal.kind} {principal.name!r} may not use the WhatsApp session "
+                                f"{session!r}", ErrorType.PERMISSION_DENIED,
+                           details={"allowedSessions": list(principal.sessions)})
+
+
+def grantable_sessions(principal: Principal, requested: list[str] | None) -> list[str] | None:
+    """The sessions a user or token made by `principal` may use: never more than its own (a caller
+    limited to some sessions cannot mint an unlimited token); omitted, as many as its own."""
+    if principal.sessions is None:
+        return requested
+    if requested is None:
+        return list(principal.sessions)
+    if beyond := [name for name in requested if name not in principal.sessions]:
+        raise GatewayError(403, f"{principal.kind} {principal.name!r} may not grant sessions it may not use: "
+                                f"{', '.join(beyond)}", ErrorType.PERMISSION_DENIED)
+    return requested
+
+
+def _sessions(allowed: list[str] | None) -> tuple[str, ...] | None:
+    return None if allowed is None else tuple(allowed)
+
+
 def user_principal(user: User) -> Principal:
-    return Principal(f"user:{user.id}", "user", Role(user.role), user.email, user.id)
+    return Principal(f"user:{user.id}", "user", Role(user.role), user.email, user.id,
+                     _sessions(user.allowed_sessions))
 
 
 log = logging.getLogger(__name__)
@@ -208,7 +238,8 @@ def load_principal(identity: str) -> Principal | None:
         entry = json.loads(cached)
         if entry.pop("generation") == generation:
             return Principal(**{**entry, "role": Role(entry["role"]),
-                                "user_id": uuid.UUID(entry["user_id"]) if entry["user_id"] else None})
+                                "user_id": uuid.UUID(entry["user_id"]) if entry["user_id"] else None,
+                                "sessions": _sessions(entry.get("sessions"))})
     principal, lifetime = _principal_from_db(kind, object_id)
     if principal is not None and lifetime > 0:
         entry = {**asdict(principal), "user_id": principal.user_id and str(principal.user_id),
@@ -222,18 +253,20 @@ def load_principal(identity: str) -> Principal | None:
 
 def _principal_from_db(kind: str, object_id: uuid.UUID) -> tuple[Principal | None, int]:
     """-> (the principal or None when unknown, deactivated, revoked or expired; seconds it may be cached)."""
-    if kind == "user":  # a primary-key lookup of the three columns needed
-        user = db.execute(select(User.email, User.role, User.active).where(User.id == object_id)).first()
+    if kind == "user":  # a primary-key lookup of the columns needed
+        user = db.execute(select(User.email, User.role, User.active, User.allowed_sessions)
+                          .where(User.id == object_id)).first()
         if user is None or not user.active:
             return None, 0
-        return Principal(f"user:{object_id}", kind, Role(user.role), user.email, object_id), PRINCIPAL_CACHE_SECONDS
+        return (Principal(f"user:{object_id}", kind, Role(user.role), user.email, object_id,
+                          _sessions(user.allowed_sessions)), PRINCIPAL_CACHE_SECONDS)
     token = db.get(ApiToken, object_id)
     now = datetime.now(timezone.utc)
     if token is None or not token.is_usable(now):
         return None, 0
     until_expiry = int((token.expires_at - now).total_seconds())
-    return Principal(f"token:{object_id}", kind, Role(token.role), token.name), min(PRINCIPAL_CACHE_SECONDS,
-                                                                                   until_expiry)
+    return (Principal(f"token:{object_id}", kind, Role(token.role), token.name,
+                      sessions=_sessions(token.allowed_sessions)), min(PRINCIPAL_CACHE_SECONDS, until_expiry))
 
 
 def forget_principals(identities: set[str]) -> None:

@@ -14,9 +14,11 @@ from flask_jwt_extended import create_access_token
 from core.db import db
 from core.errors import GatewayError
 from models.enums import Role
-from services import accounts
+from services import accounts, sessions
 
 ROLE_CHOICE = click.Choice([r.value for r in Role], case_sensitive=False)
+SESSIONS_OPTION = click.option("--session", "allowed", multiple=True, metavar="NAME",
+                               help="limit it to this WhatsApp session (repeat for more); default: all")
 
 
 def register_cli(app: Flask) -> None:
@@ -28,7 +30,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--role", type=ROLE_CHOICE, required=True)
     @click.option("--password-env", metavar="VAR",
                   help="read the password from this environment variable instead of a prompt")
-    def create_user(email: str, role: str, password_env: str | None):
+    @SESSIONS_OPTION
+    def create_user(email: str, role: str, password_env: str | None, allowed: tuple[str, ...]):
         """Create a user; the password is prompted (hidden) unless --password-env names a variable."""
         if password_env:
             password = os.environ.get(password_env)
@@ -37,7 +40,7 @@ def register_cli(app: Flask) -> None:
         else:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         try:
-            user = accounts.create_user(db, email, password, Role(role.upper()))
+            user = accounts.create_user(db, email, password, Role(role.upper()), _allowed(allowed))
             db.commit()
         except GatewayError as exc:
             db.rollback()
@@ -48,10 +51,12 @@ def register_cli(app: Flask) -> None:
     @click.argument("name")
     @click.option("--role", type=ROLE_CHOICE, required=True)
     @click.option("--days", type=int, default=90, show_default=True)
-    def issue_token(name: str, role: str, days: int):
+    @SESSIONS_OPTION
+    def issue_token(name: str, role: str, days: int, allowed: tuple[str, ...]):
         """Issue an API token and print it once."""
         try:
-            token = accounts.issue_token(db, name, Role(role.upper()), days)
+            token = accounts.issue_token(db, name, Role(role.upper()), days,
+                                         allowed_sessions=_allowed(allowed))
             db.commit()
         except GatewayError as exc:
             db.rollback()
@@ -64,11 +69,12 @@ def register_cli(app: Flask) -> None:
     whatsapp = AppGroup("whatsapp", help="The WhatsApp session.")
 
     @whatsapp.command("qr")
-    def print_qr():
+    @click.option("--session", metavar="NAME", help="the WhatsApp session; default: SESSION_NAME")
+    def print_qr(session: str | None):
         """Print the current QR in the terminal: scan it from WhatsApp > Linked devices."""
         from services.session_state import read_state
 
-        state = read_state(app.config["SETTINGS"].session_name)
+        state = read_state(session or app.config["SETTINGS"].session_name)
         if state["state"] == "CONNECTED":
             raise click.ClickException(f"session {state['session']} is already connected ({state['phone']})")
         if not state["qr"]:
@@ -78,6 +84,9 @@ def register_cli(app: Flask) -> None:
         code.add_data(state["qr"])
         code.print_ascii(out=sys.stdout, invert=True)
         click.echo(f"session {state['session']}: scan within 20 seconds; run again for a fresh code")
+
+    def _allowed(names: tuple[str, ...]) -> list[str] | None:
+        return sessions.allowed_list(db, names, app.config["SETTINGS"]) if names else None
 
     app.cli.add_command(users)
     app.cli.add_command(whatsapp)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 
 from core.db import db
 from services import idempotency
@@ -21,7 +21,9 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         scope = current_principal().id
-        fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_json(silent=True))
+        # the session the request acts on (web.session_scope) is part of what was asked
+        target = f"{request.path}@{g.get('wa_session')}"
+        fingerprint = idempotency.request_fingerprint(request.method, target, request.get_json(silent=True))
         replay = idempotency.claim(scope, key, fingerprint)
         if replay is not None:
             response = jsonify(replay.body)

@@ -2,20 +2,31 @@
 
 Rules: at least SEND_MIN_INTERVAL_MS (+ random jitter up to SEND_JITTER_MS) between the end of one
 send and the start of the next; never more than SEND_MAX_PER_SECOND sends in any 1-second window;
-optional hourly and daily caps. Times are measured from the *end* of each send, so the recipient
+optional hourly and daily caps. Each session may override these values (services.sessions, the
+`sessions` table); the pacer re-reads them every few seconds, so a change applies without a restart.
+Times are measured from the *end* of each send, so the recipient
 side sees the same gaps whatever the browser's latency. Only the worker holding the session lock
 sends, so the state needs no cross-process atomicity.
 """
 from __future__ import annotations
 
+import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import redis
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from core.db import get_engine
 from core.redis import Keys
 from core.settings import Settings
+from services.sessions import PacingCaps, default_caps, pacing_for
+
+log = logging.getLogger(__name__)
+CAPS_REFRESH_SECONDS = 10.0
 
 
 class PacingDeferred(Exception):
@@ -27,18 +38,39 @@ class PacingDeferred(Exception):
         self.reason = reason
 
 
+class SessionCaps:
+    """The pacing caps of one session as a callable, read from PostgreSQL at most every
+    CAPS_REFRESH_SECONDS (on its own short transaction, never the task's). While the database
+    cannot be read, the last caps read (else the settings' defaults) stay in force."""
+
+    def __init__(self, name: str, settings: Settings, refresh_seconds: float = CAPS_REFRESH_SECONDS):
+        self.name, self.settings, self.refresh = name, settings, refresh_seconds
+        self._caps: PacingCaps | None = None
+        self._read_at = 0.0
+
+    def __call__(self) -> PacingCaps:
+        now = time.monotonic()
+        if self._caps is None or now - self._read_at >= self.refresh:
+            try:
+                with Session(get_engine()) as session:
+                    self._caps = pacing_for(session, self.name, self.settings)
+            except SQLAlchemyError as exc:
+                log.warning("session %s: pacing caps not readable (%s); keeping the last ones", self.name,
+                            str(exc).splitlines()[0])
+                self._caps = self._caps or default_caps(self.settings)
+            self._read_at = now
+        return self._caps
+
+
 class Pacer:
     def __init__(self, client: redis.Redis, settings: Settings, max_block_seconds: float = 30.0, *,
-                 key: str | None = None, min_interval_ms: int | None = None, jitter_ms: int | None = None,
-                 caps: bool = True):
-        """`key`, `min_interval_ms`, `jitter_ms` and `caps=False` (no hourly/daily caps) make a pacer
-        for another kind of call than sends, e.g. WhatsApp-existence checks (see `check_pacer`)."""
+                 key: str | None = None, limits: Callable[[], PacingCaps] | None = None):
+        """The sends of the settings' session, with that session's caps; `key` and `limits` make a
+        pacer for another kind of call than sends, e.g. WhatsApp-existence checks (see `check_pacer`)."""
         self.client = client
         self.settings = settings
         self.max_block = max_block_seconds
-        self.min_interval_ms = settings.send_min_interval_ms if min_interval_ms is None else min_interval_ms
-        self.jitter_ms = settings.send_jitter_ms if jitter_ms is None else jitter_ms
-        self.caps = caps
+        self.limits = limits or SessionCaps(settings.session_name, settings)
         base = key or Keys.pacing(settings.session_name)
         self.next_key, self.window_key = f"{base}:next", f"{base}:window"
         self.base = base
@@ -50,19 +82,18 @@ class Pacer:
     def delay(self, now: float | None = None) -> float:
         """Seconds until the next send is allowed (0 = now). Raises PacingDeferred past a cap."""
         now = time.time() if now is None else now
+        limits = self.limits()
         waits = [float(self.client.get(self.next_key) or 0) - now]
-        per_second = self.settings.send_max_per_second
+        per_second = limits.max_per_second
         recent = self.client.zrangebyscore(self.window_key, now - 1.0, "+inf", withscores=True)
         if len(recent) >= per_second:
             # the oldest send that still counts must leave the window first
             waits.append(recent[-per_second][1] + 1.0 - now + 0.001)
         hour_key, day_key = self._bucket_keys(now)
         hourly, daily = self.client.mget(hour_key, day_key)
-        if not self.caps:
-            return max(0.0, *waits)
-        if self.settings.send_max_per_day and int(daily or 0) >= self.settings.send_max_per_day:
+        if limits.max_per_day and int(daily or 0) >= limits.max_per_day:
             raise PacingDeferred(86400 - now % 86400, "daily cap reached")
-        if self.settings.send_max_per_hour and int(hourly or 0) >= self.settings.send_max_per_hour:
+        if limits.max_per_hour and int(hourly or 0) >= limits.max_per_hour:
             raise PacingDeferred(3600 - now % 3600, "hourly cap reached")
         return max(0.0, *waits)
 
@@ -79,7 +110,8 @@ class Pacer:
     def record_send(self) -> None:
         """Call right after a send completed."""
         now = time.time()
-        interval = (self.min_interval_ms + random.uniform(0, self.jitter_ms)) / 1000
+        limits = self.limits()
+        interval = (limits.min_interval_ms + random.uniform(0, limits.jitter_ms)) / 1000
         hour_key, day_key = self._bucket_keys(now)
         pipe = self.client.pipeline()
         pipe.set(self.next_key, now + interval, ex=86400)
@@ -95,6 +127,7 @@ class Pacer:
 
 def check_pacer(client: redis.Redis, settings: Settings) -> Pacer:
     """WhatsApp-existence checks, paced apart from sends: bursts of lookups get accounts banned."""
-    return Pacer(client, settings, key=f"{Keys.pacing(settings.session_name)}:checks",
-                 min_interval_ms=settings.check_min_interval_ms, jitter_ms=settings.check_min_interval_ms // 4,
-                 caps=False)
+    checks = PacingCaps(min_interval_ms=settings.check_min_interval_ms,
+                        jitter_ms=settings.check_min_interval_ms // 4,
+                        max_per_second=settings.send_max_per_second, max_per_hour=0, max_per_day=0)
+    return Pacer(client, settings, key=f"{Keys.pacing(settings.session_name)}:checks", limits=lambda: checks)

@@ -5,11 +5,19 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
+from models.sessions import NAME_PATTERN
+
 
 class PhoneConverter(BaseConverter):
     """Digits with an optional plus: `/messages/<phone>` never collides with `/messages/<uuid>`."""
 
     regex = r"\+?[0-9]{5,20}"
+
+
+class SessionNameConverter(BaseConverter):
+    """A WhatsApp session's name (models.sessions.NAME_PATTERN): anything else is no route (404)."""
+
+    regex = NAME_PATTERN.strip("^$")
 
 
 # one resource per line, in the order the OpenAPI document lists them
@@ -18,6 +26,7 @@ BLUEPRINT_MODULES = [
     "auth",
     "audit",
     "users",
+    "sessions",
     "session",
     "messages",
     "jobs",
@@ -31,6 +40,8 @@ BLUEPRINT_MODULES = [
 
 def register_blueprints(app: Flask, api: Api) -> None:
     app.url_map.converters["phone"] = PhoneConverter
+    app.url_map.converters["session"] = SessionNameConverter
     api.register_converter(PhoneConverter, lambda _c: {"type": "string", "pattern": PhoneConverter.regex})
+    api.register_converter(SessionNameConverter, lambda _c: {"type": "string", "pattern": NAME_PATTERN})
     for name in BLUEPRINT_MODULES:
         api.register_blueprint(importlib.import_module(f"web.api.{name}").blp)

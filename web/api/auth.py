@@ -15,6 +15,7 @@ from web.api.blueprint import Blueprint
 from web.auth import Capability, current_principal, public, requires, user_principal
 from web.ratelimit import rate_limited
 from web.schemas import envelope, ok
+from web.session_scope import AllowedSessions, granted_sessions
 from web.transaction import audit_target
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication and API tokens")
@@ -44,12 +45,15 @@ class MeSchema(Schema):
     kind = fields.String(metadata={"description": "user or token"})
     role = fields.String()
     name = fields.String()
+    allowedSessions = fields.List(fields.String(), attribute="sessions", allow_none=True, metadata={
+        "description": "the WhatsApp sessions the caller may use; null: every one"})
 
 
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
     days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=3650))
+    allowed_sessions = AllowedSessions()
 
 
 class TokenInfoSchema(Schema):
@@ -59,6 +63,8 @@ class TokenInfoSchema(Schema):
     createdAt = fields.DateTime(attribute="created_at")
     expiresAt = fields.DateTime(attribute="expires_at")
     revokedAt = fields.DateTime(attribute="revoked_at", allow_none=True)
+    allowedSessions = fields.List(fields.String(), attribute="allowed_sessions", allow_none=True, metadata={
+        "description": "the WhatsApp sessions the token may use; null: every one"})
 
 
 class TokenIssuedSchema(TokenInfoSchema):
@@ -109,7 +115,8 @@ def refresh():
 def me():
     """Who the bearer token belongs to, with the role the server holds now."""
     principal = current_principal()
-    return ok({"id": principal.id, "kind": principal.kind, "role": principal.role.value, "name": principal.name})
+    return ok({"id": principal.id, "kind": principal.kind, "role": principal.role.value,
+               "name": principal.name, "sessions": principal.sessions})
 
 
 @blp.route("/tokens", methods=["GET"])
@@ -125,9 +132,11 @@ def list_tokens():
 @blp.arguments(TokenCreateSchema)
 @blp.response(201, envelope(TokenIssuedSchema))
 def issue_token(args):
-    """Issue a long-lived bearer token for a service client."""
+    """Issue a long-lived bearer token for a service client, optionally limited to some WhatsApp
+    sessions (a CRM that sends from one account cannot send from another)."""
     principal = current_principal()
-    token = accounts.issue_token(db, args["name"], Role(args["role"]), args["days"], principal.user_id)
+    token = accounts.issue_token(db, args["name"], Role(args["role"]), args["days"], principal.user_id,
+                                 granted_sessions(args.get("allowed_sessions")))
     audit_target(f"token:{token.id}", name=token.name, role=token.role)
     bearer = create_access_token(
         f"token:{token.id}", additional_claims={"role": token.role},

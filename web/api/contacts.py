@@ -16,6 +16,7 @@ from web.api.blueprint import Blueprint
 from web.auth import Capability, requires
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
+from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", description="Contacts")
@@ -105,11 +106,12 @@ def patch_contact(args, contact_id: uuid.UUID):
 
 @blp.route("/sync", methods=["POST"])
 @requires(Capability.MANAGE)
+@session_scoped(blp)
 @blp.response(202, envelope(SyncSchema))
 def sync():
     """Pull the phone's contacts through the session (WPP.contact.list); poll GET /contacts/sync/{taskId}."""
     task_id = str(uuid.uuid4())
-    session = current_app.config["SETTINGS"].session_name
+    session = current_session()
     after_commit(db, lambda: dispatch.publish_sync_contacts(session, task_id))
     audit_target(f"session:{session}", action="contact.sync", taskId=task_id)
     return ok({"taskId": task_id, "status": "PENDING"}, "contact sync queued")

@@ -10,6 +10,7 @@ from web.api.blueprint import Blueprint
 from web.api.messages_schemas import JobSchema
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
+from web.session_scope import authorize_row_session
 from web.transaction import audit_target
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/whatsapp/jobs", description="Bulk job progress")
@@ -20,7 +21,9 @@ blp = Blueprint("jobs", __name__, url_prefix="/api/whatsapp/jobs", description="
 @blp.response(200, envelope(JobSchema))
 def get_job(job_id: uuid.UUID):
     """Progress: total, queued, sent, delivered, read, failed (by error type) and invalid numbers."""
-    return ok(bulk.progress(db, get_or_404(db, BulkJob, job_id, "job")))
+    job = get_or_404(db, BulkJob, job_id, "job")
+    authorize_row_session(job.session)
+    return ok(bulk.progress(db, job))
 
 
 @blp.route("/<uuid:job_id>/cancel", methods=["POST"])
@@ -29,6 +32,7 @@ def get_job(job_id: uuid.UUID):
 def cancel_job(job_id: uuid.UUID):
     """Stop every message of the job not yet sent (they end FAILED with errorType CANCELLED)."""
     job = get_or_404(db, BulkJob, job_id, "job")
+    authorize_row_session(job.session)
     stopped = bulk.cancel(db, job)
     audit_target(f"job:{job.id}", action="job.cancel", stopped=stopped)
     db.flush()

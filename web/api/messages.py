@@ -20,6 +20,7 @@ from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
+from web.session_scope import authorize_row_session, current_session, session_scoped
 from web.transaction import audit_target
 
 blp = Blueprint("messages", __name__, url_prefix="/api/whatsapp", description="Send and read messages")
@@ -39,6 +40,7 @@ def valid_phone(raw: str, field: str = "phoneNumber"):
 
 @blp.route("/send", methods=["POST"])
 @requires(Capability.SEND)
+@session_scoped(blp)
 @blp.arguments(SendSchema)
 @idempotent
 @blp.response(202, envelope(QueuedSchema))
@@ -50,7 +52,7 @@ def send(args):
     request is still running. Keys are kept 24 hours, per caller."""
     phone = valid_phone(args.get("phoneNumber") or args["recipient"])
     text = messages.sanitise_text(args["message"])
-    [message] = messages.enqueue(db, session_name=_settings().session_name, phones=[phone], bodies=text,
+    [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=text,
                                  user_id=current_principal().id)
     audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
@@ -59,13 +61,14 @@ def send(args):
 
 @blp.route("/send-bulk", methods=["POST"])
 @requires(Capability.BULK)
+@session_scoped(blp)
 @blp.arguments(BulkSchema)
 @idempotent
 @blp.response(202, envelope(BulkAcceptedSchema))
 def send_bulk(args):
     """Queue one text to up to 10,000 recipients (normalised, de-duplicated); invalid ones are listed."""
     text = messages.sanitise_text(args["message"])
-    job, valid, invalid = bulk.create_job(db, session_name=_settings().session_name, recipients=args["recipients"],
+    job, valid, invalid = bulk.create_job(db, session_name=current_session(), recipients=args["recipients"],
                                           body=text, country=_settings().default_country,
                                           user_id=current_principal().id)
     audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid))
@@ -74,7 +77,7 @@ def send_bulk(args):
 
 
 def _filtered(args) -> select:
-    query = select(Message)
+    query = select(Message).where(Message.session == current_session())
     if args.get("phoneNumber"):
         query = query.where(Message.phone_number == valid_phone(args["phoneNumber"]).formatted)
     for key, column in (("direction", Message.direction), ("status", Message.status),
@@ -92,21 +95,25 @@ def _filtered(args) -> select:
 
 @blp.route("/messages")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.arguments(MessageQuerySchema, location="query")
 @blp.response(200, page_envelope(MessageSchema))
 def list_messages(args):
-    """Messages newest first, with filters and cursor pagination (pass `nextCursor` as `cursor`)."""
+    """The session's messages newest first, with filters and cursor pagination (pass `nextCursor`
+    as `cursor`)."""
     rows, next_cursor = page(_filtered(args), Message.created_at, Message.id, args["limit"], args["cursor"], db)
     return {**ok(rows), "nextCursor": next_cursor}
 
 
 @blp.route("/messages/<phone:phone_number>")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_envelope(MessageSchema))
 def conversation(args, phone_number: str):
-    """The conversation with one number, both directions, newest first."""
-    query = select(Message).where(Message.phone_number == valid_phone(phone_number).formatted)
+    """The session's conversation with one number, both directions, newest first."""
+    query = select(Message).where(Message.session == current_session(),
+                                  Message.phone_number == valid_phone(phone_number).formatted)
     rows, next_cursor = page(query, Message.created_at, Message.id, args["limit"], args["cursor"], db)
     return {**ok(rows), "nextCursor": next_cursor}
 
@@ -117,6 +124,7 @@ def conversation(args, phone_number: str):
 def get_message(message_id: uuid.UUID):
     """One message with its status history, to reconcile after a missed event."""
     message = get_or_404(db, Message, message_id, "message")
+    authorize_row_session(message.session)
     events = list(db.scalars(select(MessageEvent).where(MessageEvent.message_id == message.id)))
     message.history = messages.history(message, events)
     return ok(message)
@@ -128,6 +136,7 @@ def get_message(message_id: uuid.UUID):
 def mark_read(message_id: uuid.UUID):
     """Mark an incoming message READ and send the read receipt through the session."""
     message = get_or_404(db, Message, message_id, "message")
+    authorize_row_session(message.session)
     if message.direction != Direction.INCOMING.value:
         raise GatewayError(409, "only incoming messages can be marked as read")
     audit_target(f"message:{message.id}", action="message.read")
@@ -144,6 +153,7 @@ def mark_read(message_id: uuid.UUID):
 def media(message_id: uuid.UUID):
     """The media of an incoming message (downloaded from WhatsApp by the worker when it arrived)."""
     message = get_or_404(db, Message, message_id, "message")
+    authorize_row_session(message.session)
     if not message.media_path or not os.path.exists(message.media_path):
         raise GatewayError(404, "this message has no downloaded media (none, or not downloaded yet)")
     return send_file(message.media_path, mimetype=message.mimetype or "application/octet-stream",

@@ -24,6 +24,7 @@ from web.api.scheduled_schemas import (ScheduleDetailSchema, ScheduleInputSchema
 from web.auth import Capability, allowed, current_principal, requires
 from web.pagination import page
 from web.schemas import envelope, ok
+from web.session_scope import authorize_row_session, current_session, session_scoped
 from web.transaction import audit_target
 
 blp = Blueprint("scheduled", __name__, url_prefix="/api/whatsapp/scheduled",
@@ -64,11 +65,12 @@ def _as_args(schedule: ScheduledMessage) -> dict:
 
 @blp.route("", methods=["POST"])
 @requires(Capability.SEND)
+@session_scoped(blp)
 @blp.arguments(ScheduleInputSchema)
 @blp.response(201, envelope(ScheduleSchema))
 def create_schedule(args):
     """Schedule a message (one recipient) or a campaign (several recipients, ADMIN)."""
-    schedule = scheduling.create(db, session_name=current_app.config["SETTINGS"].session_name,
+    schedule = scheduling.create(db, session_name=current_session(),
                                  user_id=current_principal().id, **_values(args))
     audit_target(f"schedule:{schedule.id}", action="schedule.create", recipients=len(schedule.recipients),
                  recurring=bool(schedule.cron))
@@ -77,11 +79,13 @@ def create_schedule(args):
 
 @blp.route("")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.arguments(ScheduleQuerySchema, location="query")
 @blp.response(200, SchedulePageSchema)
 def list_schedules(args):
-    """Schedules newest first, filtered by status, next run time (`from`, `to`) and recipient."""
-    query = select(ScheduledMessage)
+    """The session's schedules newest first, filtered by status, next run time (`from`, `to`) and
+    recipient."""
+    query = select(ScheduledMessage).where(ScheduledMessage.session == current_session())
     if args.get("status"):
         query = query.where(ScheduledMessage.status == args["status"])
     if args.get("since"):
@@ -100,6 +104,7 @@ def list_schedules(args):
 def get_schedule(schedule_id: uuid.UUID):
     """One schedule with its past runs (sent or skipped, with why) and the messages each queued."""
     schedule = get_or_404(db, ScheduledMessage, schedule_id, "scheduled message")
+    authorize_row_session(schedule.session)
     schedule.runs = scheduling.runs_of(db, schedule)
     return ok(schedule)
 
@@ -130,6 +135,7 @@ def _jsonable(args: dict) -> dict:
 
 def _change(schedule_id: uuid.UUID, args: dict, partial: bool):
     schedule = scheduling.lock_for_change(db, schedule_id)
+    authorize_row_session(schedule.session)
     scheduling.update(db, schedule, _values(_merged(schedule, args) if partial else args))
     audit_target(f"schedule:{schedule.id}", action="schedule.update")
     return ok(schedule, f"updated, next run at {schedule.next_run_at.isoformat()}")
@@ -159,6 +165,8 @@ def patch_schedule(args, schedule_id: uuid.UUID):
 def cancel_schedule(schedule_id: uuid.UUID):
     """Stop the schedule: no further run (messages already queued by past runs go on)."""
     schedule = db.get(ScheduledMessage, schedule_id)
+    if schedule is not None:
+        authorize_row_session(schedule.session)
     if schedule is not None and len(schedule.recipients) > 1 and not allowed(current_principal().role,
                                                                              Capability.BULK):
         raise GatewayError(403, f"role {current_principal().role} may not: {Capability.BULK.value}",

@@ -5,7 +5,7 @@ import base64
 import io
 
 import qrcode
-from flask import current_app, request, send_file
+from flask import request, send_file
 from marshmallow import Schema, fields, validate
 
 from core.errors import GatewayError
@@ -16,6 +16,7 @@ from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
+from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
 
 blp = Blueprint("session", __name__, url_prefix="/api/whatsapp", description="The WhatsApp Web session")
@@ -62,16 +63,13 @@ class PairingCodeSchema(Schema):
     phoneNumber = fields.String()
 
 
-def _session_name() -> str:
-    return current_app.config["SETTINGS"].session_name
-
-
 @blp.route("/status")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.response(200, envelope(StatusSchema))
 def status():
     """State of the session (from Redis, never the browser), worker liveness and queue depth."""
-    session = _session_name()
+    session = current_session()
     state = read_state(session)
     phone = (state["phone"] or "").split("@")[0] or None
     return ok({"session": session, "state": state["state"], "since": state["since"], "phoneNumber": phone,
@@ -81,13 +79,14 @@ def status():
 
 
 def _command(name: str):
-    result = connection.command(_session_name(), name)
-    audit_target(f"session:{_session_name()}", action=f"session.{name}", previousState=result["from"])
+    result = connection.command(current_session(), name)
+    audit_target(f"session:{current_session()}", action=f"session.{name}", previousState=result["from"])
     return ok(result, f"{name} requested")
 
 
 @blp.route("/initialize", methods=["POST"])
 @requires(Capability.CONNECTION)
+@session_scoped(blp)
 @blp.response(202, envelope(CommandSchema))
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def initialize():
@@ -97,6 +96,7 @@ def initialize():
 
 @blp.route("/disconnect", methods=["POST"])
 @requires(Capability.CONNECTION)
+@session_scoped(blp)
 @blp.response(202, envelope(CommandSchema))
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def disconnect():
@@ -106,6 +106,7 @@ def disconnect():
 
 @blp.route("/reconnect", methods=["POST"])
 @requires(Capability.CONNECTION)
+@session_scoped(blp)
 @blp.response(202, envelope(CommandSchema))
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def reconnect():
@@ -115,6 +116,7 @@ def reconnect():
 
 @blp.route("/logout", methods=["POST"])
 @requires(Capability.CONNECTION)
+@session_scoped(blp)
 @blp.response(202, envelope(CommandSchema))
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker serves the session
 def logout():
@@ -130,6 +132,7 @@ def qr_png(payload: str) -> bytes:
 
 @blp.route("/qrcode")
 @requires(Capability.CONNECTION)
+@session_scoped(blp)
 @blp.arguments(QrQuerySchema, location="query")
 @blp.response(200, envelope(QrSchema))
 @blp.alt_response(200, description="the QR as a PNG (Accept: image/png or ?format=png)",
@@ -138,7 +141,7 @@ def qr_png(payload: str) -> bytes:
 @blp.alt_response(409, response="CONFLICT")  # already connected: no QR needed
 def qr_code(args):
     """The current QR to link a phone: JSON with a PNG data URL, or the PNG itself."""
-    state = read_state(_session_name())
+    state = read_state(current_session())
     if state["state"] == "CONNECTED":
         raise GatewayError(409, "the session is already connected: no QR is needed", ErrorType.CONFLICT)
     if not state["qr"] or not state["alive"]:
@@ -154,12 +157,13 @@ def qr_code(args):
 
 @blp.route("/pairing-code", methods=["POST"])
 @requires(Capability.CONNECTION)
+@session_scoped(blp)
 @blp.arguments(PairingRequestSchema)
 @blp.response(200, envelope(PairingCodeSchema))
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # no worker, or it did not answer in time
 def pairing_code(args):
     """Link by an 8-character code typed on the phone (WhatsApp > Linked devices > Link with phone number)."""
     phone = valid_phone(args["phoneNumber"])
-    code = connection.request_pairing_code(_session_name(), phone.formatted)
-    audit_target(f"session:{_session_name()}", action="session.pairing_code", phoneNumber=phone.formatted)
+    code = connection.request_pairing_code(current_session(), phone.formatted)
+    audit_target(f"session:{current_session()}", action="session.pairing_code", phoneNumber=phone.formatted)
     return ok({"code": code, "phoneNumber": phone.formatted})

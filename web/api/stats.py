@@ -23,6 +23,7 @@ from web.api.blueprint import Blueprint
 from web.api.messages_schemas import MessageSchema
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
+from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
 
 blp = Blueprint("stats", __name__, url_prefix="/api/whatsapp", description="Statistics and system information")
@@ -61,14 +62,14 @@ def _session_info(name: str) -> dict:
 
 @blp.route("/stats")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.response(200, envelope())
 def get_stats():
-    """Today (local time) and all-time counts by direction and status, success rate, queue depth,
-    session state."""
-    settings = _settings()
-    data = stats.overview(db, settings.timezone)
-    data["queue"] = dispatch.queue_depth(settings.session_name)
-    data["session"] = _session_info(settings.session_name)
+    """The session's messages today (local time) and all time, by direction and status, its success
+    rate, queue depth and state."""
+    data = stats.overview(db, _settings().timezone, current_session())
+    data["queue"] = dispatch.queue_depth(current_session())
+    data["session"] = _session_info(current_session())
     return ok(data)
 
 
@@ -135,12 +136,13 @@ def _redis_health() -> dict:
 
 @blp.route("/system-info")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.response(200, envelope())
 def system_info():
     """Versions, session state and heartbeat, the worker seen on the session, queue lengths,
     database and Redis health, uptime of this API process."""
     settings = _settings()
-    session = _session_info(settings.session_name)
+    session = _session_info(current_session())
     redis_health = _redis_health()
     return ok({
         "versions": {"app": _app_version(), "python": platform.python_version(),
@@ -149,7 +151,7 @@ def system_info():
         "session": session,
         "workers": [{"name": session["worker"], "pid": session["pid"], "alive": session["alive"],
                      "heartbeatAge": session["heartbeatAge"]}] if session["worker"] else [],
-        "queues": dispatch.queue_depth(settings.session_name) if redis_health["ok"] else None,
+        "queues": dispatch.queue_depth(current_session()) if redis_health["ok"] else None,
         "database": _database_health(),
         "redis": redis_health,
         "uptimeSeconds": round(time.time() - STARTED, 1),

@@ -21,6 +21,7 @@ from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import contains_pattern, page
 from web.schemas import envelope, ok, page_envelope
+from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
 
 blp = Blueprint("templates", __name__, url_prefix="/api/whatsapp/templates", description="Message templates")
@@ -116,6 +117,7 @@ def preview(args, template_id: uuid.UUID):
 
 @blp.route("/<uuid:template_id>/send", methods=["POST"])
 @requires(Capability.SEND)
+@session_scoped(blp)
 @blp.arguments(TemplateSendSchema)
 @idempotent
 @blp.response(202, envelope(TemplateQueuedSchema))
@@ -124,7 +126,7 @@ def send(args, template_id: uuid.UUID):
     phone = valid_phone(args["phoneNumber"])
     text, template = templates.render_for(db, template_id, args["variables"])
     ignored = templates.render(template, args["variables"]).ignored
-    [message] = messages.enqueue(db, session_name=_settings().session_name, phones=[phone], bodies=text,
+    [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=text,
                                  user_id=current_principal().id, template_id=template.id)
     templates.count_usage(db, template, 1)
     audit_target(f"message:{message.id}", action="template.send", template=str(template.id),
@@ -135,6 +137,7 @@ def send(args, template_id: uuid.UUID):
 
 @blp.route("/<uuid:template_id>/send-bulk", methods=["POST"])
 @requires(Capability.BULK)
+@session_scoped(blp)
 @blp.arguments(TemplateBulkSchema)
 @idempotent
 @blp.response(202, envelope(TemplateBulkAcceptedSchema))
@@ -164,7 +167,7 @@ def send_bulk(args, template_id: uuid.UUID):
     if not valid:
         raise GatewayError(422, "no recipient could be queued", details={
             "errors": errors, "invalid": invalid, "missing": sorted({k for e in errors for k in e["missing"]})})
-    job, valid, invalid = bulk.create_job(db, session_name=_settings().session_name, recipients=[], body=bodies,
+    job, valid, invalid = bulk.create_job(db, session_name=current_session(), recipients=[], body=bodies,
                                           country=country, user_id=current_principal().id, kind="template",
                                           template_id=template.id, valid=valid, invalid=invalid)
     templates.count_usage(db, template, len(valid))

@@ -15,6 +15,7 @@ from web.api.blueprint import Blueprint
 from web.auth import Capability, current_principal, requires
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.pagination import page
+from web.session_scope import AllowedSessions, granted_sessions
 from web.transaction import audit_target
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users and their roles")
@@ -27,6 +28,8 @@ class UserSchema(Schema):
     email = fields.String()
     role = fields.String()
     active = fields.Boolean()
+    allowedSessions = fields.List(fields.String(), attribute="allowed_sessions", allow_none=True, metadata={
+        "description": "the WhatsApp sessions the user may use; null: every one"})
     createdAt = fields.DateTime(attribute="created_at")
     lastLoginAt = fields.DateTime(attribute="last_login_at", allow_none=True)
 
@@ -36,12 +39,14 @@ class UserCreateSchema(Schema):
     password = fields.String(required=True, load_only=True,
                              validate=validate.Length(min=accounts.MIN_PASSWORD_LENGTH, max=1024))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    allowed_sessions = AllowedSessions()
 
 
 class UserUpdateSchema(Schema):
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean()
     password = fields.String(load_only=True, validate=validate.Length(min=accounts.MIN_PASSWORD_LENGTH, max=1024))
+    allowed_sessions = AllowedSessions()
 
 
 class UserQuerySchema(PageArgs):
@@ -70,8 +75,10 @@ def list_users(args):
 @blp.arguments(UserCreateSchema)
 @blp.response(201, envelope(UserSchema))
 def create_user(args):
-    """Create a user with a role (the password is hashed with Argon2id)."""
-    user = accounts.create_user(db, args["email"], args["password"], Role(args["role"]))
+    """Create a user with a role (the password is hashed with Argon2id), optionally limited to some
+    WhatsApp sessions."""
+    allowed = granted_sessions(args.get("allowed_sessions"))
+    user = accounts.create_user(db, args["email"], args["password"], Role(args["role"]), allowed)
     audit_target(f"user:{user.id}", action="user.create", role=user.role)
     return ok(user, "user created")
 
@@ -81,8 +88,9 @@ def create_user(args):
 @blp.arguments(UserUpdateSchema)
 @blp.response(200, envelope(UserSchema))
 def update_user(args, user_id: uuid.UUID):
-    """Change a user's role, deactivate or reactivate them, or set a new password. Takes effect on
-    their very next request (tokens are checked against the user on every call)."""
+    """Change a user's role or the WhatsApp sessions they may use (null: every one), deactivate or
+    reactivate them, or set a new password. Takes effect on their very next request (tokens are
+    checked against the user on every call)."""
     user = get_or_404(db, User, user_id, "user")
     if user.id == current_principal().user_id and (args.get("active") is False or
                                                    args.get("role", Role.SUPER_ADMIN.value) != Role.SUPER_ADMIN.value):
@@ -93,5 +101,7 @@ def update_user(args, user_id: uuid.UUID):
         user.active = args["active"]
     if "password" in args:
         accounts.set_password(user, args["password"])
+    if "allowed_sessions" in args:
+        user.allowed_sessions = granted_sessions(args["allowed_sessions"])
     audit_target(f"user:{user.id}", action="user.update", changed=sorted(args))
     return ok(user, "user updated")

@@ -18,6 +18,7 @@ from web.api.validation_schemas import (MAX_TEXT_BYTES, BatchResultSchema, Check
                                         ValidateNumberSchema)
 from web.auth import Capability, current_principal, requires
 from web.schemas import body_limit, envelope, ok
+from web.session_scope import authorize_row_session, current_session, session_scoped
 from web.transaction import audit_target
 
 blp = Blueprint("validation", __name__, url_prefix="/api/whatsapp", description="Number validation")
@@ -48,6 +49,7 @@ def _wait_for_answer(job_id: uuid.UUID, number: str, seconds: float) -> bool | N
 
 @blp.route("/validate-number", methods=["POST"])
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.arguments(ValidateNumberSchema)
 @blp.response(200, envelope(ValidatedNumberSchema))
 @blp.alt_response(202, schema=envelope(ValidatedNumberSchema),
@@ -66,12 +68,12 @@ def validate_number(args):
     cached = contacts.cached_existence(db, check.formatted, settings.whatsapp_check_ttl_hours)
     if cached is not None:
         return ok({**result, "hasWhatsApp": cached}, "cached answer")
-    job = existence.create_job(db, session_name=settings.session_name, numbers=[check.formatted],
+    job = existence.create_job(db, session_name=current_session(), numbers=[check.formatted],
                                user_id=current_principal().id)
     audit_target(f"check:{job.id}", action="number.check_whatsapp", phoneNumber=check.formatted)
     db.commit()  # the worker must see the job; the wait below must not hold a transaction
     answer = None
-    if args["waitSeconds"] > 0 and read_state(settings.session_name)["state"] == "CONNECTED":
+    if args["waitSeconds"] > 0 and read_state(current_session())["state"] == "CONNECTED":
         answer = _wait_for_answer(job.id, check.formatted, args["waitSeconds"])
     if answer is not None:
         return ok({**result, "hasWhatsApp": answer}, "answered by the session")
@@ -82,6 +84,7 @@ def validate_number(args):
 
 @blp.route("/validate-batch", methods=["POST"])
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.arguments(ValidateBatchSchema)
 @blp.response(200, envelope(BatchResultSchema))
 def validate_batch(args):
@@ -101,7 +104,7 @@ def validate_batch(args):
                    for r in results]
         unknown = [n for n in dict.fromkeys(valid) if n not in known]
         if unknown:
-            job = existence.create_job(db, session_name=settings.session_name, numbers=unknown,
+            job = existence.create_job(db, session_name=current_session(), numbers=unknown,
                                        user_id=current_principal().id)
             audit_target(f"check:{job.id}", action="number.check_whatsapp_batch", numbers=len(unknown))
             check_ref = {"jobId": job.id, "status": job.status, "pending": len(unknown)}
@@ -115,6 +118,7 @@ def validate_batch(args):
 def get_check(job_id: uuid.UUID):
     """Progress of a WhatsApp-existence check (single or batch) and the answers so far."""
     job = get_or_404(db, CheckJob, job_id, "WhatsApp check")
+    authorize_row_session(job.session)
     return ok(existence.progress(db, job, _settings().whatsapp_check_ttl_hours))
 
 
