@@ -17,7 +17,8 @@ def common_errors(rule: str, methods: set[str], view) -> list[int]:
     """The errors a route may answer besides its own: the rate limiter (429), the token and role
     checks (401, 403), the body checks every JSON method gets (400, 413, 415: web._check_body), a
     change that conflicts with the current state or an Idempotency-Key still in use (409), a path
-    id naming nothing (404), and the database or the session's worker away (503)."""
+    id naming nothing (404), a `?session=` naming no usable session (404, 409), and the database or
+    the session's worker away (503)."""
     statuses = [429, 503]
     if getattr(view, "_access", PUBLIC) != PUBLIC:
         statuses += [401, 403]
@@ -27,7 +28,9 @@ def common_errors(rule: str, methods: set[str], view) -> list[int]:
         statuses.append(409)
     if "<" in rule:
         statuses.append(404)
-    return statuses
+    if getattr(view, "_session_scoped", False):  # ?session= naming no session (404) or one switched off (409)
+        statuses += [404, 409]
+    return sorted(set(statuses))
 
 
 def _documented(view) -> set[int]:
