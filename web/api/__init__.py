@@ -19,6 +19,7 @@ BLUEPRINT_MODULES = [
     "audit",
     "users",
     "session",
+    "backups",
     "messages",
     "jobs",
     "scheduled",
