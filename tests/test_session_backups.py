@@ -125,3 +125,25 @@ def test_a_wiped_session_comes_back_connected_from_its_encrypted_backup(
                                            and e.get("ok") is False), None), 30, "the refusal")
     assert "does not decrypt" in refusal["error"] and "nothing was restored" in refusal["error"]
     assert recorder.states().count("STOPPED") == stops and read_state(session_name)["state"] == "CONNECTED"
+
+
+def test_a_backup_under_another_key_is_refused_at_boot_and_the_session_asks_for_a_scan(
+        committed_db, session_name, start_worker, fresh_simulator, events, tmp_path):
+    # a backup made under KEY, of a profile that holds a (made-up) login
+    login = tmp_path / "made-up" / session_name / "Default" / "Local Storage" / "leveldb"
+    login.mkdir(parents=True)
+    (login / "from-the-backup").write_bytes(b"not a real LevelDB file")
+    made_up = replace(get_settings(), session_backup_key=KEY)
+    backups.store(committed_db, made_up, session_name, backups.snapshot(login.parents[2]))
+    committed_db.commit()
+    recorder = events(session_name)
+
+    other_key = base64.b64encode(os.urandom(32)).decode()
+    worker = start_worker(session=session_name, SESSION_BACKUP_KEY=other_key)
+
+    refusal = worker.wait_for(
+        lambda: next((e for e in recorder.events if e.get("action") == "restore"), None), 40, "the restore attempt")
+    assert refusal["ok"] is False and refusal["source"] == "boot" and "does not decrypt" in refusal["error"]
+    worker.wait_state("QR_REQUIRED", timeout=40)  # booted on the empty profile instead
+    assert not (worker.profile_dir / "Default" / "Local Storage" / "leveldb" / "from-the-backup").exists()
+    assert [p.name for p in worker.tokens_dir.iterdir() if p.name.startswith(f".{session_name}.")] == []
