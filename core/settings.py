@@ -5,6 +5,8 @@ never later in a request.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from dataclasses import dataclass, fields
@@ -99,6 +101,9 @@ class Settings:
     schedule_grace_seconds: int = 300
     cleanup_interval_seconds: int = 3600
     qr_max_age_seconds: int = 120
+    session_backup_key: str = ""
+    session_backup_keep: int = 5
+    session_backup_seconds: int = 6 * 3600
 
     @property
     def is_production(self) -> bool:
@@ -111,6 +116,20 @@ class Settings:
     @property
     def session_profile_dir(self) -> Path:
         return Path(self.tokens_dir) / self.session_name
+
+    @property
+    def backup_key(self) -> bytes | None:
+        """The 32-byte AES-256-GCM key of the session backups (None: backups are off)."""
+        if not self.session_backup_key:
+            return None
+        try:
+            key = base64.b64decode(self.session_backup_key, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise ValueError("SESSION_BACKUP_KEY must be the base64 of 32 random bytes (e.g. the output of "
+                             "`openssl rand -base64 32`)")
+        return key
 
     def check(self) -> "Settings":
         if self.is_production and self.jwt_secret in ("", DEFAULT_JWT_SECRET):
@@ -128,6 +147,15 @@ class Settings:
         if not is_session_name(self.session_name):
             raise SettingsError(f"SESSION_NAME={self.session_name!r} is not a session name: 1 to 32 of "
                                 "a-z, 0-9, _ and -")
+        if self.is_production and not self.session_backup_key:
+            raise SettingsError("SESSION_BACKUP_KEY is missing: set the base64 of 32 random bytes before "
+                                "running with ENVIRONMENT=production (session backups are encrypted with it)")
+        try:
+            self.backup_key
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        if self.session_backup_keep < 1:
+            raise SettingsError("SESSION_BACKUP_KEEP must be at least 1")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:
@@ -139,7 +167,7 @@ class Settings:
         except ValueError:
             raise SettingsError(f"ERROR_RESET_TIME={self.error_reset_time!r} is not a time HH:MM") from None
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
-                     "cleanup_interval_seconds"):
+                     "cleanup_interval_seconds", "session_backup_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 models on PostgreSQL. Importing this package registers every table on Base.metadata."""
 from models.accounts import ApiToken, User
 from models.audit import AuditLog
+from models.backups import SessionBackup
 from models.base import Base
 from models.checks import CheckJob
 from models.contacts import Contact
@@ -14,6 +15,6 @@ from models.templates import Template
 __all__ = [
     "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
     "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
-    "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "Template", "User",
-    "WaSession",
+    "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
+    "User", "WaSession",
 ]

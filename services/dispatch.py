@@ -31,6 +31,8 @@ RECONCILE = "tasks.messages.reconcile_message"
 DOWNLOAD_MEDIA = "tasks.messages.download_media"
 CHECK_STEP = "tasks.contacts.check_step"
 SYNC_CONTACTS = "tasks.contacts.sync_contacts"
+BACKUP_SESSION = "tasks.backups.backup_session"
+RESTORE_SESSION = "tasks.backups.restore_session"
 
 
 def interactive_queue(session: str) -> str:
@@ -48,15 +50,17 @@ def queue_depth(session: str) -> dict[str, int]:
 
 
 def publish(task: str, args: list, queue: str, *, task_id: str | None = None, countdown: float | None = None,
-            keep_result: bool = False) -> str:
-    """Queue `task(*args)` on `queue` (after `countdown` seconds); -> the task id.
+            keep_result: bool = False, expires: float | None = None) -> str:
+    """Queue `task(*args)` on `queue` (after `countdown` seconds; dropped if not started within
+    `expires` seconds); -> the task id.
 
     The rows are the outcome of almost every task, so no result is kept unless asked: a kept
     result also makes the publishing process subscribe to the result's channel on Redis."""
     app = celery_for(current_settings())
     with app.producer_or_acquire() as producer:
         result = app.send_task(task, args=args, queue=queue, task_id=task_id, countdown=countdown,
-                               ignore_result=not keep_result, producer=producer, retry_policy=_RETRY_POLICY)
+                               ignore_result=not keep_result, producer=producer, retry_policy=_RETRY_POLICY,
+                               expires=expires)
     return result.id
 
 
@@ -99,3 +103,12 @@ def publish_sync_contacts(session: str, task_id: str | None = None) -> str:
 
 def publish_download_media(message_id, session: str) -> None:
     publish(DOWNLOAD_MEDIA, [str(message_id)], interactive_queue(session))
+
+
+def publish_backup(session: str, expires: float | None = None) -> str:
+    """The worker that drives the session owns its profile, so the backup runs there."""
+    return publish(BACKUP_SESSION, [session], interactive_queue(session), expires=expires)
+
+
+def publish_restore(session: str, backup_id) -> str:
+    return publish(RESTORE_SESSION, [session, str(backup_id)], interactive_queue(session))

@@ -1,3 +1,6 @@
+import base64
+import os
+
 import pytest
 
 from core.settings import DEFAULT_JWT_SECRET, SettingsError, load_settings
@@ -28,9 +31,26 @@ def test_production_refuses_a_missing_default_or_short_jwt_secret(secret):
         load_settings(environ)
 
 
+BACKUP_KEY = base64.b64encode(os.urandom(32)).decode()
+
+
 def test_production_starts_with_a_real_secret():
-    settings = load_settings({"ENVIRONMENT": "production", "JWT_SECRET": "x" * 48})
+    settings = load_settings({"ENVIRONMENT": "production", "JWT_SECRET": "x" * 48,
+                              "SESSION_BACKUP_KEY": BACKUP_KEY})
     assert settings.is_production
+    assert len(settings.backup_key) == 32
+
+
+def test_production_refuses_to_start_without_a_session_backup_key():
+    with pytest.raises(SettingsError, match="SESSION_BACKUP_KEY is missing"):
+        load_settings({"ENVIRONMENT": "production", "JWT_SECRET": "x" * 48})
+
+
+@pytest.mark.parametrize("key", ["not base64!", base64.b64encode(b"k" * 16).decode()])
+def test_a_session_backup_key_that_is_not_32_bytes_of_base64_fails_loudly(key):
+    with pytest.raises(SettingsError, match="SESSION_BACKUP_KEY must be the base64 of 32 random bytes"):
+        load_settings({"SESSION_BACKUP_KEY": key})
+    assert load_settings({}).backup_key is None  # development: backups are off without a key
 
 
 def test_the_app_refuses_to_start_in_production_with_the_default_secret():

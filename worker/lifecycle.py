@@ -37,6 +37,8 @@ class Lifecycle:
         self.machine = machine
         self.publisher = publisher
         self.is_owner = is_owner  # only the worker holding the session lock drives a browser
+        # runs before every boot, on this thread (worker/backups.py restores a missing profile)
+        self.prepare_profile: Callable[[], None] | None = None
         self.thread = BrowserThread(f"wa-browser-{self.name}", on_idle=self.pump)
         self.wanted = True  # should a browser be running (False after `disconnect`)
         self.booting = False
@@ -88,6 +90,8 @@ class Lifecycle:
         self.booting = True
         self.machine.set(State.STARTING)
         try:
+            if self.prepare_profile is not None:
+                self.prepare_profile()
             self.browser.create()
             self.browser.driver.get(self.settings.whatsapp_url)
             self._inject()

@@ -7,6 +7,7 @@ The session only assembles its collaborators and holds the session lock's owners
 * `calls` (worker/calls.py): WhatsApp Web's API through wa-js, for the message pipeline;
 * `controls` (worker/controls.py): the operator's commands, read from Redis by `control_reader`;
 * `monitor` (worker/monitor.py): lock, heartbeat and watchdog;
+* `backups` (worker/backups.py): the encrypted profile backups, and the restore before the first boot;
 * `machine` and `publisher`: the state, and what the rest of the system is told (Redis).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import redis
 
 from core.redis import Keys, redis_for
 from core.settings import Settings
+from worker.backups import LINKED, ProfileBackups
 from worker.browser import Browser
 from worker.calls import WhatsAppCalls
 from worker.controls import ControlReader, Controls
@@ -45,6 +47,8 @@ class WhatsAppSession:
         self.browser = Browser(settings)
         self.lifecycle = Lifecycle(settings, self.browser, self.machine, self.publisher, self.is_owner)
         self.calls = WhatsAppCalls(settings, self.browser, self.lifecycle.thread, self.machine)
+        self.backups = ProfileBackups(settings, self.lifecycle, self.machine, self.publisher)
+        self.lifecycle.prepare_profile = self.backups.restore_missing
         self.controls = Controls(settings, self.lifecycle, self.calls, self.browser, self.machine, self.publisher)
         self.lock = SessionLock(self.client, Keys.session_lock(self.name), hostname=self.hostname)
         self.monitor = Monitor(settings, self.lock, self.publisher, self.browser, self.lifecycle, self.hostname,
@@ -61,10 +65,14 @@ class WhatsAppSession:
         self.control_reader.start()
 
     def close(self) -> None:
-        """Close the browser (profile kept), publish STOPPED and free the session. Idempotent."""
+        """Close the browser (profile kept), back up a linked session's profile, publish STOPPED and
+        free the session. Idempotent."""
+        was_linked = self.owner and self.state in LINKED
         self.control_reader.stop()
         self.monitor.stop()
         self.lifecycle.thread.stop(final=self.lifecycle.shutdown, timeout=self.settings.browser_timeout_seconds)
+        if self.owner:  # the files are complete now, and no other worker opens them before the release
+            self.backups.after_close(was_linked)
         try:
             if self.owner:
                 self.publisher.update(heartbeat="")

@@ -28,6 +28,7 @@ BLUEPRINT_MODULES = [
     "users",
     "sessions",
     "session",
+    "backups",
     "messages",
     "jobs",
     "scheduled",
