@@ -6,8 +6,9 @@ import logging
 import uuid
 
 from core.celery_app import celery_app
+from core.db import db
 from core.settings import current_settings
-from services import dispatch
+from services import dispatch, sessions
 from services.backups import BackupError
 from tasks.base import DbTask
 from tasks.periodic import locked_task
@@ -25,12 +26,15 @@ def _session(session_name: str):
 
 @locked_task("tasks.backups.schedule_backups", lock_seconds=60)
 def schedule_backups() -> str:
-    """Ask the session's worker for a backup; a request not started within one period is dropped."""
+    """Ask each active session's worker for a backup; a request not started within one period is
+    dropped (a session no worker drives has nothing new to back up)."""
     settings = current_settings()
     if settings.backup_key is None:
         return "skipped: SESSION_BACKUP_KEY is not set"
-    dispatch.publish_backup(settings.session_name, expires=settings.session_backup_seconds)
-    return f"requested for {settings.session_name}"
+    names = [row.name for row in sessions.list_sessions(db, settings, active=True)]
+    for name in names:
+        dispatch.publish_backup(name, expires=settings.session_backup_seconds)
+    return f"requested for {', '.join(names)}"
 
 
 @celery_app.task(name=dispatch.BACKUP_SESSION, base=DbTask)
