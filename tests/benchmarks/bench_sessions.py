@@ -9,8 +9,10 @@ has been idle for BENCH_SESSION_IDLE_SECONDS, the memory of each worker's whole 
 (the Python worker, chromedriver, every Chromium process) is read as PSS from
 /proc/<pid>/smaps_rollup: pages shared between processes (Chromium's code, the zygote's pages) are
 split between them, so the per-session figure is what one more session costs the host, and it
-falls as more sessions share the same binaries. The linked-profile start is measured with one
-session: stop its worker cleanly, start a new one on the same profile, time to CONNECTED.
+falls as more sessions share the same binaries (and when other browsers run on the host: the
+anonymous part, also printed, is each session's own). The linked-profile start is measured with
+one session: stop its worker cleanly, start a new one on the same profile, time to CONNECTED. CPU
+is printed for idle sessions and while all of them send at the default pacing.
 
 Target: at most 350 MB per session. The simulator's page is tiny next to the real WhatsApp Web
 (whose renderer alone holds hundreds of MB on a busy account): these figures are the gateway's own
