@@ -9,6 +9,7 @@ import base64
 import binascii
 import os
 import re
+import sys
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from datetime import time
@@ -221,8 +222,8 @@ def current_settings() -> Settings:
     """The settings of the code running now: the Flask app's inside one of its contexts (so two
     apps with different settings live in one process), else the process's (`use_settings`), else
     the environment's (a script)."""
-    from flask import current_app, has_app_context  # core does not otherwise need Flask
-
-    if has_app_context():
-        return current_app.config["SETTINGS"]
+    # a process that never imported Flask (a worker) has no app context, and is spared Flask's memory
+    flask = sys.modules.get("flask")
+    if flask is not None and flask.has_app_context():
+        return flask.current_app.config["SETTINGS"]
     return _process_settings or get_settings()

@@ -38,7 +38,19 @@ FLAGS = (
     "--disable-quic",
     "--disable-breakpad",
     "--password-store=basic",
+    # Memory (README "Benchmarks", each measured on the simulator), off: the spare renderer kept
+    # warm for a next navigation (6 MB, a process) and the browser's own omnibox popups, which
+    # Chromium renders in a WebUI renderer of their own even headless (37 MB, a process); the
+    # network service runs inside the browser process instead of its own (16 MB). Nothing WhatsApp
+    # Web uses is switched off: JavaScript, WebAssembly, IndexedDB, service workers, WebSockets,
+    # WebGL and site isolation stay as in a desktop Chrome. One --disable-features: a second would
+    # replace the first.
+    "--disable-features=SpareRendererForSitePerProcess,WebUIOmniboxPopup,WebUIOmniboxAimPopup",
+    "--enable-features=NetworkServiceInProcess2",
 )
+# uc appends --window-size=1920,1080 after our flags (the last one wins), so the window is resized
+# once started: a laptop-sized window, which WhatsApp Web lays out as usual, and smaller buffers
+WINDOW_SIZE = (1280, 800)
 # words of a WebDriver error that mean the browser or chromedriver is gone, not just one call failed
 DEAD_MARKERS = ("disconnected", "not reachable", "no such window", "invalid session id",
                 "session deleted", "target window already closed", "connection refused", "max retries")
@@ -176,6 +188,7 @@ class Browser:
             log_level=3,  # uc keeps Chromium's stderr in a pipe nobody reads: keep it quiet
         )
         self.browser_pid = self.driver.browser_pid
+        self.driver.set_window_size(*WINDOW_SIZE)
         self.driver.set_page_load_timeout(settings.browser_timeout_seconds)
         self.driver.set_script_timeout(settings.browser_timeout_seconds)
         log.info("chromium started (pid %s, profile %s)", self.browser_pid, profile)
