@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from core.db import db
 from core.settings import current_settings
-from services import error_stats, health
+from services import error_stats, health, sessions
 from tasks.periodic import locked_task
 
 
 @locked_task("tasks.health.check_session", lock_seconds=120)
-def check_session() -> dict:
-    """Restart a failed or stuck session through its worker; alert on anything else wrong."""
+def check_session() -> dict[str, dict]:
+    """For every active session: restart it through its worker when failed or stuck; alert on
+    anything else wrong. -> each session's report, by name."""
     settings = current_settings()
-    return health.as_dict(health.check(settings.session_name, stuck_seconds=settings.health_stuck_seconds))
+    return {row.name: health.as_dict(health.check(row.name, stuck_seconds=settings.health_stuck_seconds))
+            for row in sessions.list_sessions(db, settings, active=True)}
 
 
 @locked_task("tasks.health.reset_error_counts", lock_seconds=600)

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from core.db import db
 from core.settings import current_settings
-from services import health, idempotency, outbox
+from services import health, idempotency, outbox, sessions
 from tasks.periodic import locked_task
 
 
@@ -21,6 +21,8 @@ def purge_idempotency_keys() -> int:
 
 
 @locked_task("tasks.maintenance.purge_qr_payloads", lock_seconds=60)
-def purge_qr_payloads() -> bool:
+def purge_qr_payloads() -> list[str]:
+    """-> the sessions whose stale QR payload was removed."""
     settings = current_settings()
-    return health.purge_old_qr(settings.session_name, settings.qr_max_age_seconds)
+    return [row.name for row in sessions.list_sessions(db, settings)
+            if health.purge_old_qr(row.name, settings.qr_max_age_seconds)]

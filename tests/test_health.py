@@ -39,3 +39,24 @@ def test_openapi_documents_our_error_envelope(client):
     assert set(error["properties"]) == {"success", "error"}
     detail = spec["components"]["schemas"]["ErrorDetail"]["properties"]
     assert set(detail) == {"type", "message", "userMessage", "retry", "suggestions", "details"}
+
+
+def test_the_periodic_health_check_covers_every_active_session(committed_db, redis_client):
+    """Beat's health check and QR purge look at each active session, not only SESSION_NAME's."""
+    from core.settings import get_settings
+    from services import sessions
+    from tasks.health import check_session
+    from tasks.maintenance import purge_qr_payloads
+
+    settings = get_settings()
+    sessions.create(committed_db, settings, name="secondo", by=None)
+    sessions.create(committed_db, settings, name="spento", by=None, active=False)
+    committed_db.commit()
+    redis_client.hset("wa:secondo:state", mapping={"qr": "2@old", "qr_at": "2000-01-01T00:00:00+00:00"})
+    try:
+        reports = check_session()
+        assert {settings.session_name, "secondo"} <= set(reports) and "spento" not in reports
+        assert reports["secondo"]["state"] == "STOPPED" and "no worker" in reports["secondo"]["alerts"][0]
+        assert "secondo" in purge_qr_payloads()
+    finally:
+        redis_client.delete("wa:secondo:state")
