@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from flask import current_app, g, request
+from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity
 from marshmallow import Schema, fields, validate
 
