@@ -55,6 +55,10 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"not a boolean: {raw!r}")
 
 
+# A session's worker refreshes its lease this often (worker/monitor.py); the lease outlives a few.
+HEARTBEAT_SECONDS = 3
+
+
 @dataclass(frozen=True)
 class Settings:
     # name of the field -> environment variable in upper case (see README)
@@ -105,6 +109,8 @@ class Settings:
     session_backup_key: str = ""
     session_backup_keep: int = 5
     session_backup_seconds: int = 6 * 3600
+    session_lease_seconds: int = 20
+    claim_sessions: str = "*"
 
     @property
     def is_production(self) -> bool:
@@ -157,6 +163,11 @@ class Settings:
             raise SettingsError(str(exc)) from None
         if self.session_backup_keep < 1:
             raise SettingsError("SESSION_BACKUP_KEEP must be at least 1")
+        if self.session_lease_seconds < 3 * HEARTBEAT_SECONDS:
+            raise SettingsError(f"SESSION_LEASE_SECONDS must be at least {3 * HEARTBEAT_SECONDS}: the lease must "
+                                f"outlive two missed heartbeats ({HEARTBEAT_SECONDS} s apart)")
+        if not self.claim_patterns:
+            raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:
@@ -172,6 +183,11 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def claim_patterns(self) -> tuple[str, ...]:
+        """CLAIM_SESSIONS as shell patterns: the sessions a claiming worker may take."""
+        return tuple(p.strip() for p in self.claim_sessions.split(",") if p.strip())
 
     @property
     def error_reset_clock(self) -> tuple[int, int]:

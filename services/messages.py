@@ -155,6 +155,14 @@ def claim_for_sending(session: Session, message_id) -> Message | None:
     ).first()
 
 
+def still_claimed(session: Session, message: Message) -> bool:
+    """Lock the row until commit if it is still in the SENDING of `message`'s claim: each claim
+    stamps `sending_at`, so a later claim (by the worker that took the session over) differs."""
+    row = session.execute(select(Message.sending_at).where(
+        Message.id == message.id, Message.status == MessageStatus.SENDING.value).with_for_update()).first()
+    return row is not None and row.sending_at == message.sending_at
+
+
 def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> None:
     message.status = MessageStatus.SENT.value
     message.sent_at = message.sent_at or now()

@@ -18,9 +18,9 @@ RETRY_SECONDS = 5.0
 
 
 def _session():
-    from worker.runtime import get_session  # only a session worker has one
+    from worker.runtime import driving_session  # only a WhatsApp worker has one
 
-    return get_session()
+    return driving_session()
 
 
 def _next_step(job: CheckJob, countdown: float | None = None) -> None:
