@@ -6,7 +6,8 @@ loop doing the same work, and /stats and /detailed-stats p95 on 1,000,000 seeded
 The API runs in-process through the Flask test client (the whole request: JWT, role check, schema,
 audit row, commit, JSON), without an HTTP socket. The messages are seeded with one
 INSERT ... SELECT generate_series into a dedicated database, `<bench database>_stats`, spread over
-365 days in time order (as a real outbox grows). Targets: the endpoint within 1.5x of the bare loop;
+365 days in time order (as a real outbox grows), all in one WhatsApp session (SESSION), which the
+statistics routes are asked for (`?session=`). Targets: the endpoint within 1.5x of the bare loop;
 p95 <= 100 ms for /stats and /detailed-stats (default window, 7 days). The triggers on `messages` fill
 the statistics rollups (migrations 0003 and 0004) during the seed.
 
