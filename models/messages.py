@@ -66,6 +66,8 @@ class Message(UUIDPrimaryKey, Base):
         # newest-first keyset pagination, overall and per conversation
         Index("ix_messages_created_at_id", text("created_at DESC"), text("id DESC")),
         Index("ix_messages_phone_created", "phone_number", text("created_at DESC"), text("id DESC")),
+        # one session's messages newest first (lists, per-session statistics), however few they are
+        Index("ix_messages_session_created_id", "session", text("created_at DESC"), text("id DESC")),
         Index("ix_messages_status_created", "status", "created_at"),
         Index("ix_messages_bulk_job_status", "bulk_job_id", "status"),
         Index("ix_messages_session_wa_id", "session", "wa_message_id", unique=True,

@@ -198,6 +198,20 @@ def grantable_sessions(principal: Principal, requested: list[str] | None) -> lis
     return requested
 
 
+def authorize_grantee(principal: Principal, sessions: list[str] | None, what: str) -> None:
+    """A caller limited to some sessions may change a user or token (`what`) only while that one
+    reaches no session beyond the caller's own: it cannot narrow another team's token, nor rewrite
+    an unlimited one to its own sessions."""
+    if principal.sessions is None:
+        return
+    beyond = (["every session"] if sessions is None
+              else [name for name in sessions if name not in principal.sessions])
+    if beyond:
+        raise GatewayError(403, f"{principal.kind} {principal.name!r} may not change {what}: it may use "
+                                f"sessions beyond the caller's own ({', '.join(beyond)})",
+                           ErrorType.PERMISSION_DENIED)
+
+
 def _sessions(allowed: list[str] | None) -> tuple[str, ...] | None:
     return None if allowed is None else tuple(allowed)
 

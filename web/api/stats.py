@@ -75,17 +75,18 @@ def get_stats():
 
 @blp.route("/detailed-stats")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.arguments(DaysSchema, location="query")
 @blp.response(200, envelope())
 def get_detailed_stats(args):
-    """The last `days` days (1-90, default 7, in the gateway's time zone): per-day and per-hour
-    series, top contacts, template usage, median seconds from queued to sent and to delivered,
-    failures by type.
+    """The session's last `days` days (1-90, default 7, in the gateway's time zone): per-day and
+    per-hour series, top contacts, template usage, median seconds from queued to sent and to
+    delivered, failures by type.
 
     Counts are exact. The two medians are exact while the window holds at most 5,000 messages;
     beyond, they are the medians of a log-scale latency histogram (16 buckets per doubling,
     interpolated inside the bucket), within 4.5% of the exact median."""
-    return ok(stats.detailed(db, args["days"], _settings().timezone))
+    return ok(stats.detailed(db, args["days"], _settings().timezone, current_session()))
 
 
 @lru_cache(maxsize=1)
