@@ -73,8 +73,7 @@ def set_token_sessions(token: ApiToken, allowed_sessions: list[str] | None) -> A
     return token
 
 
-def revoke_token(session: Session, token_id: uuid.UUID) -> ApiToken:
-    token = get_token(session, token_id)
+def revoke_token(token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = datetime.now(timezone.utc)
     return token

@@ -1,7 +1,12 @@
 """The Alembic history builds the schema from nothing, matches the models, and tears down cleanly."""
+import importlib.util
+from dataclasses import fields
+
+import pytest
 from sqlalchemy import create_engine, inspect, text
 
 import models
+from core.settings import ROOT, Settings
 from tests.fixtures.db import run_alembic
 
 
@@ -99,3 +104,42 @@ def test_0007_rebuilds_the_statistics_rollups_per_session_and_back(scratch_datab
             assert "session" not in {c["name"] for c in inspect(conn).get_columns("message_hourly_counts")}
     finally:
         engine.dispose()
+
+
+def test_0008_keys_the_error_counters_by_session_and_back(scratch_database_url, monkeypatch):
+    run_alembic(scratch_database_url, "upgrade", "0007")
+    engine = create_engine(scratch_database_url)
+    rows = "SELECT {key}, count, last_message FROM error_counters ORDER BY {key}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO error_counters (error_type, count, since, last_at, last_message) VALUES "
+                              "('BLOCKED', 3, now() - interval '2 hours', now() - interval '1 hour', 'old'), "
+                              "('RATE_LIMIT', 1, now(), now(), 'slow down')"))
+        monkeypatch.setenv("SESSION_NAME", "support")  # counters from before are the default session's
+        run_alembic(scratch_database_url, "upgrade", "head")
+        with engine.begin() as conn:
+            assert conn.execute(text(rows.format(key="session, error_type"))).all() == [
+                ("support", "BLOCKED", 3, "old"), ("support", "RATE_LIMIT", 1, "slow down")]
+            conn.execute(text("INSERT INTO error_counters (session, error_type, count, since, last_at, last_message) "
+                              "VALUES ('marketing', 'BLOCKED', 2, now() - interval '3 hours', now(), 'new')"))
+        run_alembic(scratch_database_url, "downgrade", "0007")
+        with engine.begin() as conn:  # added back together: the latest failure's message, the earliest reset
+            assert conn.execute(text(rows.format(key="error_type"))).all() == [
+                ("BLOCKED", 5, "new"), ("RATE_LIMIT", 1, "slow down")]
+            assert conn.execute(text("SELECT since < now() - interval '150 minutes' FROM error_counters "
+                                     "WHERE error_type = 'BLOCKED'")).scalar() is True
+            assert [c["name"] for c in inspect(engine).get_columns("error_counters")][0] == "error_type"
+
+        monkeypatch.setenv("SESSION_NAME", "Not a name")
+        with pytest.raises(RuntimeError, match="not a session name"):
+            run_alembic(scratch_database_url, "upgrade", "head")
+    finally:
+        engine.dispose()
+
+
+def test_0008_defaults_to_the_same_session_name_as_the_settings():
+    spec = importlib.util.spec_from_file_location(
+        "migration_0008", ROOT / "migrations" / "versions" / "0008_error_counters_per_session.py")
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration.DEFAULT_SESSION_NAME == {f.name: f.default for f in fields(Settings)}["session_name"]

@@ -296,3 +296,51 @@ def test_changing_a_tokens_sessions_follows_the_rules_of_issue(client, admin, au
     assert revoked.status_code == 409 and revoked.json["error"]["type"] == "CONFLICT"
     pro = auth_headers(Role.PROFESSIONAL)
     assert client.patch(url, json={"allowedSessions": None}, headers=pro).status_code == 403
+
+
+def test_a_limited_admin_revokes_only_tokens_confined_to_its_own_sessions(client, admin, auth_headers, names,
+                                                                           make_user, db_session):
+    default, marketing, _ = names
+    _create(client, admin, marketing)
+    limited_admin = make_user(Role.ADMIN)
+    limited_admin.allowed_sessions = [marketing]
+    db_session.commit()
+    limited = auth_headers(Role.ADMIN, user=limited_admin)
+
+    for fields in ({"allowedSessions": [default]}, {"allowedSessions": [default, marketing]}, {}):
+        other_team, info = _token(client, admin, **fields)
+        denied = client.delete(f"/api/auth/tokens/{info['id']}", headers=limited)
+        assert denied.status_code == 403 and denied.json["error"]["type"] == "PERMISSION_DENIED", fields
+        assert client.get("/api/auth/me", headers=other_team).status_code == 200  # still works
+    mine, own = _token(client, limited)  # confined to marketing, like its issuer
+    assert client.delete(f"/api/auth/tokens/{own['id']}", headers=limited).status_code == 200
+    assert client.get("/api/auth/me", headers=mine).status_code == 401
+    audit = db_session.query(AuditLog).filter_by(action="auth.revoke_token").order_by(AuditLog.id).all()
+    assert [row.outcome for row in audit] == ["denied"] * 3 + ["success"]
+
+
+def test_a_limited_super_admin_changes_only_users_confined_to_its_own_sessions(client, auth_headers, names,
+                                                                                make_user, db_session):
+    default, marketing, _ = names
+    _create(client, auth_headers(Role.SUPER_ADMIN), marketing)
+    boss = make_user(Role.SUPER_ADMIN)
+    boss.allowed_sessions = [marketing]
+    team, elsewhere, everywhere = (make_user(Role.PROFESSIONAL) for _ in range(3))
+    team.allowed_sessions, elsewhere.allowed_sessions = [marketing], [default, marketing]
+    db_session.commit()
+    limited = auth_headers(Role.SUPER_ADMIN, user=boss)
+    ids = {"team": team.id, "elsewhere": elsewhere.id, "everywhere": everywhere.id}
+
+    for name in ("elsewhere", "everywhere"):  # neither deactivated, nor narrowed, nor given a new password
+        for body in ({"active": False}, {"allowedSessions": [marketing]}, {"password": "taken over, 123"}):
+            denied = client.patch(f"/api/users/{ids[name]}", json=body, headers=limited)
+            assert denied.status_code == 403 and denied.json["error"]["type"] == "PERMISSION_DENIED", (name, body)
+    changed = client.patch(f"/api/users/{ids['team']}", json={"active": False, "role": "CLIENT"}, headers=limited)
+    assert changed.status_code == 200 and changed.json["data"]["active"] is False
+    mine = client.patch(f"/api/users/{boss.id}", json={"allowedSessions": [marketing]}, headers=limited)
+    assert mine.status_code == 200  # itself: confined to its own sessions by definition
+
+    db_session.expire_all()
+    users = {name: db_session.get(type(team), user_id) for name, user_id in ids.items()}
+    assert [(users[n].active, users[n].allowed_sessions) for n in ("elsewhere", "everywhere")] == [
+        (True, [default, marketing]), (True, None)]

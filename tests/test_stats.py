@@ -134,10 +134,11 @@ def test_system_info(client, auth_headers):
 
 
 def test_error_stats_and_audited_reset(client, auth_headers, history, db_session):
-    error_stats.increment(db_session, "NOT_WHATSAPP", "393331111111 is not on WhatsApp")
-    error_stats.increment(db_session, "NOT_WHATSAPP", "again")
-    error_stats.increment(db_session, "RATE_LIMIT")
+    error_stats.increment(db_session, SESSION, "NOT_WHATSAPP", "393331111111 is not on WhatsApp")
+    error_stats.increment(db_session, SESSION, "NOT_WHATSAPP", "again")
+    error_stats.increment(db_session, SESSION, "RATE_LIMIT")
     data = client.get("/api/whatsapp/error-stats", headers=auth_headers(Role.ADMIN)).json["data"]
+    assert data["session"] == SESSION
     assert [(c["errorType"], c["count"]) for c in data["counters"]] == [("NOT_WHATSAPP", 2), ("RATE_LIMIT", 1)]
     assert data["total"] == 3 and [m["errorType"] for m in data["recent"]] == ["NOT_WHATSAPP", "RATE_LIMIT"]
     assert client.post("/api/whatsapp/error-stats/reset", headers=auth_headers(Role.ADMIN)).status_code == 403
@@ -146,7 +147,42 @@ def test_error_stats_and_audited_reset(client, auth_headers, history, db_session
     db_session.expire_all()
     assert {c.count for c in db_session.query(ErrorCounter)} == {0}
     audit = db_session.query(AuditLog).filter_by(action="error_stats.reset", outcome="success").one()
-    assert audit.target == "error_counters"
+    assert audit.target == f"session:{SESSION}"
+
+
+def test_error_stats_count_the_session_asked_for(client, auth_headers, history, db_session, make_user):
+    db_session.add(WaSession(name=OTHER))
+    other_failure = message(db_session, phone="393339999999", status="FAILED", error_type="BLOCKED", session=OTHER)
+    db_session.flush()
+    for name, error_type in ((SESSION, "RATE_LIMIT"), (OTHER, "BLOCKED"), (OTHER, "BLOCKED"), (OTHER, "RATE_LIMIT")):
+        error_stats.increment(db_session, name, error_type, f"{error_type} on {name}")
+    admin = auth_headers(Role.ADMIN)
+
+    default = client.get("/api/whatsapp/error-stats", headers=admin).json["data"]
+    assert default == client.get(f"/api/whatsapp/error-stats?session={SESSION}", headers=admin).json["data"]
+    assert [(c["errorType"], c["count"], c["lastMessage"]) for c in default["counters"]] == [
+        ("RATE_LIMIT", 1, f"RATE_LIMIT on {SESSION}")]
+    assert default["total"] == 1 and str(other_failure.id) not in {m["messageId"] for m in default["recent"]}
+    other = client.get(f"/api/whatsapp/error-stats?session={OTHER}", headers=admin).json["data"]
+    assert other["session"] == OTHER and other["total"] == 3
+    assert [(c["errorType"], c["count"]) for c in other["counters"]] == [("BLOCKED", 2), ("RATE_LIMIT", 1)]
+    assert [m["messageId"] for m in other["recent"]] == [str(other_failure.id)]
+
+    # resetting one session's counters leaves the other's alone
+    root = auth_headers(Role.SUPER_ADMIN)
+    reset = client.post(f"/api/whatsapp/error-stats/reset?session={OTHER}", headers=root)
+    assert reset.status_code == 200 and reset.json["data"]["reset"] == 2
+    assert client.get(f"/api/whatsapp/error-stats?session={OTHER}", headers=admin).json["data"]["total"] == 0
+    assert client.get("/api/whatsapp/error-stats", headers=admin).json["data"]["total"] == 1
+
+    limited = make_user(Role.SUPER_ADMIN)
+    limited.allowed_sessions = [SESSION]
+    db_session.commit()
+    headers = auth_headers(Role.SUPER_ADMIN, user=limited)
+    for method, path in (("GET", "/api/whatsapp/error-stats"), ("POST", "/api/whatsapp/error-stats/reset")):
+        denied = client.open(f"{path}?session={OTHER}", method=method, headers=headers)
+        assert denied.status_code == 403 and denied.json["error"]["type"] == "PERMISSION_DENIED"
+    assert client.get("/api/whatsapp/error-stats?session=nobody-here", headers=admin).status_code == 404
 
 
 # --- /detailed-stats from the rollups of migration 0004 ------------------------------------------

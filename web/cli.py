@@ -1,4 +1,5 @@
-"""`flask --app web users create ...` and `flask --app web tokens issue ...`."""
+"""`flask --app web users create ...`, `flask --app web tokens issue|set-sessions ...` and
+`flask --app web whatsapp qr`."""
 from __future__ import annotations
 
 import os
@@ -65,6 +66,24 @@ def register_cli(app: Flask) -> None:
                                      expires_delta=token.expires_at - datetime.now(timezone.utc))
         click.echo(f"token {token.id} for {name} ({token.role}), expires {token.expires_at:%Y-%m-%d}:")
         click.echo(bearer)
+
+    @tokens.command("set-sessions")
+    @click.argument("token_id", type=click.UUID)
+    @click.option("--session", "allowed", multiple=True, metavar="NAME",
+                  help="the WhatsApp session it may use (repeat for more)")
+    @click.option("--all", "every", is_flag=True, help="let it use every session")
+    def set_token_sessions(token_id, allowed: tuple[str, ...], every: bool):
+        """Change the WhatsApp sessions an API token may use, from its next request on."""
+        if bool(allowed) == every:  # never widen a token to every session by leaving the option out
+            raise click.UsageError("give either --session NAME (repeatable) or --all")
+        try:
+            token = accounts.set_token_sessions(accounts.get_token(db, token_id), _allowed(allowed))
+            db.commit()
+        except GatewayError as exc:
+            db.rollback()
+            raise click.ClickException(exc.message) from None
+        click.echo(f"token {token.id} ({token.name}) may use "
+                   f"{', '.join(token.allowed_sessions) if token.allowed_sessions else 'every session'}")
 
     whatsapp = AppGroup("whatsapp", help="The WhatsApp session.")
 

@@ -149,13 +149,13 @@ class Courier:
     def _failed_attempt(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
         if send_rules.gives_up(error_type, message.attempts, message.created_at, self.settings):
             return self._fail(message, error_type, detail)
-        error_stats.increment(db, error_type.value, detail)
+        error_stats.increment(db, message.session, error_type.value, detail)
         return self._later(message, send_rules.retry_delay(message.attempts, self.settings), error_type, detail)
 
     def _fail(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
         self._check_claim(message)
         messages.mark_failed(db, message, error_type.value, detail)
-        error_stats.increment(db, error_type.value, detail)
+        error_stats.increment(db, message.session, error_type.value, detail)
         db.commit()
         return Outcome.FAILED
 

@@ -159,7 +159,7 @@ def update_token(args, token_id: uuid.UUID):
     on. The same rules as at issue: only live sessions, never more than the caller's own; and a
     caller itself limited may change only tokens confined to its own sessions. A revoked token is 409."""
     token = accounts.get_token(db, token_id)
-    authorize_grantee(current_principal(), token.allowed_sessions, f"token {token.name!r}")
+    authorize_grantee(current_principal(), token)
     accounts.set_token_sessions(token, granted_sessions(args["allowed_sessions"]))
     audit_target(f"token:{token.id}", allowedSessions=token.allowed_sessions)
     return ok(token, "token updated")
@@ -169,8 +169,11 @@ def update_token(args, token_id: uuid.UUID):
 @requires(Capability.MANAGE)
 @blp.response(200, envelope(TokenInfoSchema))
 def revoke_token(token_id: uuid.UUID):
-    """Revoke an API token: it is refused from the next request on."""
-    token = accounts.revoke_token(db, token_id)
+    """Revoke an API token: it is refused from the next request on. A caller limited to some
+    sessions may revoke only tokens confined to its own sessions."""
+    token = accounts.get_token(db, token_id)
+    authorize_grantee(current_principal(), token)
+    accounts.revoke_token(token)
     audit_target(f"token:{token.id}")
     return ok(token, "token revoked")
 
