@@ -121,7 +121,8 @@ def detailed(session: Session, days: int, tz: str, session_name: str) -> dict:
             WHERE session = :session AND day >= :first_day
             UNION ALL
             SELECT phone_number, 1 FROM messages
-            WHERE session = :session AND created_at >= :since AND created_at < :head_end) x
+            WHERE session = :session AND created_at >= :since AND created_at < :head_end
+              AND phone_number IS NOT NULL) x
         GROUP BY 1 HAVING sum(n) > 0 ORDER BY 2 DESC, 1 LIMIT :top"""), {**params, "top": TOP}).all()]
     if messages <= EXACT_MEDIAN_MESSAGES:
         medians = _exact_medians(session, since, session_name)
@@ -218,7 +219,8 @@ def detailed_scan(session: Session, days: int, tz: str, session_name: str) -> di
         if row.by_hour == 0:
             _hour_entry(hours, row.hour, row.direction, row.total, row.done, row.failed)
         elif row.by_phone == 0:
-            phones.append((row.total, row.phone_number))
+            if row.phone_number is not None:  # a sender known only by a LID so far (services/lids.py)
+                phones.append((row.total, row.phone_number))
         elif row.by_template == 0:
             if row.template_id is not None:
                 used.append((row.total, row.template_id))

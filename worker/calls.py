@@ -100,5 +100,13 @@ class WhatsAppCalls:
         """None when the number is not on WhatsApp."""
         return self.call_wpp("contact.queryWidExists", chat_id)
 
+    def phone_of_lid(self, lid: str) -> str | None:
+        """The phone number (digits) WhatsApp Web knows for `<digits>@lid`, else None: a LID is
+        mapped from the page's own cache, which learns it as messages come and go."""
+        entry = self.call_wpp("contact.getPnLidEntry", lid, connected=False) or {}
+        phone = entry.get("phoneNumber") or ""  # a Wid-like object, flattened to its `_serialized` by page.CALL
+        serialized = phone.get("_serialized", "") if isinstance(phone, dict) else str(phone)
+        return serialized.split("@", 1)[0] if serialized.endswith("@c.us") else None
+
     def list_contacts(self) -> list[dict]:
         return self.call_wpp("contact.list") or []

@@ -148,8 +148,8 @@ class Claimer:
         self._lost.clear()
         session.on_lost = self._lost.set
         first_connection = [True]
-        session.add_listener(Inbox(name, session.client,
-                                   on_connected=lambda: _recover(name, first_connection)).handle)
+        session.add_listener(Inbox(name, session.client, on_connected=lambda: _recover(name, first_connection),
+                                   phone_of_lid=session.calls.phone_of_lid).handle)
         self.courier = Courier(session.calls, settings, session.client)
         try:
             session.start()

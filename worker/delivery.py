@@ -27,7 +27,7 @@ from core.redis import Keys
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import contacts, dispatch, error_stats, messages, send_rules
+from services import contacts, dispatch, error_stats, lids, messages, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
 from worker.calls import WhatsAppCalls
@@ -57,7 +57,9 @@ class PermanentFailure(Exception):
 
 
 def pending_ack_key(session_name: str, wa_message_id: str) -> str:
-    return f"wa:{session_name}:ack:{wa_message_id}"
+    """Where an ack waits for its send's commit: by the key's own id, since the ack may name the
+    chat as `@lid` where the send's answer said `@c.us` (services/lids.py)."""
+    return f"wa:{session_name}:ack:{lids.key_id(wa_message_id)}"
 
 
 class Courier:

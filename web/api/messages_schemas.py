@@ -67,7 +67,11 @@ class JobSchema(Schema):
 
 class MessageSchema(Schema):
     messageId = fields.UUID(attribute="id")
-    phoneNumber = fields.String(attribute="phone_number")
+    phoneNumber = fields.String(attribute="phone_number", allow_none=True, metadata={
+        "description": "E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
+                       "not mapped to a number yet (see `lid`): filed under the number once it is"})
+    lid = fields.String(allow_none=True, metadata={
+        "description": "the sender's WhatsApp LID (`<digits>@lid`) when WhatsApp gave one"})
     message = fields.String(attribute="body", allow_none=True)
     direction = fields.String()
     status = fields.String()
