@@ -111,6 +111,8 @@ class Settings:
     session_backup_seconds: int = 6 * 3600
     session_lease_seconds: int = 20
     claim_sessions: str = "*"
+    opt_out_keywords: str = "STOP,ANNULLA,CANCELLA,DISISCRIVI,UNSUBSCRIBE"
+    opt_in_keywords: str = "START,ISCRIVI,SUBSCRIBE"
 
     @property
     def is_production(self) -> bool:
@@ -166,6 +168,9 @@ class Settings:
         if self.session_lease_seconds < 3 * HEARTBEAT_SECONDS:
             raise SettingsError(f"SESSION_LEASE_SECONDS must be at least {3 * HEARTBEAT_SECONDS}: the lease must "
                                 f"outlive two missed heartbeats ({HEARTBEAT_SECONDS} s apart)")
+        opt_out, opt_in = self.opt_keywords
+        if opt_out & opt_in:
+            raise SettingsError(f"OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS share {', '.join(sorted(opt_out & opt_in))}")
         if not self.claim_patterns:
             raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
         if self.send_max_per_second < 1:
@@ -183,6 +188,13 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def opt_keywords(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(opt-out, opt-in) keywords, upper case: a whole incoming message equal to one opts out or in."""
+        def words(raw: str) -> frozenset[str]:
+            return frozenset(w.strip().upper() for w in raw.split(",") if w.strip())
+        return words(self.opt_out_keywords), words(self.opt_in_keywords)
 
     @property
     def claim_patterns(self) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ import redis
 from core.db import after_commit, db
 from models import Message
 from models.enums import Direction, MessageStatus
-from services import contacts, dispatch, lids, messages
+from core.settings import current_settings
+from services import contacts, dispatch, lids, messages, optout
 from services.messages import AckResult
 from worker.delivery import pending_ack_key
 
@@ -88,6 +89,8 @@ class Inbox:
         if sender:
             contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
                             has_whatsapp=True, whatsapp_checked_at=received)
+            if message_id and (kind := optout.keyword(msg.get("body"), current_settings())):
+                optout.set_opted_out(db, sender, kind == "out", f"wrote {msg.get('body')!r}")
 
     def _person(self, wid: str | None) -> tuple[str | None, str | None]:
         """(phone digits, LID) of a sender: a LID is mapped through the contacts' cache, then WhatsApp

@@ -11,11 +11,18 @@ from web.schemas import PageArgs
 PhoneField = fields.String(validate=validate.Length(min=1, max=64))
 
 
+def transactional_field() -> fields.Boolean:
+    return fields.Boolean(load_default=False, metadata={
+        "description": "send even to a number that opted out (409 otherwise): only for a message the person "
+                       "expects, such as an order confirmation; recorded in the audit log"})
+
+
 class SendSchema(Schema):
     phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
     recipient = fields.String(validate=validate.Length(min=1, max=64),
                               metadata={"description": "alias of phoneNumber (the original API accepted both)"})
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+    transactional = transactional_field()
 
     @validates_schema
     def _one_recipient(self, data, **_kwargs):
