@@ -64,6 +64,7 @@ class Settings:
     # name of the field -> environment variable in upper case (see README)
     environment: str = "development"
     log_level: str = "INFO"
+    log_mask_personal_data: bool = True
     database_url: str = "postgresql+psycopg://root@127.0.0.1:5432/wagateway"
     redis_url: str = "redis://127.0.0.1:6379/0"
     jwt_secret: str = DEFAULT_JWT_SECRET
@@ -111,6 +112,8 @@ class Settings:
     session_backup_seconds: int = 6 * 3600
     session_lease_seconds: int = 20
     claim_sessions: str = "*"
+    message_retention_days: int = 365
+    contact_retention_days: int = 365
     opt_out_keywords: str = "STOP,ANNULLA,CANCELLA,DISISCRIVI,UNSUBSCRIBE"
     opt_in_keywords: str = "START,ISCRIVI,SUBSCRIBE"
 
@@ -168,6 +171,9 @@ class Settings:
         if self.session_lease_seconds < 3 * HEARTBEAT_SECONDS:
             raise SettingsError(f"SESSION_LEASE_SECONDS must be at least {3 * HEARTBEAT_SECONDS}: the lease must "
                                 f"outlive two missed heartbeats ({HEARTBEAT_SECONDS} s apart)")
+        for name in ("message_retention_days", "contact_retention_days"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must be 0 (keep forever) or a number of days")
         opt_out, opt_in = self.opt_keywords
         if opt_out & opt_in:
             raise SettingsError(f"OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS share {', '.join(sorted(opt_out & opt_in))}")

@@ -24,9 +24,9 @@ blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", descr
 
 class ContactSchema(Schema):
     id = fields.UUID()
-    phoneNumber = fields.String(attribute="phone_number")
-    name = fields.String(allow_none=True)
-    pushname = fields.String(allow_none=True)
+    phoneNumber = fields.String(attribute="phone_number", metadata={"description": "personal data"})
+    name = fields.String(allow_none=True, metadata={"description": "personal data"})
+    pushname = fields.String(allow_none=True, metadata={"description": "personal data (the name they set)"})
     isUser = fields.Boolean(attribute="is_user")
     isBusiness = fields.Boolean(attribute="is_business")
     isFavorite = fields.Boolean(attribute="is_favorite")

@@ -75,14 +75,15 @@ class JobSchema(Schema):
 class MessageSchema(Schema):
     messageId = fields.UUID(attribute="id")
     phoneNumber = fields.String(attribute="phone_number", allow_none=True, metadata={
-        "description": "E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
+        "description": "personal data. E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
                        "not mapped to a number yet (see `lid`): filed under the number once it is"})
     lid = fields.String(allow_none=True, metadata={
-        "description": "the sender's WhatsApp LID (`<digits>@lid`) when WhatsApp gave one"})
-    message = fields.String(attribute="body", allow_none=True)
+        "description": "personal data. The sender's WhatsApp LID (`<digits>@lid`) when WhatsApp gave one"})
+    message = fields.String(attribute="body", allow_none=True, metadata={
+        "description": "personal data; blanked after MESSAGE_RETENTION_DAYS"})
     direction = fields.String()
     status = fields.String()
-    senderName = fields.String(attribute="sender_name", allow_none=True)
+    senderName = fields.String(attribute="sender_name", allow_none=True, metadata={"description": "personal data"})
     timestamp = fields.DateTime(allow_none=True)
     mediaUrl = fields.String(attribute="media_url", allow_none=True)
     mediaPath = fields.String(attribute="media_path", allow_none=True)
