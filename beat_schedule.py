@@ -29,6 +29,8 @@ def build_schedule(settings: Settings) -> dict[str, dict]:
         ("purge-idempotency-keys", "tasks.maintenance.purge_idempotency_keys", settings.cleanup_interval_seconds, None),
         ("purge-qr-payloads",     "tasks.maintenance.purge_qr_payloads",      settings.cleanup_interval_seconds, None),
         ("backup-sessions",       "tasks.backups.schedule_backups",           settings.session_backup_seconds, None),
+        ("sweep-webhooks",        "tasks.webhooks.sweep_deliveries",          settings.webhook_sweep_seconds, None),
+        ("purge-events",          "tasks.webhooks.purge_events",              settings.cleanup_interval_seconds, None),
     ]
     return {
         name: {"task": task,

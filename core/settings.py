@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import sys
@@ -105,6 +106,16 @@ class Settings:
     session_backup_key: str = ""
     session_backup_keep: int = 5
     session_backup_seconds: int = 6 * 3600
+    events_retention_days: int = 7
+    events_stream_seconds: int = 300
+    events_heartbeat_seconds: int = 15
+    webhook_allow_hosts: str = ""
+    webhook_connect_timeout_seconds: int = 5
+    webhook_read_timeout_seconds: int = 10
+    webhook_retry_hours: int = 24
+    webhook_disable_after_hours: int = 24
+    webhook_secret_grace_hours: int = 24
+    webhook_sweep_seconds: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -167,11 +178,25 @@ class Settings:
             self.error_reset_clock
         except ValueError:
             raise SettingsError(f"ERROR_RESET_TIME={self.error_reset_time!r} is not a time HH:MM") from None
+        try:
+            self.webhook_allowed_networks
+        except ValueError as exc:
+            raise SettingsError(f"WEBHOOK_ALLOW_HOSTS: {exc}") from None
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
-                     "cleanup_interval_seconds", "session_backup_seconds"):
+                     "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
+                     "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
+                     "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_disable_after_hours",
+                     "webhook_sweep_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def webhook_allowed_networks(self) -> tuple:
+        """WEBHOOK_ALLOW_HOSTS as networks: addresses or CIDRs a webhook may reach although they are
+        loopback, private or link-local (on-premise receivers)."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.webhook_allow_hosts.split(",") if item.strip())
 
     @property
     def error_reset_clock(self) -> tuple[int, int]:

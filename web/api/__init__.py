@@ -36,6 +36,8 @@ BLUEPRINT_MODULES = [
     "validation",
     "contacts",
     "stats",
+    "events",
+    "webhooks",
 ]
 
 

@@ -1,0 +1,138 @@
+"""Serving the event log as Server-Sent Events to many clients from one process.
+
+One follower thread per process (and database) reads the log in order (services.events.LogReader)
+whenever Redis says something was committed, at least every second, and keeps the most recent
+events in memory. Each client's stream only filters that memory, so 200 clients cost one query
+per wake-up, not 200. A client resuming from further back than the memory holds reads the log
+itself until it catches up. Redis pub/sub is only the wake-up: with Redis gone the follower polls.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import redis
+from sqlalchemy import Engine
+
+from services.events import CHANNEL, LogReader, LoggedEvent, last_id
+
+log = logging.getLogger(__name__)
+
+KEEP = 20_000  # events held in memory per process (about 1 KB each)
+POLL_SECONDS = 1.0  # the follower reads the log at least this often without a wake-up
+HOLE_POLL_SECONDS = 0.02  # while an id is still being written by a transaction in flight
+
+
+class Follower:
+    def __init__(self, engine: Engine, client: redis.Redis):
+        self.engine = engine
+        self.client = client
+        with engine.connect() as conn:
+            self.base = last_id(conn)  # the memory covers every id after this one
+        self.reader = LogReader(self.base)
+        self._ids: list[int] = []
+        self._events: list[LoggedEvent] = []
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        threading.Thread(target=self._listen, name="events-wake", daemon=True).start()
+        threading.Thread(target=self._follow, name="events-follow", daemon=True).start()
+
+    @property
+    def cursor(self) -> int:
+        return self.reader.cursor
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                for _message in pubsub.listen():
+                    self._wake.set()
+            except redis.RedisError as exc:
+                log.warning("events wake-up channel lost (%s); polling until it is back", exc)
+                time.sleep(1)
+
+    def _follow(self) -> None:
+        while True:
+            self._wake.wait(HOLE_POLL_SECONDS if self.reader.waiting else POLL_SECONDS)
+            self._wake.clear()
+            try:
+                with self.engine.connect() as conn:
+                    while events := self.reader.read(conn):
+                        self._add(events)
+            except Exception:  # noqa: BLE001 - the database away: try again at the next poll
+                log.warning("could not read the event log", exc_info=True)
+                time.sleep(1)
+
+    def _add(self, events: list[LoggedEvent]) -> None:
+        with self._changed:
+            self._ids += [event.id for event in events]
+            self._events += events
+            if len(self._ids) > 2 * KEEP:
+                dropped = len(self._ids) - KEEP
+                self.base = self._ids[dropped - 1]
+                del self._ids[:dropped], self._events[:dropped]
+            self._changed.notify_all()
+
+    def after(self, cursor: int) -> list[LoggedEvent] | None:
+        """Events after `cursor` held in memory; None when `cursor` is older than the memory."""
+        with self._changed:
+            if cursor < self.base:
+                return None
+            return self._events[bisect.bisect_right(self._ids, cursor):]
+
+    def wait(self, cursor: int, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self.reader.cursor > cursor, timeout)
+
+
+_followers: dict[str, Follower] = {}
+_lock = threading.Lock()
+
+
+def follower(engine: Engine, client: redis.Redis) -> Follower:
+    key = str(engine.url)
+    with _lock:
+        if key not in _followers:
+            _followers[key] = Follower(engine, client)
+        return _followers[key]
+
+
+def sse(event: LoggedEvent) -> str:
+    return f"id: {event.id}\nevent: {event.type}\ndata: {event.wire()}\n\n"
+
+
+def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], bool], *,
+           heartbeat_seconds: float, max_seconds: float) -> Iterator[str]:
+    """The SSE text of every accepted event after `after` (None: from now on), then live, for at
+    most `max_seconds` (EventSource reconnects by itself, sending Last-Event-ID)."""
+    cursor = source.cursor if after is None else after
+    own: LogReader | None = None  # reads the log itself while behind the memory
+    deadline = time.monotonic() + max_seconds
+    quiet_since = time.monotonic()
+    yield "retry: 2000\n\n"
+    while time.monotonic() < deadline:
+        events = source.after(cursor)
+        if events is None:  # behind the memory: catch up from the log
+            own = own if own is not None and own.cursor == cursor else LogReader(cursor)
+            with source.engine.connect() as conn:
+                events = own.read(conn, 500)
+            if not events and own.waiting:
+                time.sleep(HOLE_POLL_SECONDS)
+                continue
+            if not events:  # nothing more on the log than the memory: the memory takes over
+                source.wait(cursor, 0.05)
+        for event in events:
+            cursor = event.id
+            if accept(event):
+                quiet_since = time.monotonic()
+                yield sse(event)
+        if events:
+            continue
+        if time.monotonic() - quiet_since >= heartbeat_seconds:
+            quiet_since = time.monotonic()
+            yield ": keep-alive\n\n"
+        source.wait(cursor, min(heartbeat_seconds, max(0.0, deadline - time.monotonic())))
