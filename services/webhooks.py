@@ -39,8 +39,8 @@ QUEUE = "webhooks"
 DELIVER = "tasks.webhooks.deliver"
 TEST_TYPE = "webhook.test"
 PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
-LEASE_SECONDS = 60  # a claimed delivery whose worker died is swept again after this
-SWEEP_IDLE_SECONDS = 15  # a due row untouched this long has no task on its way (or lost it)
+LEASE_MARGIN_SECONDS = 5  # a claim outlives the longest attempt (connect + read timeouts) by this
+SWEEP_IDLE_SECONDS = 10  # a due row untouched this long has no task on its way (or lost it)
 ON_BROKER_SECONDS = 30  # shorter retries ride on the broker as a countdown; longer ones wait here
 EXCERPT_BYTES = 1024  # of a receiver's answer, kept on the delivery
 PUBLISH_CHUNK = 20  # delivery ids per task
@@ -203,7 +203,8 @@ RETURNING id
 
 def deliver(session: Session, settings: Settings, delivery_id) -> str:
     """Claim (committed), send, record. -> the delivery's status, or 'skipped' when not due."""
-    if session.execute(_CLAIM, {"id": delivery_id, "lease": LEASE_SECONDS}).scalar() is None:
+    lease = settings.webhook_connect_timeout_seconds + settings.webhook_read_timeout_seconds + LEASE_MARGIN_SECONDS
+    if session.execute(_CLAIM, {"id": delivery_id, "lease": lease}).scalar() is None:
         session.rollback()
         return "skipped"
     session.commit()  # claimed: a second task for it does nothing while this one sends
