@@ -113,6 +113,7 @@ class Settings:
     webhook_connect_timeout_seconds: int = 5
     webhook_read_timeout_seconds: int = 10
     webhook_retry_hours: int = 24
+    webhook_retry_base_ms: int = 5000
     webhook_disable_after_hours: int = 24
     webhook_secret_grace_hours: int = 24
     webhook_sweep_seconds: int = 10
@@ -185,7 +186,7 @@ class Settings:
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
                      "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
                      "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
-                     "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_disable_after_hours",
+                     "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_retry_base_ms", "webhook_disable_after_hours",
                      "webhook_sweep_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")

@@ -44,7 +44,6 @@ SWEEP_IDLE_SECONDS = 10  # a due row untouched this long has no task on its way 
 ON_BROKER_SECONDS = 30  # shorter retries ride on the broker as a countdown; longer ones wait here
 EXCERPT_BYTES = 1024  # of a receiver's answer, kept on the delivery
 PUBLISH_CHUNK = 20  # delivery ids per task
-BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 URL_MAX_LENGTH = 2000
 METADATA_HOSTS = {"metadata.google.internal", "metadata"}
@@ -293,10 +292,10 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def backoff(attempts: int) -> float:
-    """Exponential (5 s doubling, at most an hour) with jitter of +-50%: receivers coming back
-    are not hit by every retry at once."""
-    delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+def backoff(attempts: int, base_seconds: float) -> float:
+    """Exponential (WEBHOOK_RETRY_BASE_MS doubling, at most an hour) with jitter of +-50%:
+    receivers coming back are not hit by every retry at once. From 5 s: about 30 tries in a day."""
+    delay = min(BACKOFF_MAX_SECONDS, base_seconds * 2 ** max(0, attempts - 1))
     return delay * random.uniform(0.5, 1.5)
 
 
@@ -321,7 +320,7 @@ def record(session: Session, settings: Settings, endpoint: WebhookEndpoint, deli
     if at - delivery.created_at > timedelta(hours=settings.webhook_retry_hours):
         delivery.status, delivery.next_attempt_at = FAILED, None  # given up
         return
-    delay = backoff(delivery.attempts)
+    delay = backoff(delivery.attempts, settings.webhook_retry_base_ms / 1000)
     delivery.next_attempt_at = at + timedelta(seconds=delay)
     if delay <= ON_BROKER_SECONDS:
         after_commit(session, lambda: publish_deliveries([delivery.id], countdown=delay))
