@@ -2,7 +2,6 @@
 overtake, and served as a resumable SSE stream by a real HTTP server."""
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -13,7 +12,6 @@ import pytest
 import requests
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from core.db import get_engine
 from core.settings import get_settings
@@ -22,7 +20,7 @@ from models.enums import Role
 from services import events, messages
 from services.events import LogReader
 from services.phones import check_number
-from tests.waiting import wait_until
+from tests.sse_client import SseClient, serve
 
 SESSION = get_settings().session_name
 
@@ -92,11 +90,8 @@ def live_api(committed_db):
 
     app = create_app(replace(get_settings(), events_stream_seconds=30, events_heartbeat_seconds=1,
                              rate_limit_default="1000000/minute"))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve(app) as base:
+        yield app, base
 
 
 def _headers(app, role: Role, allowed_sessions=None) -> dict[str, str]:
@@ -111,34 +106,6 @@ def _headers(app, role: Role, allowed_sessions=None) -> dict[str, str]:
     db.commit()
     with app.app_context():
         return {"Authorization": f"Bearer {create_access_token(f'user:{user.id}')}"}
-
-
-class SseClient:
-    """Reads `text/event-stream` from a real connection, like EventSource (ids, events, comments)."""
-
-    def __init__(self, url: str, headers: dict, last_event_id: int | None = None):
-        if last_event_id is not None:
-            headers = {**headers, "Last-Event-ID": str(last_event_id)}
-        self.response = requests.get(url, headers=headers, stream=True, timeout=30)
-        self.lines = self.response.iter_lines(decode_unicode=True)
-        self.comments = 0
-
-    def next_event(self) -> dict:
-        fields: dict[str, str] = {}
-        for line in self.lines:
-            if line == "":
-                if "data" in fields:
-                    return {"id": int(fields["id"]), "type": fields["event"], **json.loads(fields["data"])}
-                fields = {}
-            elif line.startswith(":"):
-                self.comments += 1
-            else:
-                name, _, value = line.partition(": ")
-                fields[name] = value
-        raise AssertionError("the stream ended")
-
-    def close(self) -> None:
-        self.response.close()
 
 
 def test_a_client_disconnected_mid_stream_resumes_with_last_event_id_and_misses_nothing(live_api):
