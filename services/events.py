@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import redis
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -88,9 +88,12 @@ def _after_commit(pending: dict) -> None:
         log.warning("could not publish the events wake-up: %s", exc)
 
 
-def forget_pending(session: Session) -> None:
-    """A rolled-back transaction's events never happened (core.db drops its after-commit work)."""
-    session.info.pop("events_pending", None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, previous_transaction) -> None:
+    """A rolled-back transaction's events never happened (core.db drops its after-commit work too),
+    and the next transaction must register its own wake-up."""
+    if previous_transaction.parent is None:
+        session.info.pop("events_pending", None)
 
 
 # -- the public representations (the same dumps the REST API answers with) -----------------------

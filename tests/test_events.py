@@ -189,3 +189,22 @@ def test_an_idle_stream_sends_heartbeat_comments(live_api):
     assert next(line for line in client.lines if line.startswith(":")) == ": keep-alive"
     assert time.monotonic() - started < 5  # EVENTS_HEARTBEAT_SECONDS is 1 here
     client.close()
+
+
+def test_after_a_rollback_the_next_transactions_events_still_wake_the_readers(committed_db):
+    from core.redis import get_redis
+
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(events.CHANNEL)
+    with Session(bind=get_engine()) as writer:
+        events.alert(writer, SESSION, "rolled back", "test")
+        writer.rollback()
+        events.alert(writer, SESSION, "kept", "test")
+        writer.commit()
+    kept = committed_db.scalar(select(Event.id).where(Event.payload["message"].astext == "kept"))
+    message = None
+    deadline = time.monotonic() + 5
+    while message is None and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=1)
+    pubsub.close()
+    assert message is not None and int(message["data"]) == kept

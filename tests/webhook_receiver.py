@@ -15,7 +15,7 @@ class Received:
     webhook_id: str
     body: dict | None
     verified: bool
-    at: float
+    at: float  # time.time() of the arrival
 
 
 @dataclass
@@ -40,7 +40,10 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
+
             def do_POST(self):  # noqa: N802 - http.server's name
+                arrived = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 try:
                     payload = Webhook(receiver.secret).verify(body, dict(self.headers))
@@ -49,7 +52,7 @@ class Receiver:
                     payload, verified = None, False
                 with receiver.lock:
                     receiver.received.append(Received(self.headers.get("webhook-id"), payload, verified,
-                                                      time.monotonic()))
+                                                      arrived))
                     count = len(receiver.received)
                 if receiver.hang_seconds:
                     time.sleep(receiver.hang_seconds)
