@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,11 +24,12 @@ from typing import Any
 
 import redis
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
-from core.redis import get_redis
+from core.redis import Keys, get_redis
+from core.settings import current_settings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,6 @@ MESSAGE_TYPES = ("message.queued", "message.sending", "message.sent", "message.d
 EVENT_TYPES = (*MESSAGE_TYPES, "session.state", "session.qr", "job.progress", "job.finished", "schedule.run",
                "alert.raised")
 QR_TYPE = "session.qr"
-CHANNEL = "events:wake"  # pub/sub: the highest id a commit wrote; readers then read the log
 LOCK_KEY = 0x6576_7473  # the writers' shared advisory lock ('evts'): classid 0, objid this, objsubid 1
 PROGRESS_EVERY_MS = 1000  # job.progress at most once a second per job
 
@@ -48,15 +49,12 @@ new AS (
     FROM writer, jsonb_array_elements(CAST(:payloads AS jsonb)) WITH ORDINALITY AS item(payload, n)
     ORDER BY item.n
     RETURNING id, type, session
-), fanned AS (
-    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at,
-                                    created_at)
-    SELECT gen_random_uuid(), w.id, new.id, new.type, 'PENDING', 0, now(), now()
-    FROM new JOIN webhook_endpoints w
-      ON w.active AND new.type = ANY(w.event_types) AND (w.session IS NULL OR w.session = new.session)
-    RETURNING id
 )
-SELECT (SELECT max(id) FROM new) AS last_id, (SELECT array_agg(id) FROM fanned) AS deliveries
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at)
+SELECT gen_random_uuid(), w.id, new.id, new.type, 'PENDING', 0, now(), now()
+FROM new JOIN webhook_endpoints w
+  ON w.active AND new.type = ANY(w.event_types) AND (w.session IS NULL OR w.session = new.session)
+RETURNING id
 """)
 
 
@@ -67,14 +65,13 @@ def record(session: Session, type_: str, session_name: str | None, payloads: Seq
         raise ValueError(f"unknown event type {type_!r}")
     if not payloads:
         return
-    row = session.execute(_RECORD, {"lock": LOCK_KEY, "type": type_, "session": session_name,
-                                    "payloads": json.dumps(list(payloads), default=str)}).one()
+    deliveries = session.execute(_RECORD, {"lock": LOCK_KEY, "type": type_, "session": session_name,
+                                           "payloads": json.dumps(list(payloads), default=str)}).scalars().all()
     pending = session.info.get("events_pending")
     if pending is None:  # the first event of this transaction: one wake-up after its commit
-        pending = session.info["events_pending"] = {"last_id": 0, "deliveries": []}
+        pending = session.info["events_pending"] = {"deliveries": []}
         after_commit(session, lambda: _after_commit(session.info.pop("events_pending", pending)))
-    pending["last_id"] = max(pending["last_id"], row.last_id or 0)
-    pending["deliveries"] += row.deliveries or []
+    pending["deliveries"] += deliveries
 
 
 def _after_commit(pending: dict) -> None:
@@ -82,10 +79,45 @@ def _after_commit(pending: dict) -> None:
         from services import webhooks  # webhooks imports this module
 
         webhooks.publish_deliveries(pending["deliveries"])
-    try:
-        get_redis().publish(CHANNEL, pending["last_id"])
-    except redis.RedisError as exc:  # readers poll the log anyway; a wake-up only makes them quicker
-        log.warning("could not publish the events wake-up: %s", exc)
+    _waker.wake(get_redis(), channel())
+
+
+def channel() -> str:
+    """The wake-up channel of this database (gateways, tests and benchmarks may share a Redis)."""
+    return Keys.events_wake(make_url(current_settings().database_url).database)
+
+
+class _Waker:
+    """Publishes wake-ups from a thread of its own: a request never waits for that round trip,
+    and commits that land together share one wake-up. Losing one (a crash, Redis away) costs a
+    reader at most its poll interval: the rows are the truth."""
+
+    def __init__(self):
+        self._pending: set[tuple[redis.Redis, str]] = set()
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def wake(self, client: redis.Redis, name: str) -> None:
+        with self._ready:
+            self._pending.add((client, name))
+            if self._thread is None or not self._thread.is_alive():  # a forked child starts its own
+                self._thread = threading.Thread(target=self._run, name="events-waker", daemon=True)
+                self._thread.start()
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: self._pending)
+                pending, self._pending = self._pending, set()
+            for client, name in pending:
+                try:
+                    client.publish(name, 1)
+                except redis.RedisError as exc:
+                    log.warning("could not publish the events wake-up: %s", exc)
+
+
+_waker = _Waker()
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -17,19 +17,21 @@ from collections.abc import Callable, Iterator
 import redis
 from sqlalchemy import Engine
 
-from services.events import CHANNEL, LogReader, LoggedEvent, last_id
+from services.events import LogReader, LoggedEvent, last_id
 
 log = logging.getLogger(__name__)
 
 KEEP = 20_000  # events held in memory per process (about 1 KB each)
 POLL_SECONDS = 1.0  # the follower reads the log at least this often without a wake-up
+COALESCE_SECONDS = 0.005  # after a wake-up, so the commits landing together cost one read
 HOLE_POLL_SECONDS = 0.02  # while an id is still being written by a transaction in flight
 
 
 class Follower:
-    def __init__(self, engine: Engine, client: redis.Redis):
+    def __init__(self, engine: Engine, client: redis.Redis, channel: str):
         self.engine = engine
         self.client = client
+        self.channel = channel
         with engine.connect() as conn:
             self.base = last_id(conn)  # the memory covers every id after this one
         self.reader = LogReader(self.base)
@@ -48,7 +50,7 @@ class Follower:
         while True:
             try:
                 pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(self.channel)
                 for _message in pubsub.listen():
                     self._wake.set()
             except redis.RedisError as exc:
@@ -57,7 +59,8 @@ class Follower:
 
     def _follow(self) -> None:
         while True:
-            self._wake.wait(HOLE_POLL_SECONDS if self.reader.waiting else POLL_SECONDS)
+            if self._wake.wait(HOLE_POLL_SECONDS if self.reader.waiting else POLL_SECONDS):
+                time.sleep(COALESCE_SECONDS)
             self._wake.clear()
             try:
                 with self.engine.connect() as conn:
@@ -93,11 +96,11 @@ _followers: dict[str, Follower] = {}
 _lock = threading.Lock()
 
 
-def follower(engine: Engine, client: redis.Redis) -> Follower:
+def follower(engine: Engine, client: redis.Redis, channel: str) -> Follower:
     key = str(engine.url)
     with _lock:
         if key not in _followers:
-            _followers[key] = Follower(engine, client)
+            _followers[key] = Follower(engine, client, channel)
         return _followers[key]
 
 

@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from core.db import get_engine
 from core.errors import GatewayError
 from core.redis import get_redis
+from services import events
 from services.events import EVENT_TYPES, QR_TYPE, LoggedEvent
 from web import event_stream
 from web.api.blueprint import Blueprint
@@ -82,7 +83,7 @@ def stream(args):
     if after is None:
         after = args.get("after")
     settings = current_app.config["SETTINGS"]
-    source = event_stream.follower(get_engine(), get_redis())
+    source = event_stream.follower(get_engine(), get_redis(), events.channel())
     accept = visible_to(principal, set(args["types"].split(",")) if args.get("types") else None, args.get("session"))
     body = event_stream.stream(source, after, accept, heartbeat_seconds=settings.events_heartbeat_seconds,
                                max_seconds=settings.events_stream_seconds)
