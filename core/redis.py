@@ -59,5 +59,9 @@ class Keys:
         return f"events:{database}:wake"  # pub/sub: a commit wrote events (a wake-up only, never an event)
 
     @staticmethod
+    def job_progress_event(job_id) -> str:
+        return f"bulk:{job_id}:progress-event"  # set for a second after a job.progress event (throttle)
+
+    @staticmethod
     def pacing(session: str) -> str:
         return f"wa:{session}:pacing"

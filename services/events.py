@@ -3,7 +3,7 @@
 `record` is the one way to write events. Its single statement also fans each event out to the
 webhook endpoints that want it (one `webhook_deliveries` row per event x endpoint), so nothing
 accepted depends on Redis or on a worker being up. After the commit it publishes a wake-up on
-Redis pub/sub (the id only, never the event) and the delivery tasks: both are reminders, the rows
+Redis pub/sub (a ping, never the event) and the delivery tasks: both are reminders, the rows
 are the truth (services/webhooks.py sweeps deliveries whose task was lost).
 
 Readers follow the log by id (`LogReader`). Ids come from a sequence, so a transaction that took
@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -84,7 +85,12 @@ def _after_commit(pending: dict) -> None:
 
 def channel() -> str:
     """The wake-up channel of this database (gateways, tests and benchmarks may share a Redis)."""
-    return Keys.events_wake(make_url(current_settings().database_url).database)
+    return _channel_of(current_settings().database_url)
+
+
+@lru_cache(maxsize=8)
+def _channel_of(database_url: str) -> str:
+    return Keys.events_wake(make_url(database_url).database)
 
 
 class _Waker:
@@ -129,16 +135,13 @@ def _forget_pending(session: Session, previous_transaction) -> None:
 
 
 # -- the public representations (the same dumps the REST API answers with) -----------------------
+@lru_cache(maxsize=1)
 def _message_schema():
     from web.api.messages_schemas import MessageSchema  # lazily: the schemas import services
 
-    global _MESSAGE_SCHEMA
-    if _MESSAGE_SCHEMA is None:
-        _MESSAGE_SCHEMA = MessageSchema()
-    return _MESSAGE_SCHEMA
+    return MessageSchema()
 
 
-_MESSAGE_SCHEMA = None
 _ROW_DEFAULTS = {name: None for name in (
     "sender_name", "timestamp", "media_url", "media_path", "mimetype", "caption", "wa_message_id", "error_type",
     "error_message", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")}
@@ -175,7 +178,7 @@ def job_progress(session: Session, job_id, *, final: bool = False) -> None:
 
     if not final:
         try:
-            if not get_redis().set(f"events:progress:{job_id}", 1, nx=True, px=PROGRESS_EVERY_MS):
+            if not get_redis().set(Keys.job_progress_event(job_id), 1, nx=True, px=PROGRESS_EVERY_MS):
                 return
         except redis.RedisError:
             return  # progress is a convenience; job.finished is what a receiver must not miss

@@ -207,3 +207,35 @@ def test_after_a_rollback_the_next_transactions_events_still_wake_the_readers(co
         message = pubsub.get_message(timeout=1)
     pubsub.close()
     assert message is not None
+
+
+def test_beat_purges_events_older_than_the_retention(db_session):
+    from datetime import datetime, timedelta, timezone
+
+    events.alert(db_session, SESSION, "old", "test")
+    events.alert(db_session, SESSION, "recent", "test")
+    db_session.execute(text("UPDATE events SET at = :at WHERE payload->>'message' = 'old'"),
+                       {"at": datetime.now(timezone.utc) - timedelta(days=8)})
+    assert events.purge(db_session, retention_days=7) >= 1
+    left = db_session.scalars(select(Event.payload["message"].astext).where(Event.type == "alert.raised")).all()
+    assert "old" not in left and "recent" in left
+
+
+def test_a_bulk_job_reports_progress_at_most_once_a_second_and_its_end(db_session):
+    from core.redis import Keys, get_redis
+    from models import BulkJob
+    from services import bulk
+
+    job, valid, _ = bulk.create_job(db_session, session_name=SESSION, recipients=["+393331110001", "+393331110002"],
+                                    body="hi", country="IT", user_id=None)
+    get_redis().delete(Keys.job_progress_event(job.id))
+    rows = db_session.scalars(select(Message).where(Message.bulk_job_id == job.id)).all()
+    for row in rows:  # two changes within the same second: one job.progress
+        messages.claim_for_sending(db_session, row.id)
+    bulk.cancel(db_session, db_session.get(BulkJob, job.id))
+    kinds = db_session.scalars(select(Event.type).where(Event.payload["jobId"].astext == str(job.id))
+                               .where(Event.type.like("job.%")).order_by(Event.id)).all()
+    assert kinds == ["job.progress", "job.finished"]
+    finished = db_session.scalars(select(Event).where(Event.type == "job.finished",
+                                                      Event.payload["jobId"].astext == str(job.id))).one()
+    assert finished.payload["status"] == "CANCELLED" and finished.payload["total"] == 2

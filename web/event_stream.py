@@ -66,8 +66,8 @@ class Follower:
                 with self.engine.connect() as conn:
                     while events := self.reader.read(conn):
                         self._add(events)
-            except Exception:  # noqa: BLE001 - the database away: try again at the next poll
-                log.warning("could not read the event log", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the database away: try again at the next poll
+                log.warning("could not read the event log: %s", str(exc).splitlines()[0])
                 time.sleep(1)
 
     def _add(self, events: list[LoggedEvent]) -> None:
