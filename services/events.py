@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import redis
@@ -223,7 +223,7 @@ def purge(session: Session, retention_days: int) -> int:
 
 
 # -- reading the log in order -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class LoggedEvent:
     id: int
     type: str
@@ -235,6 +235,11 @@ class LoggedEvent:
         """The JSON every receiver gets (SSE data, webhook body): the id and time order events."""
         return json.dumps({"id": self.id, "type": self.type, "session": self.session,
                            "timestamp": self.at.isoformat(), "data": self.payload}, default=str)
+
+    @cached_property
+    def sse(self) -> str:
+        """The event as one SSE message, encoded once however many streams send it."""
+        return f"id: {self.id}\nevent: {self.type}\ndata: {self.wire()}\n\n"
 
 
 _HOLDERS = text("""

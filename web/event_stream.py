@@ -104,10 +104,6 @@ def follower(engine: Engine, client: redis.Redis, channel: str) -> Follower:
         return _followers[key]
 
 
-def sse(event: LoggedEvent) -> str:
-    return f"id: {event.id}\nevent: {event.type}\ndata: {event.wire()}\n\n"
-
-
 def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], bool], *,
            heartbeat_seconds: float, max_seconds: float) -> Iterator[str]:
     """The SSE text of every accepted event after `after` (None: from now on), then live, for at
@@ -128,12 +124,11 @@ def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], 
                 continue
             if not events:  # nothing more on the log than the memory: the memory takes over
                 source.wait(cursor, 0.05)
-        for event in events:
-            cursor = event.id
-            if accept(event):
-                quiet_since = time.monotonic()
-                yield sse(event)
         if events:
+            cursor = events[-1].id
+            if text := "".join(event.sse for event in events if accept(event)):  # one write per batch
+                quiet_since = time.monotonic()
+                yield text
             continue
         if time.monotonic() - quiet_since >= heartbeat_seconds:
             quiet_since = time.monotonic()
