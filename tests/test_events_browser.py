@@ -50,8 +50,9 @@ class Collector:
 
 
 def test_a_worker_on_the_simulator_feeds_the_stream_and_the_webhooks(simulator, tmp_path, committed_db):
-    from web import create_app
+    from web import create_app, event_stream
 
+    event_stream.reset()  # an earlier test's truncation restarted the ids under it
     client = get_redis()
     forget_session(client, SESSION)
     simulator.reset()

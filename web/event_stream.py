@@ -39,6 +39,8 @@ class Follower:
         self._events: list[LoggedEvent] = []
         self._changed = threading.Condition()
         self._wake = threading.Event()
+        self.generation = 0  # bumped when the log's ids went back (a restored database, tests)
+        self._closed = False
         threading.Thread(target=self._listen, name="events-wake", daemon=True).start()
         threading.Thread(target=self._follow, name="events-follow", daemon=True).start()
 
@@ -46,29 +48,55 @@ class Follower:
     def cursor(self) -> int:
         return self.reader.cursor
 
+    def close(self) -> None:
+        """Stop following (within a poll interval); its streams end at their next wait."""
+        self._closed = True
+        self._wake.set()
+
     def _listen(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
-                for _message in pubsub.listen():
-                    self._wake.set()
+                while not self._closed:
+                    if pubsub.get_message(timeout=POLL_SECONDS):
+                        self._wake.set()
+                pubsub.close()
             except redis.RedisError as exc:
                 log.warning("events wake-up channel lost (%s); polling until it is back", exc)
                 time.sleep(1)
 
     def _follow(self) -> None:
-        while True:
-            if self._wake.wait(HOLE_POLL_SECONDS if self.reader.waiting else POLL_SECONDS):
+        while not self._closed:
+            woken = self._wake.wait(HOLE_POLL_SECONDS if self.reader.waiting else POLL_SECONDS)
+            if woken:
                 time.sleep(COALESCE_SECONDS)
             self._wake.clear()
             try:
                 with self.engine.connect() as conn:
+                    read = False
                     while events := self.reader.read(conn):
                         self._add(events)
+                        read = True
+                    if not read and (woken or self.reader.waiting):
+                        self._check_rewound(conn)
             except Exception as exc:  # noqa: BLE001 - the database away: try again at the next poll
                 log.warning("could not read the event log: %s", str(exc).splitlines()[0])
                 time.sleep(1)
+
+    def _check_rewound(self, conn) -> None:
+        """Woken (or waiting for a hole) and nothing to read: were the ids set back below the
+        cursor (a database restored from a backup, a test's `RESTART IDENTITY`)? Then follow the
+        log from its new end."""
+        latest = last_id(conn)
+        if latest < self.reader.cursor:
+            log.warning("the event log's ids went back from %d to %d: following it from there",
+                        self.reader.cursor, latest)
+            with self._changed:
+                self.reader = LogReader(latest)
+                self.base, self._ids, self._events = latest, [], []
+                self.generation += 1
+                self._changed.notify_all()
 
     def _add(self, events: list[LoggedEvent]) -> None:
         with self._changed:
@@ -96,6 +124,14 @@ _followers: dict[str, Follower] = {}
 _lock = threading.Lock()
 
 
+def reset() -> None:
+    """Forget every follower (tests: a truncated log restarts its ids under a live follower)."""
+    with _lock:
+        for source in _followers.values():
+            source.close()
+        _followers.clear()
+
+
 def follower(engine: Engine, client: redis.Redis, channel: str) -> Follower:
     key = str(engine.url)
     with _lock:
@@ -109,11 +145,14 @@ def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], 
     """The SSE text of every accepted event after `after` (None: from now on), then live, for at
     most `max_seconds` (EventSource reconnects by itself, sending Last-Event-ID)."""
     cursor = source.cursor if after is None else after
+    generation = source.generation
     own: LogReader | None = None  # reads the log itself while behind the memory
     deadline = time.monotonic() + max_seconds
     quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
     while time.monotonic() < deadline:
+        if source.generation != generation:  # the ids went back: ours may be ahead of every new one
+            generation, cursor = source.generation, min(cursor, source.base)
         events = source.after(cursor)
         if events is None:  # behind the memory: catch up from the log
             own = own if own is not None and own.cursor == cursor else LogReader(cursor)

@@ -1,7 +1,7 @@
 """The live event stream (Server-Sent Events), read from the event log and resumable by event id."""
 from __future__ import annotations
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from core.db import get_engine
@@ -87,7 +87,8 @@ def stream(args):
     accept = visible_to(principal, set(args["types"].split(",")) if args.get("types") else None, args.get("session"))
     body = event_stream.stream(source, after, accept, heartbeat_seconds=settings.events_heartbeat_seconds,
                                max_seconds=settings.events_stream_seconds)
-    return Response(stream_with_context(body), mimetype="text/event-stream",
+    # the stream needs no request context: it holds its engine, filter and settings already
+    return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
