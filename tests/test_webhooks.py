@@ -252,3 +252,41 @@ def test_the_test_route_sends_a_signed_webhook_test(loopback_app, make_user, rec
     assert receiver.verified()[1].webhook_id == got[0].webhook_id
     assert client.post(f"/api/webhooks/{endpoint.id}/deliveries/{uuid.uuid4()}/retry",
                        headers=admin).status_code == 404
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(receiver):
+    receiver.status, receiver.secret = 302, webhooks.new_secret()
+    endpoint = WebhookEndpoint(id=uuid.uuid4(), url=receiver.url, event_types=["alert.raised"],
+                               secret=receiver.secret)
+    attempt = webhooks.send(endpoint, message_id="msg_redirect", body='{"id": 1}', settings=LOOPBACK)
+    assert attempt.status_code == 302 and not attempt.ok
+    assert len(receiver.received) == 1 and receiver.received[0].verified  # one request, signed, not followed
+
+
+def test_a_loopback_url_is_refused_at_delivery_time_without_the_allow_list(receiver):
+    endpoint = WebhookEndpoint(id=uuid.uuid4(), url=receiver.url, event_types=["alert.raised"],
+                               secret=webhooks.new_secret())
+    attempt = webhooks.send(endpoint, message_id="msg_ssrf", body="{}", settings=get_settings())
+    assert attempt.status_code is None and "loopback" in attempt.error and receiver.received == []
+
+
+def test_an_endpoint_failing_for_longer_than_the_setting_is_disabled_with_an_alert(db_session):
+    from datetime import timedelta
+
+    settings = replace(LOOPBACK, webhook_disable_after_hours=1)
+    endpoint = WebhookEndpoint(id=uuid.uuid4(), url="https://example.com/", event_types=["alert.raised"],
+                               session=SESSION, secret=webhooks.new_secret())
+    db_session.add(endpoint)
+    db_session.flush()
+    delivery = WebhookDelivery(id=uuid.uuid4(), endpoint_id=endpoint.id, event_type="alert.raised", status="PENDING",
+                               attempts=1, created_at=webhooks.now())
+    db_session.add(delivery)
+    db_session.flush()
+    webhooks.record(db_session, settings, endpoint, delivery, webhooks.Attempt(503, "busy", None, 12))
+    assert endpoint.active and delivery.status == "PENDING" and delivery.next_attempt_at > webhooks.now()
+    endpoint.failing_since = webhooks.now() - timedelta(hours=2)  # failing, with no success, for two hours
+    webhooks.record(db_session, settings, endpoint, delivery, webhooks.Attempt(None, None, "timed out", 10_000))
+    assert not endpoint.active and delivery.status == "FAILED" and "failing since" in endpoint.disabled_reason
+    alert = db_session.scalars(select(Event).where(Event.type == "alert.raised",
+                                                   Event.payload["endpointId"].astext == str(endpoint.id))).one()
+    assert alert.session == SESSION and alert.payload["source"] == "webhooks"
