@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import urllib3
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -192,42 +192,46 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-_CLAIM = text("""
-UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = now(),
-       next_attempt_at = now() + make_interval(secs => :lease)
-WHERE id = :id AND status = 'PENDING' AND next_attempt_at <= now() + interval '1 second'
-RETURNING id
-""")
-
-
-def deliver(session: Session, settings: Settings, delivery_id) -> str:
-    """Claim (committed), send, record. -> the delivery's status, or 'skipped' when not due."""
+def deliver(session: Session, settings: Settings, delivery_ids: list) -> dict[str, str]:
+    """Claim the due ones of `delivery_ids` (one statement, committed: a second task for them does
+    nothing while this one sends), then send each and commit its outcome on its own, like the
+    courier commits a send (worker/delivery.py). -> each id's status ('skipped': not due, or
+    claimed by another task)."""
     lease = settings.webhook_connect_timeout_seconds + settings.webhook_read_timeout_seconds + LEASE_MARGIN_SECONDS
-    if session.execute(_CLAIM, {"id": delivery_id, "lease": lease}).scalar() is None:
-        session.rollback()
-        return "skipped"
-    session.commit()  # claimed: a second task for it does nothing while this one sends
-    delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
-    endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-    if endpoint is None or (not endpoint.active and delivery.event_type != TEST_TYPE):
-        delivery.status, delivery.last_error = FAILED, "the endpoint is switched off"
-        return delivery.status
-    try:
-        body = body_of(session, delivery)
-    except GatewayError as exc:
-        delivery.status, delivery.last_error = FAILED, exc.message
-        return delivery.status
-    attempt = send(endpoint, message_id=str(delivery.id), body=body, settings=settings)
-    record(session, settings, endpoint, delivery, attempt)
-    return delivery.status
+    claimed = session.scalars(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.status == PENDING,
+               WebhookDelivery.next_attempt_at <= func.now() + timedelta(seconds=1))
+        .values(attempts=WebhookDelivery.attempts + 1, last_attempt_at=func.now(),
+                next_attempt_at=func.now() + timedelta(seconds=lease))
+        .returning(WebhookDelivery), execution_options={"populate_existing": True}).all()
+    session.commit()
+    outcomes = {str(i): "skipped" for i in delivery_ids}
+    if not claimed:
+        return outcomes
+    endpoints = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.id.in_({d.endpoint_id for d in claimed})))}
+    logged = {e.id: e for e in session.scalars(select(Event).where(
+        Event.id.in_([d.event_id for d in claimed if d.event_id is not None])))}
+    for delivery in claimed:
+        endpoint = endpoints.get(delivery.endpoint_id)
+        if endpoint is None or (not endpoint.active and delivery.event_type != TEST_TYPE):
+            delivery.status, delivery.last_error = FAILED, "the endpoint is switched off"
+        elif delivery.event_id is not None and delivery.event_id not in logged:
+            delivery.status, delivery.last_error = FAILED, "the event was purged from the log before delivery"
+        else:
+            attempt = send(endpoint, message_id=str(delivery.id), body=body_of(delivery, logged.get(delivery.event_id)),
+                           settings=settings)
+            record(session, settings, endpoint, delivery, attempt)
+        session.commit()
+        outcomes[str(delivery.id)] = delivery.status
+    return outcomes
 
 
-def body_of(session: Session, delivery: WebhookDelivery) -> str:
-    if delivery.event_id is None:
+def body_of(delivery: WebhookDelivery, event: Event | None) -> str:
+    """The envelope of the delivery's event (a test delivery carries its own payload)."""
+    if event is None:
         return events.LoggedEvent(0, delivery.event_type, None, delivery.created_at, delivery.payload).wire()
-    event = session.get(Event, delivery.event_id)
-    if event is None:  # purged by retention before it could be delivered
-        raise GatewayError(410, "the event is no longer in the log")
     return events.LoggedEvent(event.id, event.type, event.session, event.at, event.payload).wire()
 
 

@@ -13,12 +13,7 @@ from tasks.periodic import locked_task
 
 @celery_app.task(name=webhooks.DELIVER, base=DbTask)
 def deliver(delivery_ids: list[str]) -> dict[str, str]:
-    """Each delivery in its own transaction: one slow receiver's outcome never waits for another's."""
-    outcomes = {}
-    for delivery_id in delivery_ids:
-        outcomes[delivery_id] = webhooks.deliver(db, current_settings(), uuid.UUID(delivery_id))
-        db.commit()
-    return outcomes
+    return webhooks.deliver(db, current_settings(), [uuid.UUID(i) for i in delivery_ids])
 
 
 @locked_task("tasks.webhooks.sweep_deliveries", lock_seconds=120)
