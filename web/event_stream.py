@@ -25,6 +25,9 @@ KEEP = 20_000  # events held in memory per process (about 1 KB each)
 POLL_SECONDS = 1.0  # the follower reads the log at least this often without a wake-up
 COALESCE_SECONDS = 0.005  # after a wake-up, so the commits landing together cost one read
 HOLE_POLL_SECONDS = 0.02  # while an id is still being written by a transaction in flight
+# A stream writes at most once per this interval: under load, 200 streams woken by every commit
+# would spend a core on wake-ups and small writes. The first event after a quiet spell goes at once.
+STREAM_BATCH_SECONDS = 0.1
 
 
 class Follower:
@@ -115,9 +118,10 @@ class Follower:
                 return None
             return self._events[bisect.bisect_right(self._ids, cursor):]
 
-    def wait(self, cursor: int, timeout: float) -> None:
+    def wait(self, cursor: int, timeout: float) -> bool:
+        """Until the memory holds events after `cursor` (True) or `timeout` (False)."""
         with self._changed:
-            self._changed.wait_for(lambda: self.reader.cursor > cursor, timeout)
+            return self._changed.wait_for(lambda: self.reader.cursor > cursor, timeout)
 
 
 _followers: dict[str, Follower] = {}
@@ -148,7 +152,7 @@ def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], 
     generation = source.generation
     own: LogReader | None = None  # reads the log itself while behind the memory
     deadline = time.monotonic() + max_seconds
-    quiet_since = time.monotonic()
+    quiet_since = last_write = time.monotonic()
     yield "retry: 2000\n\n"
     while time.monotonic() < deadline:
         if source.generation != generation:  # the ids went back: ours may be ahead of every new one
@@ -166,10 +170,11 @@ def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], 
         if events:
             cursor = events[-1].id
             if text := "".join(event.sse for event in events if accept(event)):  # one write per batch
-                quiet_since = time.monotonic()
+                quiet_since = last_write = time.monotonic()
                 yield text
             continue
         if time.monotonic() - quiet_since >= heartbeat_seconds:
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
-        source.wait(cursor, min(heartbeat_seconds, max(0.0, deadline - time.monotonic())))
+        if source.wait(cursor, min(heartbeat_seconds, max(0.0, deadline - time.monotonic()))):
+            time.sleep(max(0.0, last_write + STREAM_BATCH_SECONDS - time.monotonic()))

@@ -112,31 +112,26 @@ def bench_webhook_throughput() -> None:
 
 
 SSE_READER = r"""
-import socket, sys, threading, time
+import selectors, socket, sys, time
 host, port, path, token, count, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
-received, opened, lock = [0], [0], threading.Lock()
-def reader():
+# one thread and epoll for every stream, as a proxy would hold them: the clients' own CPU is not the server's
+selector, received, opened = selectors.DefaultSelector(), 0, 0
+for _ in range(count):
     sock = socket.create_connection((host, port))
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode())
-    with lock:
-        opened[0] += 1
-    sock.settimeout(1)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        if not data:
-            break
-        with lock:
-            received[0] += data.count(b"\nid: ") + data.startswith(b"id: ")
-    sock.close()
-threads = [threading.Thread(target=reader, daemon=True) for _ in range(count)]
-[t.start() for t in threads]
+    sock.setblocking(False)
+    selector.register(sock, selectors.EVENT_READ)
+    opened += 1
 print("OPEN", flush=True)
-[t.join() for t in threads]
-print(f"EVENTS {received[0]} {opened[0]}", flush=True)
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    for key, _ in selector.select(timeout=0.5):
+        data = key.fileobj.recv(262144)
+        if not data:
+            selector.unregister(key.fileobj)
+            continue
+        received += data.count(b"\nid: ") + data.startswith(b"id: ")
+print(f"EVENTS {received} {opened}", flush=True)
 """
 
 
@@ -148,7 +143,8 @@ def bench_sse_load(token: str) -> None:
     with gunicorn("web:create_app()") as api, gunicorn("web:create_app()", EVENTS_GUNICORN) as stream:
         send = api + "/api/whatsapp/send"
         load(send, body, token, connections=CONNECTIONS, seconds=2, warmup=0)
-        alone, held, delivered = [], [], []
+        alone, held, delivered, cpu = [], [], [], []
+        server = _events_server(parts_port=urlsplit(stream).port)
         for _ in range(ROUNDS):
             alone.append(load(send, body, token, connections=CONNECTIONS, seconds=SECONDS, warmup=0))
             parts = urlsplit(stream)
@@ -157,7 +153,9 @@ def bench_sse_load(token: str) -> None:
                  str(SSE_CLIENTS), str(SECONDS + 6)], stdout=subprocess.PIPE, text=True)
             assert readers.stdout.readline().strip() == "OPEN"
             time.sleep(2)  # every stream open and idle before the load
+            before = _cpu_seconds(server)
             held.append(load(send, body, token, connections=CONNECTIONS, seconds=SECONDS, warmup=0))
+            cpu.append((_cpu_seconds(server) - before) / SECONDS)
             out = readers.communicate(timeout=60)[0].split()
             delivered.append((int(out[-2]), int(out[-1])))
     _empty_queues()
@@ -169,7 +167,25 @@ def bench_sse_load(token: str) -> None:
          send_p99_ms_with_clients=round(median([h["p99_ms"] for h in held]), 1),
          errors=sum(h["errors"] for h in held), runs=[round(r, 3) for r in ratios],
          sse_events_received=[d[0] for d in delivered], sse_streams_opened=[d[1] for d in delivered],
+         events_server_cpu_cores=[round(c, 2) for c in cpu],
          events_gunicorn=" ".join(EVENTS_GUNICORN))
+
+
+def _events_server(parts_port: int):
+    """The gunicorn processes (master and worker) serving the stream, found by their port."""
+    import psutil
+
+    return [p for p in psutil.Process().children(recursive=True)
+            if f"127.0.0.1:{parts_port}" in " ".join(p.cmdline()) or any(
+                f"127.0.0.1:{parts_port}" in " ".join(parent.cmdline()) for parent in p.parents()[:1])]
+
+
+def _cpu_seconds(processes) -> float:
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def _empty_queues() -> None:
