@@ -254,9 +254,18 @@ def bench_latency(token: str) -> None:
             receiver.stop()
             _drop_endpoint(endpoint)
             db.remove()
+    from datetime import datetime
+
     kind = {2: "message.delivered", 3: "message.read"}
     at_sse = {(e["type"], e["data"]["waMessageId"]): at for at, e in sse}
     at_hook = {(r.body["type"], r.body["data"]["waMessageId"]): r.at for r in receiver.verified()}
+    # the part this issue adds: the row's change (the worker's time of the status) -> the receiver
+    column = {"message.delivered": "deliveredAt", "message.read": "readAt"}
+    for name, bodies in (("sse", [(at, e) for at, e in sse]), ("webhook", [(r.at, r.body) for r in receiver.verified()])):
+        delays = [(at - datetime.fromisoformat(body["data"][column[body["type"]]]).timestamp()) * 1000
+                  for at, body in bodies]
+        emit(BENCH, f"row_to_{name}_p50_ms", percentile(delays, 50), None, None, samples=len(delays))
+        emit(BENCH, f"row_to_{name}_p99_ms", percentile(delays, 99), None, None, samples=len(delays))
     for name, arrived in (("sse", at_sse), ("webhook", at_hook)):
         delays = [(arrived[(kind[a["ack"]], wa)] - a["pageAt"]) * 1000 for a in acks for wa in a["ids"]
                   if (kind[a["ack"]], wa) in arrived]
