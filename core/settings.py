@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import sys
@@ -116,6 +117,17 @@ class Settings:
     contact_retention_days: int = 365
     opt_out_keywords: str = "STOP,ANNULLA,CANCELLA,DISISCRIVI,UNSUBSCRIBE"
     opt_in_keywords: str = "START,ISCRIVI,SUBSCRIBE"
+    events_retention_days: int = 7
+    events_stream_seconds: int = 300
+    events_heartbeat_seconds: int = 15
+    webhook_allow_hosts: str = ""
+    webhook_connect_timeout_seconds: int = 5
+    webhook_read_timeout_seconds: int = 10
+    webhook_retry_hours: int = 24
+    webhook_retry_base_ms: int = 5000
+    webhook_disable_after_hours: int = 24
+    webhook_secret_grace_hours: int = 24
+    webhook_sweep_seconds: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -189,8 +201,15 @@ class Settings:
             self.error_reset_clock
         except ValueError:
             raise SettingsError(f"ERROR_RESET_TIME={self.error_reset_time!r} is not a time HH:MM") from None
+        try:
+            self.webhook_allowed_networks
+        except ValueError as exc:
+            raise SettingsError(f"WEBHOOK_ALLOW_HOSTS: {exc}") from None
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
-                     "cleanup_interval_seconds", "session_backup_seconds"):
+                     "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
+                     "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
+                     "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_retry_base_ms", "webhook_disable_after_hours",
+                     "webhook_sweep_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
@@ -206,6 +225,21 @@ class Settings:
     def claim_patterns(self) -> tuple[str, ...]:
         """CLAIM_SESSIONS as shell patterns: the sessions a claiming worker may take."""
         return tuple(p.strip() for p in self.claim_sessions.split(",") if p.strip())
+
+    @property
+    def events_keep_days(self) -> int:
+        """Days the event log (and its webhook payloads) is kept: never longer than the messages'
+        bodies it repeats (MESSAGE_RETENTION_DAYS, when set)."""
+        if self.message_retention_days:
+            return min(self.events_retention_days, self.message_retention_days)
+        return self.events_retention_days
+
+    @property
+    def webhook_allowed_networks(self) -> tuple:
+        """WEBHOOK_ALLOW_HOSTS as networks: addresses or CIDRs a webhook may reach although they are
+        loopback, private or link-local (on-premise receivers)."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.webhook_allow_hosts.split(",") if item.strip())
 
     @property
     def error_reset_clock(self) -> tuple[int, int]:

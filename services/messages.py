@@ -21,7 +21,7 @@ from core.db import after_commit
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
-from services import dispatch, lids
+from services import dispatch, events, lids
 from services.phones import PhoneCheck
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ def enqueue(session: Session, *, session_name: str, phones: Sequence[PhoneCheck]
     if not rows:
         return []
     _insert_rows(session, rows)
+    events.message_changed(session, "message.queued", rows, progress=False)
     queued = [Queued(row["id"], row["status"], session_name, row["task_id"], row["phone_number"]) for row in rows]
     if bulk_job_id is None:
         after_commit(session, lambda: _publish_each(queued))
@@ -145,7 +146,7 @@ def add_event(session: Session, message_id, status: str, error_type: str | None 
 
 def claim_for_sending(session: Session, message_id) -> Message | None:
     """QUEUED -> SENDING, atomically: a second task for the same row gets None and does nothing."""
-    return session.scalars(  # one round trip: the claimed row comes back with the UPDATE
+    message = session.scalars(  # one round trip: the claimed row comes back with the UPDATE
         update(Message)
         .where(Message.id == message_id, Message.status == MessageStatus.QUEUED.value,
                or_(Message.not_before.is_(None), Message.not_before <= now() + timedelta(seconds=1)))
@@ -153,6 +154,9 @@ def claim_for_sending(session: Session, message_id) -> Message | None:
         .returning(Message),
         execution_options={"populate_existing": True},
     ).first()
+    if message is not None:
+        events.message_changed(session, "message.sending", [message])
+    return message
 
 
 def still_claimed(session: Session, message: Message) -> bool:
@@ -169,6 +173,7 @@ def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> 
     message.wa_message_id = wa_message_id
     message.error_type = None
     message.not_before = None
+    events.message_changed(session, "message.sent", [message])
 
 
 def mark_failed(session: Session, message: Message, error_type: str, detail: str) -> None:
@@ -177,6 +182,7 @@ def mark_failed(session: Session, message: Message, error_type: str, detail: str
     message.error_type = error_type
     message.error_message = detail[:2000]
     add_event(session, message.id, MessageStatus.FAILED.value, error_type, detail[:2000])
+    events.message_changed(session, "message.failed", [message])
 
 
 def requeue(session: Session, message: Message, not_before: datetime, error_type: str | None,
@@ -189,6 +195,7 @@ def requeue(session: Session, message: Message, not_before: datetime, error_type
     if not count_attempt:
         message.attempts = max(0, message.attempts - 1)
     add_event(session, message.id, "RETRY", error_type, detail[:2000])
+    events.message_changed(session, "message.queued", [message])
 
 
 class AckResult(StrEnum):
@@ -226,6 +233,7 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
             if getattr(message, column) is None:
                 setattr(message, column, at)
     message.status = target.value
+    events.message_changed(session, f"message.{target.value.lower()}", [message])
     return AckResult.APPLIED
 
 

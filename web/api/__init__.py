@@ -37,6 +37,8 @@ BLUEPRINT_MODULES = [
     "contacts",
     "stats",
     "privacy",
+    "events",
+    "webhooks",
 ]
 
 

@@ -11,7 +11,7 @@ from core.db import after_commit, db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, messages, optout
+from services import bulk, dispatch, events, messages, optout
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -145,6 +145,7 @@ def mark_read(message_id: uuid.UUID):
     if message.status != MessageStatus.READ.value:
         message.status = MessageStatus.READ.value
         message.read_at = messages.now()
+        events.message_changed(db, "message.read", [message])
         after_commit(db, lambda: dispatch.publish_mark_read(message.id, message.session))
     return ok(message, "marked as read")
 
