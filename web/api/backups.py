@@ -19,6 +19,7 @@ from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import resolve
 from web.transaction import audit_target
+from web.texts import say
 
 blp = Blueprint("backups", __name__, url_prefix="/api/sessions",
                 description="Encrypted backups of a session's browser profile (its WhatsApp login)")
@@ -92,7 +93,7 @@ def backup(name: str):
                            ErrorType.CONFLICT, details={"state": state})
     task_id = _publish(dispatch.publish_backup, session)
     audit_target(f"session:{session}", action="session.backup", taskId=task_id)
-    return ok({"session": session, "taskId": task_id, "backupId": None}, "backup requested")
+    return ok({"session": session, "taskId": task_id, "backupId": None}, say("backup.requested"))
 
 
 @blp.route("/<name>/restore", methods=["POST"])
@@ -111,4 +112,4 @@ def restore(args, name: str):
     _ready_for(session)
     task_id = _publish(dispatch.publish_restore, session, found.id)
     audit_target(f"session:{session}", action="session.restore", backupId=str(found.id), taskId=task_id)
-    return ok({"session": session, "taskId": task_id, "backupId": found.id}, "restore requested")
+    return ok({"session": session, "taskId": task_id, "backupId": found.id}, say("restore.requested"))

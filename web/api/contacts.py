@@ -18,6 +18,7 @@ from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
+from web.texts import say
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", description="Contacts")
 
@@ -101,7 +102,7 @@ def patch_contact(args, contact_id: uuid.UUID):
         contact.is_favorite = args["isFavorite"]
     audit_target(f"contact:{contact.id}", action="contact.update", fields=sorted(args))
     db.flush()
-    return ok(contact, "contact updated")
+    return ok(contact, say("contact.updated"))
 
 
 @blp.route("/sync", methods=["POST"])
@@ -114,7 +115,7 @@ def sync():
     session = current_session()
     after_commit(db, lambda: dispatch.publish_sync_contacts(session, task_id))
     audit_target(f"session:{session}", action="contact.sync", taskId=task_id)
-    return ok({"taskId": task_id, "status": "PENDING"}, "contact sync queued")
+    return ok({"taskId": task_id, "status": "PENDING"}, say("contacts.sync_queued"))
 
 
 @blp.route("/sync/<uuid:task_id>")

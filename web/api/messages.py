@@ -22,6 +22,7 @@ from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.session_scope import authorize_row_session, current_session, session_scoped
 from web.transaction import audit_target
+from web.texts import say
 
 blp = Blueprint("messages", __name__, url_prefix="/api/whatsapp", description="Send and read messages")
 
@@ -56,7 +57,7 @@ def send(args):
                                  user_id=current_principal().id)
     audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
-              "message queued")
+              say("message.queued"))
 
 
 @blp.route("/send-bulk", methods=["POST"])
@@ -73,7 +74,7 @@ def send_bulk(args):
                                           user_id=current_principal().id)
     audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid))
     return ok({"jobId": job.id, "queued": [p.formatted for p in valid], "sent": [], "failed": [],
-               "invalid": invalid}, f"{len(valid)} messages queued, {len(invalid)} invalid numbers")
+               "invalid": invalid}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
 
 
 def _filtered(args) -> select:
@@ -144,7 +145,7 @@ def mark_read(message_id: uuid.UUID):
         message.status = MessageStatus.READ.value
         message.read_at = messages.now()
         after_commit(db, lambda: dispatch.publish_mark_read(message.id, message.session))
-    return ok(message, "marked as read")
+    return ok(message, say("message.read"))
 
 
 @blp.route("/messages/<uuid:message_id>/media")

@@ -65,7 +65,36 @@ class JobSchema(Schema):
     cancelledAt = fields.DateTime(allow_none=True)
 
 
+class JobRecipientSchema(Schema):
+    """One recipient's outcome in a bulk job (what the original's synchronous `sent` list told)."""
+
+    id = fields.UUID(dump_only=True, metadata={"description": "the message's id"})
+    phoneNumber = fields.String(attribute="phone_number")
+    status = fields.String()
+    waMessageId = fields.String(attribute="wa_message_id", allow_none=True)
+    errorType = fields.String(attribute="error_type", allow_none=True)
+    errorMessage = fields.String(attribute="error_message", allow_none=True)
+    attempts = fields.Integer()
+    sentAt = fields.DateTime(attribute="sent_at", allow_none=True)
+    deliveredAt = fields.DateTime(attribute="delivered_at", allow_none=True)
+    readAt = fields.DateTime(attribute="read_at", allow_none=True)
+    failedAt = fields.DateTime(attribute="failed_at", allow_none=True)
+
+
+class JobDetailSchema(JobSchema):
+    recipients = fields.List(fields.Nested(JobRecipientSchema), metadata={
+        "description": "one page of the job's recipients with their outcome, newest first; the envelope's "
+                       "nextCursor (as ?cursor=) gives the next page"})
+
+
+class JobQuerySchema(PageArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]),
+                           metadata={"description": "only the recipients whose message has this status"})
+
+
 class MessageSchema(Schema):
+    id = fields.UUID(dump_only=True, metadata={"description": "the message's id, as messageId (the original's list and mark-read "
+                                              "flows read `id`)"})
     messageId = fields.UUID(attribute="id")
     phoneNumber = fields.String(attribute="phone_number")
     message = fields.String(attribute="body", allow_none=True)

@@ -25,6 +25,7 @@ from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
+from web.texts import say
 
 blp = Blueprint("stats", __name__, url_prefix="/api/whatsapp", description="Statistics and system information")
 STARTED = time.time()
@@ -177,4 +178,4 @@ def reset_error_stats():
     """Set every error counter back to 0 (their `since` becomes now)."""
     reset = error_stats.reset(db)
     audit_target("error_counters", action="error_stats.reset", counters=reset)
-    return ok({"reset": reset}, "error counters reset")
+    return ok({"reset": reset}, say("errors.reset"))

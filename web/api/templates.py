@@ -23,6 +23,7 @@ from web.pagination import contains_pattern, page
 from web.schemas import envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
+from web.texts import say
 
 blp = Blueprint("templates", __name__, url_prefix="/api/whatsapp/templates", description="Message templates")
 
@@ -59,7 +60,7 @@ def create_template(args):
     """Create a template; placeholders `{{name}}` not declared in `variables` become required ones."""
     template = templates.create(db, by=current_principal().id, **args)
     audit_target(f"template:{template.id}", action="template.create", name=template.name)
-    return ok(template, "template created")
+    return ok(template, say("template.created"))
 
 
 @blp.route("/<uuid:template_id>")
@@ -77,7 +78,7 @@ def update_template(args, template_id: uuid.UUID):
     """Change any of name, category, content, variables, isActive and tags."""
     template = templates.get_or_404(db, template_id)
     audit_target(f"template:{template.id}", action="template.update", fields=sorted(args))
-    return ok(templates.update_template(db, template, by=current_principal().id, **args), "template updated")
+    return ok(templates.update_template(db, template, by=current_principal().id, **args), say("template.updated"))
 
 
 @blp.route("/<uuid:template_id>", methods=["DELETE"])
@@ -89,7 +90,7 @@ def delete_template(template_id: uuid.UUID):
     audit_target(f"template:{template.id}", action="template.delete", name=template.name)
     db.delete(template)
     db.flush()
-    return ok(None, "template deleted")
+    return ok(None, say("template.deleted"))
 
 
 @blp.route("/<uuid:template_id>/clone", methods=["POST"])
@@ -99,7 +100,7 @@ def clone_template(template_id: uuid.UUID):
     """Copy a template under the first free name "<name> (copy)", "<name> (copy 2)", ..."""
     copy = templates.clone(db, templates.get_or_404(db, template_id), by=current_principal().id)
     audit_target(f"template:{copy.id}", action="template.clone", source=str(template_id), name=copy.name)
-    return ok(copy, "template cloned")
+    return ok(copy, say("template.cloned"))
 
 
 @blp.route("/<uuid:template_id>/preview", methods=["POST"])
@@ -132,7 +133,7 @@ def send(args, template_id: uuid.UUID):
     audit_target(f"message:{message.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted,
-               "templateId": template.id, "message": text, "ignoredVariables": ignored}, "message queued")
+               "templateId": template.id, "message": text, "ignoredVariables": ignored}, say("message.queued"))
 
 
 @blp.route("/<uuid:template_id>/send-bulk", methods=["POST"])
@@ -175,4 +176,4 @@ def send_bulk(args, template_id: uuid.UUID):
                  invalid=len(invalid), errors=len(errors))
     return ok({"jobId": job.id, "templateId": template.id, "queued": [p.formatted for p in valid],
                "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored)},
-              f"{len(valid)} messages queued, {len(invalid)} invalid numbers, {len(errors)} with missing variables")
+              say("template_bulk.queued", queued=len(valid), invalid=len(invalid), errors=len(errors)))
