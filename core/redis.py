@@ -55,5 +55,9 @@ class Keys:
         return f"bulk:{job_id}:beat"  # set by every chain step; the sweeper restarts a silent chain
 
     @staticmethod
+    def message_settled() -> str:
+        return "wa:messages:settled"  # pub/sub: the id of each message that became SENT or FAILED
+
+    @staticmethod
     def pacing(session: str) -> str:
         return f"wa:{session}:pacing"

@@ -113,6 +113,8 @@ class Settings:
     session_backup_seconds: int = 6 * 3600
     session_lease_seconds: int = 20
     claim_sessions: str = "*"
+    prefer_wait_max_seconds: int = 30
+    prefer_wait_max_requests: int = 28
 
     @property
     def is_production(self) -> bool:
@@ -170,6 +172,10 @@ class Settings:
                                 f"outlive two missed heartbeats ({HEARTBEAT_SECONDS} s apart)")
         if not self.claim_patterns:
             raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
+        if not 1 <= self.prefer_wait_max_seconds <= 300:
+            raise SettingsError("PREFER_WAIT_MAX_SECONDS must be between 1 and 300")
+        if self.prefer_wait_max_requests < 0:
+            raise SettingsError("PREFER_WAIT_MAX_REQUESTS must be at least 0 (0: Prefer: wait is never applied)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:

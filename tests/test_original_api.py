@@ -3,6 +3,7 @@ reads (issue 18), run against the real app: same paths, bodies and fields. Where
 queues instead of sending at once, the test follows what the migration section of README says."""
 import json
 import logging
+import time
 
 import pytest
 
@@ -145,3 +146,107 @@ def test_the_original_environment_variables_are_aliases_with_a_warning(caplog):
     with pytest.raises(Exception, match="SESSION_NAME"):
         load_settings({"WPPCONNECT_SESSION_NAME": "Not A Name"})
     assert json.dumps(load_settings({}).session_name)  # without them nothing changes
+
+
+# -- Prefer: wait (RFC 7240) -----------------------------------------------------------------
+
+@pytest.mark.parametrize("header, expected", [
+    (None, None), ("", None), ("wait=10", 10), ("respond-async, wait=5", 5), ("WAIT = 7", 7),
+    ('wait="3"', 3), ("wait=100", 30), ("wait=0", 0), ("wait=-1", None), ("wait=soon", None),
+    ("return=minimal; foo=bar, wait=2;x=y", 2), ("handling=lenient", None)])
+def test_prefer_wait_is_read_as_rfc_7240_says_and_bounded(header, expected):
+    from web.prefer_wait import requested_wait
+
+    assert requested_wait(header, 30) == expected
+
+
+def _post_in_thread(client, url, body, headers):
+    import threading
+
+    answer = {}
+
+    def post():
+        started = time.monotonic()
+        answer["response"] = client.post(url, json=body, headers=headers)
+        answer["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    return thread, answer
+
+
+def _waiters(app):
+    from web.prefer_wait import listener_for
+
+    return listener_for(app.config["SETTINGS"].redis_url).waiting
+
+
+def test_a_waiting_send_holds_no_database_connection_and_wakes_on_the_workers_signal(
+        committed_client, committed_db, pro, app):
+    """The worker's services (mark_sent, its commit) wake the waiting request: it answers 200 with
+    the WhatsApp id, long before its 20 s are up."""
+    from core.db import get_engine
+    from sqlalchemy.orm import Session
+    from tests.waiting import wait_until
+
+    pool = get_engine().pool
+    idle = pool.checkedout()
+    thread, answer = _post_in_thread(committed_client, f"{WA}/send", {"phoneNumber": "393335550001", "message": "w"},
+                                     {**pro, "Prefer": "wait=20"})
+    wait_until(lambda: _waiters(app) >= 1, 10, "the request to wait")
+    assert pool.checkedout() == idle  # waiting, it holds no connection of the pool
+    with Session(get_engine()) as worker_db:  # as worker/delivery.py records a send
+        row = worker_db.query(Message).filter_by(phone_number="393335550001").one()
+        assert row.status == "QUEUED"
+        row.status = "SENDING"
+        messages_service.mark_sent(worker_db, row, "true_393335550001@c.us_3EB0AAAA")
+        row_id = str(row.id)
+        worker_db.commit()
+    thread.join(20)
+    response = answer["response"]
+    assert response.status_code == 200 and answer["seconds"] < 10, answer
+    assert response.headers["Preference-Applied"] == "wait=20" and "Prefer" in response.headers["Vary"]
+    data = response.json["data"]
+    assert data["status"] == "SENT" and data["waMessageId"] == "true_393335550001@c.us_3EB0AAAA"
+    assert data["messageId"] == row_id and data["sentAt"]
+    assert response.json["message"] == "Messaggio inviato con successo"
+    assert _waiters(app) == 0
+
+
+def test_a_send_still_queued_after_the_wait_answers_202_and_a_failure_answers_200(
+        committed_client, committed_db, pro, app):
+    started = time.monotonic()
+    queued = committed_client.post(f"{WA}/send", json={"phoneNumber": "393335550002", "message": "q"},
+                                   headers={**pro, "Prefer": "wait=1"})
+    assert queued.status_code == 202 and time.monotonic() - started >= 1
+    assert queued.headers["Preference-Applied"] == "wait=1" and queued.json["data"]["status"] == "QUEUED"
+    plain = committed_client.post(f"{WA}/send", json={"phoneNumber": "393335550002", "message": "p"}, headers=pro)
+    assert plain.status_code == 202 and "Preference-Applied" not in plain.headers
+
+    from core.db import get_engine
+    from sqlalchemy.orm import Session
+    from tests.waiting import wait_until
+
+    thread, answer = _post_in_thread(committed_client, f"{WA}/send", {"phoneNumber": "393335550003", "message": "f"},
+                                     {**pro, "Prefer": "wait=20", "Accept-Language": "en"})
+    wait_until(lambda: _waiters(app) >= 1, 10, "the request to wait")
+    with Session(get_engine()) as worker_db:
+        row = worker_db.query(Message).filter_by(phone_number="393335550003").one()
+        messages_service.mark_failed(worker_db, row, "NOT_WHATSAPP", "393335550003 is not on WhatsApp")
+        worker_db.commit()
+    thread.join(20)
+    failed = answer["response"]
+    assert failed.status_code == 200 and failed.json["data"]["status"] == "FAILED"
+    assert failed.json["data"]["errorType"] == "NOT_WHATSAPP"
+    assert failed.json["message"] == "the message could not be sent: The number is not on WhatsApp."
+
+
+def test_past_the_waiting_limit_the_preference_is_not_applied(committed_client, committed_db, pro, app, monkeypatch):
+    from web import prefer_wait
+
+    monkeypatch.setattr(prefer_wait, "server_threads", 4)  # gunicorn --threads 4: no thread to spare
+    started = time.monotonic()
+    answer = committed_client.post(f"{WA}/send", json={"phoneNumber": "393335550004", "message": "x"},
+                                   headers={**pro, "Prefer": "wait=20"})
+    assert answer.status_code == 202 and "Preference-Applied" not in answer.headers
+    assert time.monotonic() - started < 5

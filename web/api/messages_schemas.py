@@ -23,9 +23,18 @@ class SendSchema(Schema):
             raise ValidationError("phoneNumber (or recipient) is required", field_name="phoneNumber")
 
 
-class QueuedSchema(Schema):
+class SettledFields(Schema):
+    """What a `Prefer: wait` answer adds once the message is sent (200) or failed (web/prefer_wait.py)."""
+
+    waMessageId = fields.String(allow_none=True, metadata={"description": "the WhatsApp id (200, SENT)"})
+    sentAt = fields.String(allow_none=True)
+    errorType = fields.String(allow_none=True, metadata={"description": "why it failed (200, FAILED)"})
+    errorMessage = fields.String(allow_none=True)
+
+
+class QueuedSchema(SettledFields):
     messageId = fields.UUID()
-    status = fields.String()
+    status = fields.String(metadata={"description": "QUEUED (202); SENT or further, or FAILED (200, Prefer: wait)"})
     phoneNumber = fields.String()
 
 

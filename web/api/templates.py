@@ -20,6 +20,7 @@ from web.api.templates_schemas import (PreviewOutSchema, PreviewSchema, Template
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import contains_pattern, page
+from web.prefer_wait import PREFER_WAIT_200, wait_after_commit
 from web.schemas import envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
@@ -122,8 +123,10 @@ def preview(args, template_id: uuid.UUID):
 @blp.arguments(TemplateSendSchema)
 @idempotent
 @blp.response(202, envelope(TemplateQueuedSchema))
+@blp.alt_response(200, schema=envelope(TemplateQueuedSchema), description=PREFER_WAIT_200)
 def send(args, template_id: uuid.UUID):
-    """Render the template with `variables` and queue it to `phoneNumber` (as POST /send)."""
+    """Render the template with `variables` and queue it to `phoneNumber` (as POST /send, `Prefer:
+    wait=N` included)."""
     phone = valid_phone(args["phoneNumber"])
     text, template = templates.render_for(db, template_id, args["variables"])
     ignored = templates.render(template, args["variables"]).ignored
@@ -132,6 +135,7 @@ def send(args, template_id: uuid.UUID):
     templates.count_usage(db, template, 1)
     audit_target(f"message:{message.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted)
+    wait_after_commit(message.id)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted,
                "templateId": template.id, "message": text, "ignoredVariables": ignored}, say("message.queued"))
 

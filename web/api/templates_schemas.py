@@ -7,7 +7,7 @@ from models.enums import TemplateCategory
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.templates import KEY, NAME_LENGTH
-from web.api.messages_schemas import InvalidNumberSchema
+from web.api.messages_schemas import InvalidNumberSchema, QueuedSchema
 from web.schemas import PageArgs
 
 CATEGORIES = [c.value for c in TemplateCategory]
@@ -129,10 +129,8 @@ class PreviewOutSchema(Schema):
     ignoredVariables = fields.List(fields.String())
 
 
-class TemplateQueuedSchema(PreviewOutSchema):
-    messageId = fields.UUID()
-    status = fields.String()
-    phoneNumber = fields.String()
+class TemplateQueuedSchema(PreviewOutSchema, QueuedSchema):
+    pass
 
 
 class RecipientErrorSchema(Schema):
