@@ -191,17 +191,17 @@ def wait_settled(message_id, seconds: float) -> tuple[bool, Row | None]:
         listener.unregister(str(message_id))
 
 
-def _outcome(message: Row) -> tuple[dict[str, Any], str]:
+def _outcome(row: Row) -> tuple[dict[str, Any], str]:
     """The fields the 200 answer adds, and its message text."""
-    if message.status == MessageStatus.FAILED.value:
-        try:
-            reason = error_body(ErrorType(message.error_type), "", request_language())["error"]["userMessage"]
-        except ValueError:  # an error type of ours that is not one of the envelope's (CANCELLED)
-            reason = message.error_type
-        fields = {"status": message.status, "errorType": message.error_type, "errorMessage": message.error_message}
+    if row.status == MessageStatus.FAILED.value:
+        try:  # the error type's userMessage, in the request's language
+            reason = error_body(ErrorType(row.error_type), "", request_language())["error"]["userMessage"]
+        except (ValueError, KeyError):  # a type with no text of its own (CANCELLED)
+            reason = row.error_type
+        fields = {"status": row.status, "errorType": row.error_type, "errorMessage": row.error_message}
         return fields, say("message.failed", reason=reason)
-    fields = {"status": message.status, "waMessageId": message.wa_message_id,
-              "sentAt": message.sent_at.isoformat() if message.sent_at else None}
+    fields = {"status": row.status, "waMessageId": row.wa_message_id,
+              "sentAt": row.sent_at.isoformat() if row.sent_at else None}
     return fields, say("message.sent")
 
 
@@ -216,15 +216,19 @@ def wait_after_commit(message_id) -> None:
     def wait(response):
         if response.status_code != 202:
             return response
-        applied, message = wait_settled(message_id, seconds)
+        try:
+            applied, row = wait_settled(message_id, seconds)
+        except Exception:  # noqa: BLE001 - the message is queued: an error answer would invite a resend
+            log.exception("Prefer: wait on message %s failed; answering 202", message_id)
+            return response
         if not applied:
             return response
         response.headers["Preference-Applied"] = f"wait={seconds}"
         response.vary.add("Prefer")
-        if message is None:
+        if row is None:
             return response
         body = response.get_json()
-        fields, text = _outcome(message)
+        fields, text = _outcome(row)
         body["data"].update(fields)
         body["message"] = text
         response.set_data(current_app.json.dumps(body))
