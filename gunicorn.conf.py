@@ -8,10 +8,12 @@ import gc
 # On a small host the benchmark's settings serve /send faster (README "Benchmarks"), e.g.
 # GUNICORN_CMD_ARGS="-w 3 --threads 1 --worker-connections 6".
 # A request with `Prefer: wait=N` holds one thread while it waits (blocked on an Event: no CPU, no
-# GIL, no database connection): 32 threads let each worker hold up to 28 waiting requests and
-# still serve others on 4 (web/prefer_wait.py keeps that reserve whatever `threads` is).
+# GIL, no database connection): 64 threads let each worker hold up to 60 waiting requests and
+# still serve others on 4 (web/prefer_wait.py keeps that reserve whatever `threads` is). Room for
+# more than a fair share each: a worker accepts whatever connection it can, so 100 waiting
+# requests land unevenly (seen: more than 28 on one of 4 workers, with 32 threads).
 workers = 4
-threads = 32
+threads = 64
 worker_class = "gthread"
 
 

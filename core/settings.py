@@ -114,7 +114,7 @@ class Settings:
     session_lease_seconds: int = 20
     claim_sessions: str = "*"
     prefer_wait_max_seconds: int = 30
-    prefer_wait_max_requests: int = 28
+    prefer_wait_max_requests: int = 60
 
     @property
     def is_production(self) -> bool:
