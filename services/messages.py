@@ -19,8 +19,8 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
-from core.redis import Keys, get_redis
 from core.errors import GatewayError
+from core.redis import Keys, get_redis
 from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
 from services import dispatch

@@ -12,6 +12,7 @@ connections in use while they wait (target 0).
 """
 from __future__ import annotations
 
+import collections
 import os
 import tempfile
 import threading
@@ -95,7 +96,14 @@ def _open_waiters(url: str, token: str, tag: str) -> tuple[list[threading.Thread
         with lock:
             answers.append((answer.status_code, answer.headers.get("Preference-Applied")))
 
-    threads = [threading.Thread(target=wait_one, daemon=True) for _ in range(WAITERS)]
+    def wait_one_safely():
+        try:
+            wait_one()
+        except Exception as exc:  # noqa: BLE001 - counted as not applied
+            with lock:
+                answers.append((type(exc).__name__, None))
+
+    threads = [threading.Thread(target=wait_one_safely, daemon=True) for _ in range(WAITERS)]
     for thread in threads:
         thread.start()
     return threads, answers
@@ -168,7 +176,8 @@ def main() -> None:
                     deadline = time.monotonic() + 30
                     while _queued(tag) < WAITERS:  # every waiting request's row is committed: they wait
                         if time.monotonic() > deadline:
-                            raise RuntimeError(f"only {_queued(tag)} of {WAITERS} waiting requests queued")
+                            raise RuntimeError(f"only {_queued(tag)} of {WAITERS} waiting requests queued; "
+                                               f"answers: {collections.Counter(answers)}")
                         time.sleep(0.2)
                     held.append(_busy_connections(api_pids))
                     runs["waiting"].append(load(url + path, body, token, connections=CONNECTIONS, seconds=SECONDS,
