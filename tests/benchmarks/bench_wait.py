@@ -165,7 +165,7 @@ def main() -> None:
                     load(server + path, body, token, connections=CONNECTIONS, seconds=2, warmup=0)
                 api_pids = _server_pids(url)
                 runs = {"baseline": [], "alone": [], "waiting": []}
-                held, applied = [], []
+                held, applied, outcomes = [], [], []
                 for _ in range(ROUNDS):
                     runs["baseline"].append(load(baseline_url + path, body, token, connections=CONNECTIONS,
                                                  seconds=SECONDS, warmup=0))
@@ -185,6 +185,7 @@ def main() -> None:
                     for thread in threads:
                         thread.join(60)
                     applied.append(sum(1 for status, pref in answers if status == 202 and pref == "wait=30"))
+                    outcomes.append({f"{status} {pref}": n for (status, pref), n in collections.Counter(answers).items()})
                 _empty_queues()
         for name, label, args in (("baseline", "send_rps_threads4_alone", BASELINE_ARGS),
                                   ("alone", "send_rps_alone", GUNICORN_ARGS),
@@ -197,7 +198,8 @@ def main() -> None:
         ratio = median([w["rps"] / a["rps"] for a, w in zip(runs["alone"], runs["waiting"])])
         emit(BENCH, "send_rps_waiting_vs_alone", ratio, ">=0.9", ratio >= 0.9,
              runs=[round(w["rps"] / a["rps"], 3) for a, w in zip(runs["alone"], runs["waiting"])])
-        emit(BENCH, "waiting_requests_applied", min(applied), f"{WAITERS}", min(applied) == WAITERS, runs=applied)
+        emit(BENCH, "waiting_requests_applied", min(applied), f"{WAITERS}", min(applied) == WAITERS, runs=applied,
+             answers=outcomes)
         busy = max(len(h) for h in held)
         emit(BENCH, f"db_connections_busy_while_{WAITERS}_wait", busy, "0", busy == 0, runs=held)
     finally:
