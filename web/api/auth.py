@@ -16,8 +16,8 @@ from web.auth import Capability, authorize_grantee, current_principal, public, r
 from web.ratelimit import rate_limited
 from web.schemas import envelope, ok
 from web.session_scope import AllowedSessions, granted_sessions
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication and API tokens")
 

@@ -18,8 +18,8 @@ from web.api.blueprint import Blueprint
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import resolve
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("backups", __name__, url_prefix="/api/sessions",
                 description="Encrypted backups of a session's browser profile (its WhatsApp login)")

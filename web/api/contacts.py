@@ -17,8 +17,8 @@ from web.auth import Capability, requires
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", description="Contacts")
 

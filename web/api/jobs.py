@@ -14,8 +14,8 @@ from web.auth import Capability, requires
 from web.pagination import page
 from web.schemas import envelope, ok, page_envelope
 from web.session_scope import authorize_row_session
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/whatsapp/jobs", description="Bulk job progress")
 

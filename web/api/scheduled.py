@@ -25,8 +25,8 @@ from web.auth import Capability, allowed, current_principal, requires
 from web.pagination import page
 from web.schemas import envelope, ok
 from web.session_scope import authorize_row_session, current_session, session_scoped
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("scheduled", __name__, url_prefix="/api/whatsapp/scheduled",
                 description="Scheduled messages and campaigns")

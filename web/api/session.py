@@ -17,8 +17,8 @@ from web.api.messages import valid_phone
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import current_session, session_scoped
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("session", __name__, url_prefix="/api/whatsapp", description="The WhatsApp Web session")
 

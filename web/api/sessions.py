@@ -19,8 +19,8 @@ from web.api.sessions_schemas import (DeleteQuerySchema, SessionCreateSchema, Se
                                       SessionPatchSchema, SessionQuerySchema, SessionSchema)
 from web.auth import Capability, authorize_session, current_principal, requires
 from web.schemas import envelope, ok
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/sessions", description="WhatsApp sessions (accounts)")
 

@@ -24,8 +24,8 @@ from web.api.messages_schemas import MessageSchema
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import current_session, session_scoped
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("stats", __name__, url_prefix="/api/whatsapp", description="Statistics and system information")
 STARTED = time.time()

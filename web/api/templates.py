@@ -23,8 +23,8 @@ from web.pagination import contains_pattern, page
 from web.prefer_wait import PREFER_WAIT_200, wait_after_commit
 from web.schemas import envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("templates", __name__, url_prefix="/api/whatsapp/templates", description="Message templates")
 

@@ -16,8 +16,8 @@ from web.auth import Capability, current_principal, requires
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.pagination import page
 from web.session_scope import AllowedSessions, granted_sessions
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users and their roles")
 

@@ -19,8 +19,8 @@ from web.api.validation_schemas import (MAX_TEXT_BYTES, BatchResultSchema, Check
 from web.auth import Capability, current_principal, requires
 from web.schemas import body_limit, envelope, ok
 from web.session_scope import authorize_row_session, current_session, session_scoped
-from web.transaction import audit_target
 from web.texts import say
+from web.transaction import audit_target
 
 blp = Blueprint("validation", __name__, url_prefix="/api/whatsapp", description="Number validation")
 POLL_SECONDS = 0.1
