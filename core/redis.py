@@ -63,5 +63,9 @@ class Keys:
         return f"bulk:{job_id}:progress-event"  # set for a second after a job.progress event (throttle)
 
     @staticmethod
+    def message_settled() -> str:
+        return "wa:messages:settled"  # pub/sub: the id of each message that became SENT or FAILED
+
+    @staticmethod
     def pacing(session: str) -> str:
         return f"wa:{session}:pacing"

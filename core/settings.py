@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import logging
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JWT_SECRET = "dev-only-change-me"
 
@@ -128,6 +130,8 @@ class Settings:
     webhook_disable_after_hours: int = 24
     webhook_secret_grace_hours: int = 24
     webhook_sweep_seconds: int = 10
+    prefer_wait_max_seconds: int = 30
+    prefer_wait_max_requests: int = 60
 
     @property
     def is_production(self) -> bool:
@@ -191,6 +195,10 @@ class Settings:
             raise SettingsError(f"OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS share {', '.join(sorted(opt_out & opt_in))}")
         if not self.claim_patterns:
             raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
+        if not 1 <= self.prefer_wait_max_seconds <= 300:
+            raise SettingsError("PREFER_WAIT_MAX_SECONDS must be between 1 and 300")
+        if self.prefer_wait_max_requests < 0:
+            raise SettingsError("PREFER_WAIT_MAX_REQUESTS must be at least 0 (0: Prefer: wait is never applied)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:
@@ -250,9 +258,39 @@ class Settings:
         return clock.hour, clock.minute
 
 
+# The original Node integration's variables, so an existing .env keeps working: old name -> the
+# variable it stands for here, or None when it has no meaning here (recognised, then ignored).
+LEGACY_ALIASES: dict[str, str | None] = {
+    "WPPCONNECT_SESSION_NAME": "SESSION_NAME",
+    "WPPCONNECT_HEADLESS": "HEADLESS",
+    # WPPConnect closed the browser when no QR was scanned in time; here the worker keeps the QR
+    # screen open (it rotates every 20 s) and the health check restarts a stuck session.
+    "WPPCONNECT_AUTO_CLOSE": None,
+    # the original chose between WhatsApp libraries; this gateway always drives WhatsApp Web with wa-js
+    "WHATSAPP_PROVIDER": None,
+}
+
+
+def with_legacy_aliases(environ) -> dict[str, str]:
+    """`environ` with each original variable copied to its new name (the new name wins when both are
+    set), warning once per variable found so the operator can rename it."""
+    environ = dict(environ)
+    for old, new in LEGACY_ALIASES.items():
+        if old not in environ:
+            continue
+        if new is None:
+            log.warning("%s is a variable of the original integration with no meaning here: ignored", old)
+        elif new in environ:
+            log.warning("%s is ignored: %s is set too (the new name wins); remove %s", old, new, old)
+        else:
+            log.warning("%s is the original integration's name: read as %s; rename it to %s", old, new, new)
+            environ[new] = environ[old]
+    return environ
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides) -> Settings:
     """Build settings from `environ` (default: os.environ); keyword overrides win (tests)."""
-    environ = os.environ if environ is None else environ
+    environ = with_legacy_aliases(os.environ if environ is None else environ)
     values = {}
     for field in fields(Settings):
         raw = environ.get(field.name.upper())

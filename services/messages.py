@@ -14,11 +14,13 @@ from enum import StrEnum
 
 from collections.abc import Sequence
 
+import redis
 from sqlalchemy import func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
 from core.errors import GatewayError
+from core.redis import Keys, get_redis
 from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
 from services import dispatch, events, lids
@@ -167,6 +169,20 @@ def still_claimed(session: Session, message: Message) -> bool:
     return row is not None and row.sending_at == message.sending_at
 
 
+def _announce_settled(session: Session, message_id) -> None:
+    """After the commit, wake whoever waits for this message to be sent or to fail (an API request
+    with `Prefer: wait`, web/prefer_wait.py): its id on one pub/sub channel. Only a wake-up: the
+    waiter reads the outcome from the row. Lost (Redis away), the waiter answers 202 at its time."""
+
+    def publish() -> None:
+        try:
+            get_redis().publish(Keys.message_settled(), str(message_id))
+        except redis.RedisError as exc:
+            log.warning("could not announce message %s settled: %s", message_id, exc)
+
+    after_commit(session, publish)
+
+
 def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> None:
     message.status = MessageStatus.SENT.value
     message.sent_at = message.sent_at or now()
@@ -174,6 +190,7 @@ def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> 
     message.error_type = None
     message.not_before = None
     events.message_changed(session, "message.sent", [message])
+    _announce_settled(session, message.id)
 
 
 def mark_failed(session: Session, message: Message, error_type: str, detail: str) -> None:
@@ -183,6 +200,7 @@ def mark_failed(session: Session, message: Message, error_type: str, detail: str
     message.error_message = detail[:2000]
     add_event(session, message.id, MessageStatus.FAILED.value, error_type, detail[:2000])
     events.message_changed(session, "message.failed", [message])
+    _announce_settled(session, message.id)
 
 
 def requeue(session: Session, message: Message, not_before: datetime, error_type: str | None,

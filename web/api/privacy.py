@@ -13,6 +13,7 @@ from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
+from web.texts import say
 from web.transaction import audit_read, audit_target
 
 blp = Blueprint("privacy", __name__, url_prefix="/api/privacy",
@@ -44,7 +45,7 @@ def erase(args):
     report = privacy.erase(db, phone.formatted, settings)
     hashed = privacy.number_hash(phone.formatted, settings)
     audit_target(f"person:{hashed}", action="privacy.erasure", erased=report)
-    return ok({"phoneNumber": phone.formatted, "numberHash": hashed, "erased": report}, "dati personali cancellati")
+    return ok({"phoneNumber": phone.formatted, "numberHash": hashed, "erased": report}, say("privacy.erased"))
 
 
 @blp.route("/export")
