@@ -94,6 +94,7 @@ class Settings:
     retry_max_seconds: int = 600
     whatsapp_check_ttl_hours: int = 24 * 7
     check_min_interval_ms: int = 3000
+    group_read_timeout_seconds: int = 15
     outbox_republish_after_seconds: int = 60
     sweeper_interval_seconds: int = 30
     flower_user: str = "admin"
@@ -179,7 +180,7 @@ class Settings:
         except ValueError:
             raise SettingsError(f"ERROR_RESET_TIME={self.error_reset_time!r} is not a time HH:MM") from None
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
-                     "cleanup_interval_seconds", "session_backup_seconds"):
+                     "cleanup_interval_seconds", "session_backup_seconds", "group_read_timeout_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self

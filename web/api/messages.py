@@ -11,7 +11,7 @@ from core.db import after_commit, db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, messages
+from services import bulk, dispatch, groups, messages
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -45,18 +45,23 @@ def valid_phone(raw: str, field: str = "phoneNumber"):
 @idempotent
 @blp.response(202, envelope(QueuedSchema))
 def send(args):
-    """Queue one text message. Answers 202 at once; follow it with GET /messages/{id}.
+    """Queue one text message to a phone number or, with `groupId`, to a group. Answers 202 at
+    once; follow it with GET /messages/{id}.
 
     Send an `Idempotency-Key` header to make retries safe: the same key and body return the first
     answer (no second message), a different body with the same key is 422, and 409 while the first
     request is still running. Keys are kept 24 hours, per caller."""
-    phone = valid_phone(args.get("phoneNumber") or args["recipient"])
+    if args.get("groupId"):  # the same pipeline: a group is one more kind of recipient
+        target = groups.GroupRecipient(groups.group_chat_id(args["groupId"]))
+    else:
+        target = valid_phone(args.get("phoneNumber") or args["recipient"])
+    group_id = target.chat_id if isinstance(target, groups.GroupRecipient) else None
     text = messages.sanitise_text(args["message"])
-    [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=text,
+    [message] = messages.enqueue(db, session_name=current_session(), phones=[target], bodies=text,
                                  user_id=current_principal().id)
-    audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted)
-    return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
-              "message queued")
+    audit_target(f"message:{message.id}", action="message.send", phoneNumber=target.formatted, groupId=group_id)
+    return ok({"messageId": message.id, "status": message.status, "phoneNumber": target.formatted,
+               "groupId": group_id}, "message queued")
 
 
 @blp.route("/send-bulk", methods=["POST"])
@@ -80,6 +85,8 @@ def _filtered(args) -> select:
     query = select(Message).where(Message.session == current_session())
     if args.get("phoneNumber"):
         query = query.where(Message.phone_number == valid_phone(args["phoneNumber"]).formatted)
+    if args.get("groupId"):
+        query = query.where(Message.chat_id == groups.group_chat_id(args["groupId"]))
     for key, column in (("direction", Message.direction), ("status", Message.status),
                         ("jobId", Message.bulk_job_id)):
         if args.get(key):
