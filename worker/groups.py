@@ -131,7 +131,8 @@ class GroupWorker:
             groups.fail(operation, "not_connected", "the session was not connected within SEND_MAX_AGE_MINUTES")
             db.commit()
             return "failed"
-        db.rollback()
+        operation.updated_at = now()  # progress, for the outbox sweeper: this task is on its way again
+        db.commit()
         dispatch.publish_group_operation(operation.id, operation.session, countdown=WAIT_FOR_CONNECTION_SECONDS)
         return "waiting"
 
