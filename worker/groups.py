@@ -17,7 +17,7 @@ from services import dispatch, groups, lids
 from services.messages import now
 from services.send_rules import WAIT_FOR_CONNECTION_SECONDS
 from worker.calls import WhatsAppCalls
-from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
+from worker.errors import BrowserDied, BrowserTimeout, LeaseLost, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
 from worker.states import State
 
@@ -34,9 +34,12 @@ function count(m) { return m.size || (m.participants ? m.participants.length : n
   if (op === 'list') {
     var out = [];
     for (var chat of await WPP.group.getAllGroups()) {
+      if (!chat) continue;  // getAllGroups maps the server's list through ChatStore.get
       var m = chat.groupMetadata || {}, id = s(chat.id);
-      out.push({id: id, subject: m.subject || chat.name || null, size: count(m),
-                iAmAdmin: !!(await WPP.group.iAmAdmin(id))});
+      // the metadata's own participants answer as ensureGroup does, without a call per group
+      var admin = m.participants && m.participants.iAmAdmin ? m.participants.iAmAdmin()
+                                                            : await WPP.group.iAmAdmin(id);
+      out.push({id: id, subject: m.subject || chat.name || null, size: count(m), iAmAdmin: !!admin});
     }
     return {ok: true, value: out};
   }
@@ -113,6 +116,8 @@ class GroupWorker:
                 result, group_id = self._change(operation)
             finally:
                 self.pacer.record_send()  # the call reached WhatsApp, whatever it answered
+        except LeaseLost as exc:  # fenced before the page acted: the session's new owner runs it
+            return self._hand_over(operation, exc)
         except PacingDeferred as exc:
             groups.fail(operation, "session_cap_reached", str(exc))
         except WhatsAppError as exc:
@@ -125,6 +130,13 @@ class GroupWorker:
             groups.finish(operation, result, group_id)
         db.commit()
         return operation.status.lower()
+
+    def _hand_over(self, operation: GroupOperation, exc: LeaseLost) -> str:
+        log.warning("group operation %s: %s; left to the session's owner", operation.id, exc)
+        operation.status = "PENDING"
+        db.commit()
+        dispatch.publish_group_operation(operation.id, operation.session)
+        return "handed over"
 
     def _wait_for_connection(self, operation: GroupOperation) -> str:
         if operation.created_at < now() - timedelta(minutes=self.settings.send_max_age_minutes):

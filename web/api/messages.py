@@ -59,7 +59,8 @@ def send(args):
     text = messages.sanitise_text(args["message"])
     [message] = messages.enqueue(db, session_name=current_session(), phones=[target], bodies=text,
                                  user_id=current_principal().id)
-    audit_target(f"message:{message.id}", action="message.send", phoneNumber=target.formatted, groupId=group_id)
+    audit_target(f"message:{message.id}", action="message.send",
+                 **({"groupId": group_id} if group_id else {"phoneNumber": target.formatted}))
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": target.formatted,
                "groupId": group_id}, "message queued")
 
