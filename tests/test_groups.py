@@ -186,3 +186,23 @@ def test_an_addition_awaiting_approval_is_reported_per_participant(group_session
                      {"action": "add", "participants": ["393335550022", "393335550023"]})
     assert {p["phoneNumber"]: p["code"] for p in added["participants"]} == {"393335550022": 421,
                                                                             "393335550023": 200}
+
+
+def test_group_changes_and_sends_share_the_sessions_limits(fresh_simulator, tmp_path, committed_client, admin,
+                                                          redis_client):
+    name = f"grc{uuid.uuid4().hex[:8]}"
+    forget_session(redis_client, name)
+    assert committed_client.post("/api/sessions", headers=admin, json={"name": name}).status_code == 201
+    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client, SEND_MIN_INTERVAL_MS="50",
+                                  SEND_JITTER_MS="0", SEND_MAX_PER_HOUR="2")
+    try:
+        api = Api(committed_client, admin, name)
+        group_id = api.done("/groups", {"subject": "Limiti", "participants": ["393335550031"]})["groupId"]  # 1
+        api.post("/send", {"groupId": group_id, "message": "uno"})  # 2: the hour's last
+        wait_until(lambda: [m for m in fresh_simulator.messages() if m["body"] == "uno"], 30, "the send")
+        capped = api.operation(f"/groups/{group_id}/participants", {"action": "add", "participants": ["393335550032"]})
+        assert (capped["status"], capped["error"]["code"], capped["error"]["status"]) == \
+            ("FAILED", "session_cap_reached", 429)
+        assert "393335550032@c.us" not in {p["id"] for p in fresh_simulator.group(group_id)["participants"]}
+    finally:
+        stop_workers([worker], redis_client)
