@@ -42,9 +42,14 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def strip_control(text: str) -> str:
+    """Control characters removed (CR included: CRLF becomes LF); newlines and tabs kept."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n"))
+
+
 def sanitise_text(text: str) -> str:
     """Strip control characters (CR included: CRLF becomes LF) but keep newlines and tabs."""
-    cleaned = _CONTROL.sub("", text.replace("\r\n", "\n"))
+    cleaned = strip_control(text)
     if not cleaned.strip():
         raise GatewayError(422, "message is empty after removing control characters",
                            details={"message": ["must contain visible text"]})

@@ -27,7 +27,7 @@ def queued_tasks():
 def test_a_change_is_a_pending_operation_with_a_task_carrying_its_id(committed_client, committed_db, admin,
                                                                      queued_tasks):
     answer = committed_client.post("/api/whatsapp/groups", headers=admin,
-                                   json={"subject": "  Squadra \n blu ", "participants": ["+39 333 111 2222",
+                                   json={"subject": "  Squadra \n\x07blu ", "participants": ["+39 333 111 2222",
                                                                                          "393331112222", "3331113333"]})
     assert answer.status_code == 202
     data = answer.json["data"]

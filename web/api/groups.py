@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import GroupOperation, GroupParticipantChange
-from services import groups
+from services import groups, messages
 from web.api.blueprint import Blueprint
 from web.api.groups_schemas import (ChangesQuerySchema, CreateGroupSchema, DescriptionSchema, GroupSchema,
                                     GroupSummarySchema, InviteLinkSchema, OperationSchema,
@@ -39,6 +39,8 @@ def _numbers(raw: list[str]) -> list[str]:
 
 
 def _text(value: str, field: str, allow_empty: bool = False) -> str:
+    """Control characters out (services.messages.strip_control); a subject on one line."""
+    value = messages.strip_control(value)
     cleaned = " ".join(value.split()) if field == "subject" else value.strip()
     if not cleaned and not allow_empty:
         raise GatewayError(422, f"{field} is empty", details={field: ["must contain visible text"]})
