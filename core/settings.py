@@ -98,6 +98,7 @@ class Settings:
     retry_max_seconds: int = 600
     whatsapp_check_ttl_hours: int = 24 * 7
     check_min_interval_ms: int = 3000
+    group_read_timeout_seconds: int = 15
     outbox_republish_after_seconds: int = 60
     sweeper_interval_seconds: int = 30
     flower_user: str = "admin"
@@ -217,7 +218,7 @@ class Settings:
                      "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
                      "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
                      "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_retry_base_ms", "webhook_disable_after_hours",
-                     "webhook_sweep_seconds"):
+                     "webhook_sweep_seconds", "group_read_timeout_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self

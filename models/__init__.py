@@ -6,6 +6,7 @@ from models.base import Base
 from models.checks import CheckJob
 from models.contacts import Contact
 from models.events import Event, WebhookDelivery, WebhookEndpoint
+from models.groups import GroupOperation, GroupParticipantChange
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
@@ -14,7 +15,8 @@ from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDa
 from models.templates import Template
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "Event", "IdempotencyKey",
+    "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "Event", "GroupOperation",
+    "GroupParticipantChange", "IdempotencyKey",
     "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
     "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
     "User", "WaSession", "WebhookDelivery", "WebhookEndpoint",

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import redis
 from sqlalchemy import func, insert, literal_column, or_, select, update
@@ -24,7 +25,6 @@ from core.redis import Keys, get_redis
 from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
 from services import dispatch, events, lids
-from services.phones import PhoneCheck
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,14 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def strip_control(text: str) -> str:
+    """Control characters removed (CR included: CRLF becomes LF); newlines and tabs kept."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n"))
+
+
 def sanitise_text(text: str) -> str:
     """Strip control characters (CR included: CRLF becomes LF) but keep newlines and tabs."""
-    cleaned = _CONTROL.sub("", text.replace("\r\n", "\n"))
+    cleaned = strip_control(text)
     if not cleaned.strip():
         raise GatewayError(422, "message is empty after removing control characters",
                            details={"message": ["must contain visible text"]})
@@ -56,14 +61,26 @@ def sanitise_text(text: str) -> str:
     return cleaned
 
 
-def new_outgoing(*, session_name: str, phone: PhoneCheck, body: str, user_id: str | None,
+class Recipient(Protocol):
+    """Whom a message goes to: a person (services.phones.PhoneCheck: `formatted` digits) or a group
+    (services.groups.GroupRecipient: no number, `chat_id` `...@g.us`)."""
+
+    @property
+    def formatted(self) -> str | None: ...
+
+    @property
+    def chat_id(self) -> str: ...
+
+
+def new_outgoing(*, session_name: str, phone: Recipient, body: str, user_id: str | None,
                  bulk_job_id=None, template_id=None, scheduled_message_id=None,
                  idempotency_key: str | None = None) -> dict:
     """Column values of a QUEUED outgoing row (a dict, so bulk inserts skip the ORM's per-row cost)."""
     return {
         "id": uuid.uuid4(), "session": session_name, "direction": Direction.OUTGOING.value,
         "status": MessageStatus.QUEUED.value, "phone_number": phone.formatted, "chat_id": phone.chat_id,
-        "body": body, "from_me": True, "is_group_msg": False, "attempts": 0, "user_id": user_id,
+        "body": body, "from_me": True, "is_group_msg": phone.chat_id.endswith("@g.us"), "attempts": 0,
+        "user_id": user_id,
         "bulk_job_id": bulk_job_id, "template_id": template_id,
         "scheduled_message_id": scheduled_message_id, "idempotency_key": idempotency_key,
         "task_id": str(uuid.uuid4()), "created_at": now(),
@@ -78,14 +95,14 @@ class Queued:
     status: str
     session: str
     task_id: str
-    phone_number: str
+    phone_number: str | None  # None for a group (see Recipient)
 
 
 # Above this many rows one COPY beats a multi-row INSERT (measured: 10,000 rows 0.4 s against 4 s).
 COPY_FROM_ROWS = 50
 
 
-def enqueue(session: Session, *, session_name: str, phones: Sequence[PhoneCheck], bodies: str | Sequence[str],
+def enqueue(session: Session, *, session_name: str, phones: Sequence[Recipient], bodies: str | Sequence[str],
             user_id: str | None, bulk_job_id=None, template_id=None, scheduled_message_id=None) -> list[Queued]:
     """THE way to queue outgoing messages: every route and job that sends goes through here.
 

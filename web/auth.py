@@ -34,6 +34,7 @@ class Capability(StrEnum):
     VIEW = "view status, messages, stats, use templates and validation"
     SEND = "send single messages"
     BULK = "bulk sends and campaigns"
+    GROUPS = "create and change WhatsApp groups (participants, subject, description, invite link, leave)"
     CONNECTION = "manage the connection (initialize, disconnect, reconnect, logout)"
     MANAGE = "manage templates, contacts sync, error statistics, API tokens, webhooks"
     SESSIONS = "manage WhatsApp sessions (create, change, delete)"
@@ -50,6 +51,7 @@ ROLE_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.VIEW: _STAFF,
     Capability.SEND: _STAFF,
     Capability.BULK: _ADMINS,
+    Capability.GROUPS: _ADMINS,
     Capability.CONNECTION: _ADMINS,
     Capability.MANAGE: _ADMINS,
     Capability.SESSIONS: _ADMINS,

@@ -127,7 +127,10 @@ class Courier:
                 db.commit()
 
     def _ensure_on_whatsapp(self, message: Message) -> None:
-        """Real wa-js does not fail a send to a number without WhatsApp: ask first (cached)."""
+        """Real wa-js does not fail a send to a number without WhatsApp: ask first (cached). A group
+        is no number: wa-js refuses a chat it does not know (`chat_not_found`) by itself."""
+        if message.is_group_msg:
+            return
         known = contacts.cached_existence(db, message.phone_number, self.settings.whatsapp_check_ttl_hours)
         if known is None:
             try:

@@ -11,7 +11,7 @@ from core.db import after_commit, db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, events, messages, optout
+from services import bulk, dispatch, events, groups, messages, optout
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -48,7 +48,8 @@ def valid_phone(raw: str, field: str = "phoneNumber"):
 @blp.response(202, envelope(QueuedSchema))
 @blp.alt_response(200, schema=envelope(QueuedSchema), description=PREFER_WAIT_200)
 def send(args):
-    """Queue one text message. Answers 202 at once; follow it with GET /messages/{id}.
+    """Queue one text message to a phone number or, with `groupId`, to a group. Answers 202 at
+    once; follow it with GET /messages/{id}.
 
     Send an `Idempotency-Key` header to make retries safe: the same key and body return the first
     answer (no second message), a different body with the same key is 422, and 409 while the first
@@ -59,16 +60,21 @@ def send(args):
     on its way after N seconds, it is the 202 QUEUED answer. `Preference-Applied: wait=N` says the
     wait was applied (a busy server may answer at once without it). A replayed Idempotency-Key
     answer is the first answer as it was stored (202), without waiting."""
-    phone = valid_phone(args.get("phoneNumber") or args["recipient"])
+    if args.get("groupId"):  # the same pipeline: a group is one more kind of recipient
+        target = groups.GroupRecipient(groups.group_chat_id(args["groupId"]))
+    else:
+        target = valid_phone(args.get("phoneNumber") or args["recipient"])
+        optout.refuse_unless_transactional(db, target.formatted, args["transactional"])
+    group_id = target.chat_id if isinstance(target, groups.GroupRecipient) else None
     text = messages.sanitise_text(args["message"])
-    optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])
-    [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=text,
+    [message] = messages.enqueue(db, session_name=current_session(), phones=[target], bodies=text,
                                  user_id=current_principal().id)
-    audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted,
+    audit_target(f"message:{message.id}", action="message.send",
+                 **({"groupId": group_id} if group_id else {"phoneNumber": target.formatted}),
                  **({"transactional": True} if args["transactional"] else {}))
     wait_after_commit(message.id)
-    return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
-              say("message.queued"))
+    return ok({"messageId": message.id, "status": message.status, "phoneNumber": target.formatted,
+               "groupId": group_id}, say("message.queued"))
 
 
 @blp.route("/send-bulk", methods=["POST"])
@@ -92,6 +98,8 @@ def _filtered(args) -> select:
     query = select(Message).where(Message.session == current_session())
     if args.get("phoneNumber"):
         query = query.where(Message.phone_number == valid_phone(args["phoneNumber"]).formatted)
+    if args.get("groupId"):
+        query = query.where(Message.chat_id == groups.group_chat_id(args["groupId"]))
     for key, column in (("direction", Message.direction), ("status", Message.status),
                         ("jobId", Message.bulk_job_id)):
         if args.get(key):

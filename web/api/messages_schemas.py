@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from models.enums import Direction, MessageStatus
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
+from web.api.groups_schemas import GroupId
 from web.schemas import PageArgs
 
 PhoneField = fields.String(validate=validate.Length(min=1, max=64))
@@ -21,13 +22,17 @@ class SendSchema(Schema):
     phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
     recipient = fields.String(validate=validate.Length(min=1, max=64),
                               metadata={"description": "alias of phoneNumber (the original API accepted both)"})
+    groupId = GroupId("send to this group instead of a phone number")
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
     transactional = transactional_field()
 
     @validates_schema
     def _one_recipient(self, data, **_kwargs):
-        if not (data.get("phoneNumber") or data.get("recipient")):
-            raise ValidationError("phoneNumber (or recipient) is required", field_name="phoneNumber")
+        person = data.get("phoneNumber") or data.get("recipient")
+        if not person and not data.get("groupId"):
+            raise ValidationError("phoneNumber (or recipient) or groupId is required", field_name="phoneNumber")
+        if person and data.get("groupId"):
+            raise ValidationError("give either phoneNumber (or recipient) or groupId, not both", field_name="groupId")
 
 
 class SettledFields(Schema):
@@ -42,7 +47,8 @@ class SettledFields(Schema):
 class QueuedSchema(SettledFields):
     messageId = fields.UUID()
     status = fields.String(metadata={"description": "QUEUED (202); SENT or further, or FAILED (200, Prefer: wait)"})
-    phoneNumber = fields.String()
+    phoneNumber = fields.String(allow_none=True, metadata={"description": "null for a send to a group"})
+    groupId = fields.String(allow_none=True, metadata={"description": "the group's chat id for a send to a group"})
 
 
 class BulkSchema(Schema):
@@ -160,6 +166,7 @@ class MessageDetailSchema(MessageSchema):
 
 class MessageQuerySchema(PageArgs):
     phoneNumber = fields.String(validate=validate.Length(max=64))
+    groupId = GroupId("only the messages of this group (sent to it and received in it)")
     direction = fields.String(validate=validate.OneOf([d.value for d in Direction]))
     status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]))
     jobId = fields.UUID()

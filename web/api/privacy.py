@@ -20,7 +20,7 @@ blp = Blueprint("privacy", __name__, url_prefix="/api/privacy",
                 description="Personal data: erasure and export of one person's data (GDPR)")
 
 
-class PersonSchema(Schema):
+class PersonNumberSchema(Schema):
     phoneNumber = fields.String(required=True, validate=validate.Length(min=1, max=64),
                                 metadata={"description": "the person's number (personal data)"})
 
@@ -34,7 +34,7 @@ class ErasureSchema(Schema):
 
 @blp.route("/erasure", methods=["POST"])
 @requires(Capability.ADMINISTER)
-@blp.arguments(PersonSchema)
+@blp.arguments(PersonNumberSchema)
 @blp.response(200, envelope(ErasureSchema))
 def erase(args):
     """Erase a person: queued messages cancelled first, then every message (both directions), its
@@ -50,7 +50,7 @@ def erase(args):
 
 @blp.route("/export")
 @requires(Capability.ADMINISTER)
-@blp.arguments(PersonSchema, location="query")
+@blp.arguments(PersonNumberSchema, location="query")
 @blp.response(200, description="a zip: contact.json, messages.json (with each message's history), media/",
               content_type="application/zip")
 def export(args):
