@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import sys
@@ -78,7 +79,10 @@ class Settings:
     whatsapp_url: str = "https://web.whatsapp.com/"
     wa_script_path: str = str(ROOT / "vendor" / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js")
     tokens_dir: str = str(ROOT / "tokens")
-    media_dir: str = str(ROOT / "media")
+    media_max_bytes: int = 100 * 1024 * 1024
+    media_retention_days: int = 30
+    media_fetch_timeout_seconds: int = 30
+    media_url_allow_hosts: str = ""
     chromium_path: str = "/usr/bin/chromium"
     chromedriver_path: str = "/usr/bin/chromedriver"
     browser_timeout_seconds: int = 60
@@ -178,11 +182,25 @@ class Settings:
             self.error_reset_clock
         except ValueError:
             raise SettingsError(f"ERROR_RESET_TIME={self.error_reset_time!r} is not a time HH:MM") from None
+        try:
+            self.media_url_allowed_networks
+        except ValueError as exc:
+            raise SettingsError(f"MEDIA_URL_ALLOW_HOSTS: {exc}") from None
+        if self.media_retention_days < 0:
+            raise SettingsError("MEDIA_RETENTION_DAYS must be 0 (keep forever) or more")
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
-                     "cleanup_interval_seconds", "session_backup_seconds"):
+                     "cleanup_interval_seconds", "session_backup_seconds", "media_max_bytes",
+                     "media_fetch_timeout_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def media_url_allowed_networks(self) -> tuple:
+        """MEDIA_URL_ALLOW_HOSTS as networks: addresses or CIDRs a media URL may reach although they
+        are private (an on-premise file server); empty: public addresses only."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.media_url_allow_hosts.split(",") if item.strip())
 
     @property
     def claim_patterns(self) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from models.backups import SessionBackup
 from models.base import Base
 from models.checks import CheckJob
 from models.contacts import Contact
+from models.media import Media, MediaChunk
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
@@ -14,7 +15,7 @@ from models.templates import Template
 
 __all__ = [
     "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
-    "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
+    "Media", "MediaChunk", "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
     "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
     "User", "WaSession",
 ]

@@ -30,6 +30,7 @@ BLUEPRINT_MODULES = [
     "session",
     "backups",
     "messages",
+    "media",
     "jobs",
     "scheduled",
     "templates",
