@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from core.db import db
 from core.settings import current_settings
-from services import health, idempotency, outbox, sessions
+from services import health, idempotency, media, outbox, sessions
 from tasks.periodic import locked_task
 
 
@@ -26,3 +26,13 @@ def purge_qr_payloads() -> list[str]:
     settings = current_settings()
     return [row.name for row in sessions.list_sessions(db, settings)
             if health.purge_old_qr(row.name, settings.qr_max_age_seconds)]
+
+
+@locked_task("tasks.maintenance.purge_media", lock_seconds=600)
+def purge_media() -> int:
+    """-> files deleted: those older than MEDIA_RETENTION_DAYS, a batch per commit."""
+    days, total = current_settings().media_retention_days, 0
+    while deleted := media.purge(db, days):
+        db.commit()
+        total += deleted
+    return total

@@ -182,3 +182,16 @@ def test_retention_purges_old_files_but_not_those_still_to_send(client, db_sessi
     db_session.refresh(gone)
     assert gone.media_id is None and gone.media_url is None
     assert client.get(f"/api/whatsapp/messages/{gone.id}/media", headers=pro).status_code == 404
+
+
+def test_the_beat_job_purges_in_batches_and_commits(committed_client, committed_db, pro, monkeypatch):
+    from tasks.maintenance import purge_media
+
+    ids = [upload(committed_client, pro, samples.jpeg(seed=i)).json["data"]["messageId"] for i in range(3)]
+    committed_db.execute(update(Message).where(Message.id.in_(ids)).values(status="READ"))
+    committed_db.execute(update(Media).values(created_at=now() - timedelta(days=365)))
+    committed_db.commit()
+    monkeypatch.setattr(media_store.purge, "__defaults__", (2,))  # batches of 2: the loop runs twice
+    assert purge_media() == 3
+    committed_db.expire_all()
+    assert stored_count(committed_db) == (0, 0)
