@@ -30,7 +30,6 @@ from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SEC
 from worker import media
 from worker.calls import WhatsAppCalls
 from worker.errors import BrowserDied, BrowserTimeout, LeaseLost, SessionNotConnected, WhatsAppError
-from worker.media import PageFiles
 from worker.pacer import Pacer, PacingDeferred
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ class Courier:
         self.settings = settings
         self.redis = client
         self.pacer = Pacer(client, settings)
-        self.files = PageFiles(calls)
+        self.files = media.PageFiles(calls)
 
     # -- single messages ---------------------------------------------------------------------
     def send_one(self, message_id) -> Outcome:

@@ -54,17 +54,19 @@ window.__wagw.staged = function (key) {
   if (!f) throw {code: 'file_not_staged', message: 'no staged file ' + key + ' (the page was reloaded?)'};
   return f;
 };
+// Each chunk is appended to a Blob at once: Blob bytes live in the browser's blob storage (which
+// pages big ones to disk), not in the page's heap, and a Blob made of Blobs copies nothing.
 window.__wagw.filePut = function (key, b64) {
-  var f = window.__wagw.files[key] = window.__wagw.files[key] || {parts: [], size: 0};
+  var f = window.__wagw.files[key] = window.__wagw.files[key] || {blob: new Blob([]), size: 0};
   var bin = atob(b64), bytes = new Uint8Array(bin.length);
   for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  f.parts.push(bytes); f.size += bytes.length;
+  f.blob = new Blob([f.blob, bytes]); f.size += bytes.length;
   return f.size;
 };
 window.__wagw.fileSend = function (key, chatId, options) {
   var f = window.__wagw.staged(key);
-  var blob = new Blob(f.parts, {type: options.mimetype || ''});
-  f.parts = null; f.state = 'sending';
+  var blob = new Blob([f.blob], {type: options.mimetype || ''});
+  f.blob = null; f.state = 'sending';
   WPP.chat.sendFileMessage(chatId, blob, options).then(function (r) { f.state = 'done'; f.value = r; },
     function (e) {
       f.state = 'failed';

@@ -101,7 +101,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-media-") as tokens:
             forget_session(client, session)
             worker = launch_linked_worker(sim, Path(tokens), session, 0, client, SEND_MIN_INTERVAL_MS="100",
-                                          SEND_JITTER_MS="0", LOG_LEVEL="WARNING")
+                                          SEND_JITTER_MS="0", LOG_LEVEL="WARNING",
+                                          # the simulator's page turns the Blob into base64 JSON (several
+                                          # copies of the file): keep the monitor from restarting it mid-send
+                                          BROWSER_MEMORY_LIMIT_MB="6000")
             started = time.monotonic()
             stored = media.store(db, session_name=session, chunks=document_chunks(size, b"send"), kind="document",
                                  filename="bench.pdf", max_bytes=size)
