@@ -62,9 +62,12 @@ def pending_ack_key(session_name: str, wa_message_id: str) -> str:
 
 def same_content(found: dict, message: Message) -> bool:
     """A chat message is the row's: the same text, or for media the same kind and caption (a media
-    message's `body` is WhatsApp's thumbnail, not ours)."""
+    message's `body` is WhatsApp's thumbnail, not ours; wa-js captions a file sent without one
+    with its file name)."""
     if message.media_type:
-        return found.get("type") == message.media_type and (found.get("caption") or None) == message.caption
+        caption = found.get("caption") or None
+        return found.get("type") == message.media_type and (
+            caption == message.caption or (message.caption is None and caption == message.filename))
     return found.get("body") == message.body
 
 
