@@ -25,8 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from core.errors import GatewayError
-from models import Media, MediaChunk, Message
-from models.enums import ErrorType, MessageStatus
+from models import Media, MediaChunk, Message, ScheduledMessage
+from models.enums import ErrorType, MessageStatus, ScheduleStatus
 from services.messages import now
 
 CHUNK_BYTES = 1024 * 1024
@@ -176,15 +176,29 @@ def get_complete(session: Session, media_id: uuid.UUID | None) -> Media | None:
     return media if media is not None and media.completed_at is not None else None
 
 
+def attachment(session: Session, media_id: uuid.UUID | None, session_name: str, field: str = "mediaId") -> Stored | None:
+    """A stored file to attach (`mediaId`), or a 422: it must be complete and of the same session."""
+    if media_id is None:
+        return None
+    media = get_complete(session, media_id)
+    if media is None or media.session != session_name:
+        raise GatewayError(422, f"no stored file {media_id} in this session (uploaded with POST "
+                                "/api/whatsapp/media, and not purged)", details={field: ["unknown file"]})
+    return Stored(media.id, media.kind, media.mimetype, media.filename, media.size, media.sha256 or "")
+
+
 def purge(session: Session, retention_days: int, batch: int = 100) -> int:
     """Delete the files older than `retention_days` (0: keep forever), except those of messages still
-    waiting to be sent; their messages keep their row, without the attachment. -> files deleted."""
+    waiting to be sent and of active schedules; their messages keep their row, without the
+    attachment. -> files deleted."""
     if retention_days <= 0:
         return 0
     cutoff: datetime = now() - timedelta(days=retention_days)
     pending = exists().where(Message.media_id == Media.id,
                              Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value]))
-    ids = list(session.scalars(select(Media.id).where(Media.created_at < cutoff, ~pending)
+    scheduled = exists().where(ScheduledMessage.media_id == Media.id,
+                               ScheduledMessage.status == ScheduleStatus.ACTIVE.value)
+    ids = list(session.scalars(select(Media.id).where(Media.created_at < cutoff, ~pending, ~scheduled)
                                .order_by(Media.created_at).limit(batch)))
     if ids:
         session.execute(update(Message).where(Message.media_id.in_(ids)).values(media_url=None))

@@ -195,3 +195,38 @@ def test_the_beat_job_purges_in_batches_and_commits(committed_client, committed_
     assert purge_media() == 3
     committed_db.expire_all()
     assert stored_count(committed_db) == (0, 0)
+
+
+def test_a_stored_file_is_sent_by_its_id_in_its_own_session_only(client, db_session, pro):
+    stored = client.post("/api/whatsapp/media", data={"file": (io.BytesIO(samples.png()), "grafico.png")},
+                         headers=pro, content_type="multipart/form-data")
+    assert stored.status_code == 201 and stored.json["data"]["type"] == "image"
+    media_id = stored.json["data"]["mediaId"]
+    sent = client.post(SEND, json={"phoneNumber": "3331234567", "mediaId": media_id, "caption": "ecco"}, headers=pro)
+    assert sent.status_code == 202 and sent.json["data"]["mediaId"] == media_id
+    other = media_store.store(db_session, session_name="altra", chunks=[samples.png()], kind=None, filename=None,
+                              max_bytes=10**6)
+    for unknown in (str(other.id), "00000000-0000-0000-0000-000000000000"):
+        refused = client.post(SEND, json={"phoneNumber": "3331234567", "mediaId": unknown}, headers=pro)
+        assert refused.status_code == 422 and refused.json["error"]["details"] == {"mediaId": ["unknown file"]}
+
+
+def test_a_schedule_sends_its_file_with_every_run_and_keeps_it_from_the_purge(client, db_session, pro, monkeypatch):
+    from services import scheduling
+
+    monkeypatch.setattr("services.dispatch.publish_send", lambda *a, **k: None)
+    media_id = client.post("/api/whatsapp/media", json={"base64": base64.b64encode(samples.pdf()).decode(),
+                                                        "filename": "listino.pdf"}, headers=pro).json["data"]["mediaId"]
+    send_at = now() + timedelta(hours=1)
+    created = client.post("/api/whatsapp/scheduled", headers=pro, json={
+        "phoneNumber": "3331234567", "message": "il listino", "mediaId": media_id, "sendAt": send_at.isoformat()})
+    assert created.status_code == 201 and created.json["data"]["mediaId"] == media_id
+    assert client.post("/api/whatsapp/scheduled", headers=pro, json={
+        "phoneNumber": "3331234567", "message": "x", "mediaId": "00000000-0000-0000-0000-000000000000",
+        "sendAt": send_at.isoformat()}).status_code == 422
+    db_session.execute(update(Media).values(created_at=now() - timedelta(days=90)))
+    assert media_store.purge(db_session, retention_days=30) == 0  # an active schedule holds it
+    scheduling.dispatch_due(db_session, grace_seconds=300, country="IT", at=send_at + timedelta(seconds=1))
+    message = db_session.scalars(select(Message).where(Message.scheduled_message_id == created.json["data"]["id"])).one()
+    assert (str(message.media_id), message.caption, message.body, message.filename) == (media_id, "il listino", None,
+                                                                                     "listino.pdf")

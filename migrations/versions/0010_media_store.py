@@ -1,6 +1,6 @@
 """Media in PostgreSQL: `media` (one file) and `media_chunks` (its bytes, bytea EXTERNAL), messages
-point at their attachment (`media_id`, kind, filename); the worker-local `media_path` is gone
-(the API on another host could never read it)
+point at their attachment (`media_id`, kind, filename), as may a schedule; the worker-local
+`media_path` is gone (the API on another host could never read it)
 
 Revision ID: 0010_media
 Revises: 0009
@@ -51,9 +51,14 @@ def upgrade() -> None:
     op.create_index('ix_messages_media_id', 'messages', ['media_id'],
                     postgresql_where=sa.text('media_id IS NOT NULL'))
     op.drop_column('messages', 'media_path')
+    op.add_column('scheduled_messages', sa.Column('media_id', postgresql.UUID(as_uuid=True), nullable=True))
+    op.create_foreign_key(op.f('fk_scheduled_messages_media_id_media'), 'scheduled_messages', 'media',
+                          ['media_id'], ['id'], ondelete='SET NULL')
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f('fk_scheduled_messages_media_id_media'), 'scheduled_messages', type_='foreignkey')
+    op.drop_column('scheduled_messages', 'media_id')
     op.add_column('messages', sa.Column('media_path', sa.Text(), nullable=True))
     op.drop_index('ix_messages_media_id', table_name='messages')
     op.drop_constraint(op.f('fk_messages_media_id_media'), 'messages', type_='foreignkey')

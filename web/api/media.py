@@ -6,7 +6,8 @@ from flask import current_app
 from core.db import db
 from services import bulk, media, messages, safe_fetch
 from web.api.blueprint import MULTIPART_OR_JSON, Blueprint
-from web.api.media_schemas import MediaQueuedSchema, SendMediaBulkSchema, SendMediaSchema
+from web.api.media_schemas import (MediaQueuedSchema, SendMediaBulkSchema, SendMediaSchema, StoredSchema,
+                                   UploadSchema)
 from web.api.messages import valid_phone
 from web.api.messages_schemas import BulkAcceptedSchema
 from web.auth import Capability, current_principal, requires
@@ -29,7 +30,9 @@ def _json_body(schema: str) -> dict:
 
 def _store(args) -> media.Stored:
     """The request's file into the media store (in the request's transaction: a refused or failed
-    request stores nothing)."""
+    request stores nothing), or the stored file it names."""
+    if args.get("mediaId") is not None:
+        return media.attachment(db, args["mediaId"], current_session())
     settings = current_app.config["SETTINGS"]
     filename = args.get("filename")
     if args.get("file") is not None:
@@ -46,6 +49,23 @@ def _store(args) -> media.Stored:
                        filename=filename, max_bytes=settings.media_max_bytes)
 
 
+@blp.route("/media", methods=["POST"])
+@body_limit(_upload_limit, multipart=True)
+@requires(Capability.SEND)
+@session_scoped(blp)
+@blp.arguments(UploadSchema, location=MULTIPART_OR_JSON)
+@blp.doc(**_json_body("Upload"))
+@idempotent
+@blp.response(201, envelope(StoredSchema))
+def upload(args):
+    """Store a file without sending it, to attach later by its `mediaId` (/send-media, schedules).
+    The same checks as /send-media; it is purged after MEDIA_RETENTION_DAYS unless an active
+    schedule or a message waiting to be sent holds it."""
+    stored = _store(args)
+    audit_target(f"media:{stored.id}", action="media.upload", type=stored.kind, size=stored.size)
+    return ok(stored, "file stored")
+
+
 @blp.route("/send-media", methods=["POST"])
 @body_limit(_upload_limit, multipart=True)
 @requires(Capability.SEND)
@@ -57,8 +77,8 @@ def _store(args) -> media.Stored:
 def send_media(args):
     """Queue one image, video, audio, voice note (`ptt`), document or sticker, with an optional caption.
 
-    The body is `multipart/form-data` (a `file` part plus the other fields) or JSON with `url` or
-    `base64`. The type is read from the file's bytes: a file of no known type, or whose bytes are
+    The body is `multipart/form-data` (a `file` part plus the other fields) or JSON with `url`,
+    `base64` or `mediaId` (a file stored before with POST /media). The type is read from the file's bytes: a file of no known type, or whose bytes are
     not what `type` or its name says, is 415; larger than WhatsApp's limit for its type or than
     MEDIA_MAX_BYTES, 413; empty, 422. Nothing is stored then. `Idempotency-Key` as for /send."""
     phone = valid_phone(args.get("phoneNumber") or args["recipient"])

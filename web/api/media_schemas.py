@@ -10,7 +10,7 @@ CAPTION_MAX = 4096  # WhatsApp cuts captions longer than this
 URL_MAX = 2000
 
 
-class _MediaSource(Schema):
+class UploadSchema(Schema):
     """One file: `file` (multipart), or `url` / `base64` (JSON or multipart)."""
 
     file = fields.Raw(metadata={"type": "string", "format": "binary",
@@ -22,19 +22,26 @@ class _MediaSource(Schema):
     type = fields.String(validate=validate.OneOf(KINDS), metadata={
         "description": "how WhatsApp shows it (ptt = voice note); default: from the file's bytes "
                        "(image, video or audio when WhatsApp plays that format, else document)"})
-    caption = fields.String(validate=validate.Length(max=CAPTION_MAX))
     filename = fields.String(validate=validate.Length(min=1, max=255),
                              metadata={"description": "the name the recipient sees (documents)"})
 
     @validates_schema
     def _one_source(self, data, **_kwargs):
-        given = [name for name in ("file", "url", "base64") if data.get(name) is not None]
+        sources = [name for name in ("file", "url", "base64", "mediaId") if name in self.fields]
+        given = [name for name in sources if data.get(name) is not None]
         if len(given) != 1:
-            raise ValidationError("give exactly one of file (multipart), url or base64", field_name="file")
+            raise ValidationError(f"give exactly one of {', '.join(sources)}", field_name="file")
         if data.get("file") is not None and not hasattr(data["file"], "stream"):
             raise ValidationError("file must be a file part of a multipart/form-data body", field_name="file")
         if data.get("type") == "sticker" and data.get("caption"):
             raise ValidationError("a sticker has no caption", field_name="caption")
+
+
+class _MediaSource(UploadSchema):
+    """A file to send: as for an upload, or `mediaId`, a file stored before (POST /media)."""
+
+    mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media"})
+    caption = fields.String(validate=validate.Length(max=CAPTION_MAX))
 
 
 class SendMediaSchema(_MediaSource):
@@ -51,6 +58,15 @@ class SendMediaSchema(_MediaSource):
 class SendMediaBulkSchema(_MediaSource):
     recipients = fields.List(fields.String(validate=validate.Length(max=64)), required=True,
                              validate=validate.Length(min=1, max=MAX_RECIPIENTS))
+
+
+class StoredSchema(Schema):
+    mediaId = fields.UUID(attribute="id")
+    type = fields.String(attribute="kind")
+    mimetype = fields.String()
+    size = fields.Integer()
+    filename = fields.String()
+    sha256 = fields.String()
 
 
 class MediaQueuedSchema(Schema):
