@@ -90,6 +90,8 @@ class PreviewSchema(Schema):
 
 class TemplateSendSchema(PreviewSchema):
     phoneNumber = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media: the "
+                                                   "rendered text becomes its caption"})
 
 
 class RecipientSchema(Schema):
@@ -101,6 +103,8 @@ class TemplateBulkSchema(Schema):
     recipients = fields.List(fields.Nested(RecipientSchema), required=True,
                              validate=validate.Length(min=1, max=MAX_RECIPIENTS))
     variables = Variables(load_default=dict, metadata={"description": "shared defaults for every recipient"})
+    mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media: the "
+                                                   "rendered text becomes its caption"})
 
 
 class PreviewOutSchema(Schema):
