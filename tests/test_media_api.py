@@ -168,6 +168,10 @@ def test_bulk_media_stores_the_file_once_for_every_recipient(client, db_session,
     assert stored_count(db_session) == (1, 1)
     assert client.post("/api/whatsapp/send-media-bulk", data=form(), headers=pro,
                        content_type="multipart/form-data").status_code == 403
+    many = {"recipients": [str(3340000000 + i) for i in range(1500)],  # more parts than werkzeug's default 1,000
+            "file": (io.BytesIO(samples.png()), "offerta.png")}
+    answer = client.post("/api/whatsapp/send-media-bulk", data=many, headers=admin, content_type="multipart/form-data")
+    assert answer.status_code == 202 and len(answer.json["data"]["queued"]) == 1500
 
 
 def test_retention_purges_old_files_but_not_those_still_to_send(client, db_session, pro):

@@ -9,6 +9,7 @@ from flask import Flask, current_app, request
 from core.errors import GatewayError
 from core.settings import Settings, get_settings
 from models.enums import ErrorType
+from services.bulk import MAX_RECIPIENTS
 from web.api.docs import SWAGGER_UI_URL
 from web.transaction import JSON_METHODS
 
@@ -81,6 +82,8 @@ def _check_body():
         larger = larger(current_app.config["SETTINGS"])
     if larger:  # a view that takes big documents (see web.schemas.body_limit)
         req.max_content_length = larger
+    if getattr(view, "_multipart", False):  # one `recipients` part per number in a multipart bulk
+        req.max_form_parts = MAX_RECIPIENTS + 100
     length = req.content_length
     limit = req.max_content_length
     if length is not None and length > limit:
