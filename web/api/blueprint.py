@@ -54,6 +54,12 @@ class _StorableStringsParser(FlaskParser):
             raise marshmallow.ValidationError(errors)
         return location_data
 
+    def _on_validation_error(self, error, req, schema, location, **kwargs):
+        """Errors of an upload route's body are named like any other body's: `json` or `form`."""
+        if location == MULTIPART_OR_JSON:
+            location = "form" if req.mimetype == "multipart/form-data" else "json"
+        return super()._on_validation_error(error, req, schema, location, **kwargs)
+
     def load_multipart_or_json(self, req, schema):
         if req.mimetype == "multipart/form-data":
             return webargs_core.MultiDictProxy(CombinedMultiDict([req.form, req.files]), schema)
