@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import filetype
-from sqlalchemy import delete, exists, insert, select, text, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -204,10 +204,6 @@ def purge(session: Session, retention_days: int, batch: int = 100) -> int:
         session.execute(update(Message).where(Message.media_id.in_(ids)).values(media_url=None))
         session.execute(delete(Media).where(Media.id.in_(ids)))  # chunks go with them (ON DELETE CASCADE)
     return len(ids)
-
-
-def stored_bytes(session: Session) -> int:
-    return int(session.execute(text("SELECT coalesce(sum(size), 0) FROM media")).scalar())
 
 
 # -- where an upload's bytes come from ------------------------------------------------------------
