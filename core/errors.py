@@ -101,6 +101,6 @@ def error_body(error_type: ErrorType, message: str, lang: str = "it", details: A
             "userMessage": user_message,
             "retry": default_retry if retry is None else retry,
             "suggestions": suggestions,
-            "details": details,
+            "details": {} if details is None else details,  # always an object, as the original sent
         },
     }

@@ -22,5 +22,11 @@ class Contact(UUIDPrimaryKey, Timestamps, Base):
     has_whatsapp: Mapped[bool | None]
     whatsapp_checked_at: Mapped[datetime | None]
     last_message_at: Mapped[datetime | None]
+    # opted out (services/optout.py): skipped by bulk sends and campaigns, single sends refused
+    opted_out_at: Mapped[datetime | None]
+    opt_out_reason: Mapped[str | None] = mapped_column(Text)  # the message they wrote, or who opted them out
 
-    __table_args__ = (Index("ix_contacts_lid", "lid", unique=True, postgresql_where=text("lid IS NOT NULL")),)
+    __table_args__ = (
+        Index("ix_contacts_lid", "lid", unique=True, postgresql_where=text("lid IS NOT NULL")),
+        Index("ix_contacts_opted_out", "phone_number", postgresql_where=text("opted_out_at IS NOT NULL")),
+    )

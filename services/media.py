@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import filetype
 from sqlalchemy import delete, exists, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from core.errors import GatewayError
@@ -157,18 +157,21 @@ def store(session: Session, *, session_name: str, chunks: Iterable[bytes], kind:
     return Stored(media.id, media.kind, media.mimetype, media.filename, size, media.sha256)
 
 
-def read_chunks(engine: Engine, media_id: uuid.UUID) -> Iterator[bytes]:
-    """The file's bytes chunk by chunk, on a connection of its own (a streamed answer outlives its
-    request's session); one chunk in memory at a time."""
-    with engine.connect() as connection:
-        seq = 0
-        while True:
-            data = connection.execute(select(MediaChunk.data).where(
-                MediaChunk.media_id == media_id, MediaChunk.seq == seq)).scalar()
-            if data is None:
-                return
-            yield bytes(data)
-            seq += 1
+def read_chunks(bind: Engine | Connection, media_id: uuid.UUID) -> Iterator[bytes]:
+    """The file's bytes chunk by chunk, on a connection of its own when given the engine (a streamed
+    answer outlives its request's session); one chunk in memory at a time."""
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:
+            yield from read_chunks(connection, media_id)
+        return
+    seq = 0
+    while True:
+        data = bind.execute(select(MediaChunk.data).where(
+            MediaChunk.media_id == media_id, MediaChunk.seq == seq)).scalar()
+        if data is None:
+            return
+        yield bytes(data)
+        seq += 1
 
 
 def get_complete(session: Session, media_id: uuid.UUID | None) -> Media | None:
@@ -185,6 +188,18 @@ def attachment(session: Session, media_id: uuid.UUID | None, session_name: str, 
         raise GatewayError(422, f"no stored file {media_id} in this session (uploaded with POST "
                                 "/api/whatsapp/media, and not purged)", details={field: ["unknown file"]})
     return Stored(media.id, media.kind, media.mimetype, media.filename, media.size, media.sha256 or "")
+
+
+def release(session: Session, media_ids) -> int:
+    """Delete those of `media_ids` that no message and no active schedule holds any more (a file
+    sent to many, in a bulk, stays while another recipient's message keeps it). -> files deleted."""
+    ids = {media_id for media_id in media_ids if media_id is not None}
+    if not ids:
+        return 0
+    held = exists().where(Message.media_id == Media.id)
+    scheduled = exists().where(ScheduledMessage.media_id == Media.id,
+                               ScheduledMessage.status == ScheduleStatus.ACTIVE.value)
+    return session.execute(delete(Media).where(Media.id.in_(ids), ~held, ~scheduled)).rowcount
 
 
 def purge(session: Session, retention_days: int, batch: int = 100) -> int:

@@ -15,14 +15,16 @@ from enum import StrEnum
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import redis
 from sqlalchemy import func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
 from core.errors import GatewayError
+from core.redis import Keys, get_redis
 from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
-from services import dispatch, lids
+from services import dispatch, events, lids
 from services.phones import PhoneCheck
 
 if TYPE_CHECKING:
@@ -120,6 +122,7 @@ def enqueue(session: Session, *, session_name: str, phones: Sequence[PhoneCheck]
     if not rows:
         return []
     _insert_rows(session, rows)
+    events.message_changed(session, "message.queued", rows, progress=False)
     queued = [Queued(row["id"], row["status"], session_name, row["task_id"], row["phone_number"]) for row in rows]
     if bulk_job_id is None:
         after_commit(session, lambda: _publish_each(queued))
@@ -164,7 +167,7 @@ def add_event(session: Session, message_id, status: str, error_type: str | None 
 
 def claim_for_sending(session: Session, message_id) -> Message | None:
     """QUEUED -> SENDING, atomically: a second task for the same row gets None and does nothing."""
-    return session.scalars(  # one round trip: the claimed row comes back with the UPDATE
+    message = session.scalars(  # one round trip: the claimed row comes back with the UPDATE
         update(Message)
         .where(Message.id == message_id, Message.status == MessageStatus.QUEUED.value,
                or_(Message.not_before.is_(None), Message.not_before <= now() + timedelta(seconds=1)))
@@ -172,6 +175,9 @@ def claim_for_sending(session: Session, message_id) -> Message | None:
         .returning(Message),
         execution_options={"populate_existing": True},
     ).first()
+    if message is not None:
+        events.message_changed(session, "message.sending", [message])
+    return message
 
 
 def still_claimed(session: Session, message: Message) -> bool:
@@ -182,12 +188,28 @@ def still_claimed(session: Session, message: Message) -> bool:
     return row is not None and row.sending_at == message.sending_at
 
 
+def _announce_settled(session: Session, message_id) -> None:
+    """After the commit, wake whoever waits for this message to be sent or to fail (an API request
+    with `Prefer: wait`, web/prefer_wait.py): its id on one pub/sub channel. Only a wake-up: the
+    waiter reads the outcome from the row. Lost (Redis away), the waiter answers 202 at its time."""
+
+    def publish() -> None:
+        try:
+            get_redis().publish(Keys.message_settled(), str(message_id))
+        except redis.RedisError as exc:
+            log.warning("could not announce message %s settled: %s", message_id, exc)
+
+    after_commit(session, publish)
+
+
 def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> None:
     message.status = MessageStatus.SENT.value
     message.sent_at = message.sent_at or now()
     message.wa_message_id = wa_message_id
     message.error_type = None
     message.not_before = None
+    events.message_changed(session, "message.sent", [message])
+    _announce_settled(session, message.id)
 
 
 def mark_failed(session: Session, message: Message, error_type: str, detail: str) -> None:
@@ -196,6 +218,8 @@ def mark_failed(session: Session, message: Message, error_type: str, detail: str
     message.error_type = error_type
     message.error_message = detail[:2000]
     add_event(session, message.id, MessageStatus.FAILED.value, error_type, detail[:2000])
+    events.message_changed(session, "message.failed", [message])
+    _announce_settled(session, message.id)
 
 
 def requeue(session: Session, message: Message, not_before: datetime, error_type: str | None,
@@ -208,6 +232,7 @@ def requeue(session: Session, message: Message, not_before: datetime, error_type
     if not count_attempt:
         message.attempts = max(0, message.attempts - 1)
     add_event(session, message.id, "RETRY", error_type, detail[:2000])
+    events.message_changed(session, "message.queued", [message])
 
 
 class AckResult(StrEnum):
@@ -245,6 +270,7 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
             if getattr(message, column) is None:
                 setattr(message, column, at)
     message.status = target.value
+    events.message_changed(session, f"message.{target.value.lower()}", [message])
     return AckResult.APPLIED
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.redis import Keys, get_redis
 from models import BulkJob, CheckJob, Message
 from models.enums import JobStatus, MessageStatus
-from services import dispatch
+from services import dispatch, events
 from services.messages import now
 
 
@@ -67,6 +67,7 @@ def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | 
             Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value]))))
         if not unfinished:
             job.status, job.finished_at = JobStatus.DONE.value, now()
+            events.job_progress(session, job.id, final=True)
             report.jobs_finished += 1
         elif chain_idle_seconds is None or _chain_silent(job, chain_idle_seconds):
             dispatch.start_chain(job.id, job.session)

@@ -45,8 +45,9 @@ class Target:
     path: str  # path and query
 
 
-def resolve(url: str, allowed: tuple = ()) -> Target:
-    """The URL's pinned target, else a 422 naming the reason."""
+def resolve(url: str, allowed: tuple = (), allow_setting: str = "MEDIA_URL_ALLOW_HOSTS") -> Target:
+    """The URL's pinned target, else a 422 naming the reason; `allowed`: the networks the setting
+    `allow_setting` lets through although private (on-premise servers)."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -55,7 +56,7 @@ def resolve(url: str, allowed: tuple = ()) -> Target:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise bad_url("only http:// and https:// URLs with a host")
     if parts.username or parts.password:
-        raise bad_url("no credentials in the URL")
+        raise bad_url("no credentials in the URL (put a token in its path or query instead)")
     host = parts.hostname
     if host in METADATA_HOSTS:
         raise bad_url(f"{host} is a cloud metadata service")
@@ -66,7 +67,8 @@ def resolve(url: str, allowed: tuple = ()) -> Target:
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     for address in addresses:
         if refused(address) and not any(address in network for network in allowed):
-            raise bad_url(f"{host} resolves to {address}, a loopback, private, link-local or reserved address")
+            raise bad_url(f"{host} resolves to {address}, a loopback, private, link-local or reserved "
+                          f"address (allow it with {allow_setting} for an on-premise server)")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(parts.scheme, host, port, str(addresses[0]), path)
 

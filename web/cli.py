@@ -1,5 +1,5 @@
-"""`flask --app web users create ...`, `flask --app web tokens issue|set-sessions ...` and
-`flask --app web whatsapp qr`."""
+"""`flask --app web users create ...`, `flask --app web tokens issue|set-sessions ...`,
+`flask --app web whatsapp qr` and `flask --app web privacy erase NUMBER`."""
 from __future__ import annotations
 
 import os
@@ -104,9 +104,34 @@ def register_cli(app: Flask) -> None:
         code.print_ascii(out=sys.stdout, invert=True)
         click.echo(f"session {state['session']}: scan within 20 seconds; run again for a fresh code")
 
+    privacy_group = AppGroup("privacy", help="Personal data (GDPR).")
+
+    @privacy_group.command("erase")
+    @click.argument("number")
+    @click.option("--yes", is_flag=True, help="do not ask for confirmation")
+    def erase_person(number: str, yes: bool):
+        """Erase everything held about NUMBER (as POST /api/privacy/erasure), audited as the CLI."""
+        from services import audit, privacy
+        from services.phones import check_number
+
+        settings = app.config["SETTINGS"]
+        phone = check_number(number, settings.default_country)
+        if not phone.is_valid:
+            raise click.ClickException(f"{number!r} is not a phone number: {phone.error}")
+        if not yes:
+            click.confirm(f"Erase every message, media file and mention of {phone.formatted}?", abort=True)
+        report = privacy.erase(db, phone.formatted, settings)
+        hashed = privacy.number_hash(phone.formatted, settings)
+        audit.record(db, action="privacy.erasure", outcome="success", actor="cli", actor_name="cli",
+                     target=f"person:{hashed}", details={"erased": report})
+        db.commit()
+        click.echo(f"erased {phone.formatted} (audited as person:{hashed}): "
+                   + ", ".join(f"{kind} {count}" for kind, count in report.items()))
+
     def _allowed(names: tuple[str, ...]) -> list[str] | None:
         return sessions.allowed_list(db, names, app.config["SETTINGS"]) if names else None
 
     app.cli.add_command(users)
     app.cli.add_command(whatsapp)
     app.cli.add_command(tokens)
+    app.cli.add_command(privacy_group)

@@ -24,7 +24,7 @@ from core.redis import Keys
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import contacts, dispatch, error_stats, lids, messages, send_rules
+from services import contacts, dispatch, error_stats, events, lids, messages, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
 from worker import media
@@ -217,6 +217,7 @@ class Courier:
             Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value])))
         if earliest is None:
             job.status, job.finished_at = JobStatus.DONE.value, now()
+            events.job_progress(db, job.id, final=True)
             db.commit()
             self.redis.delete(Keys.bulk_chain(job.id))
             return Outcome.SKIPPED

@@ -18,7 +18,8 @@ import redis
 from core.db import after_commit, db
 from models import Message
 from models.enums import Direction, MessageStatus
-from services import contacts, dispatch, lids, messages
+from core.settings import current_settings
+from services import contacts, dispatch, events, lids, messages, optout
 from services.messages import AckResult
 from worker.delivery import pending_ack_key
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PARK_SECONDS = 600  # a send whose outcome is uncertain is reconciled well within this
 DATABASE_WAIT_SECONDS = 120
+STATE_FIELDS = ("state", "since", "phone", "name", "error")  # of worker.machine's state event
 
 
 def _digits(wid: str | None) -> str:
@@ -44,7 +46,8 @@ class Inbox:
         """Store one event. While the database is away (a restart, a failover) the event is tried
         again every second for DATABASE_WAIT_SECONDS: the events behind it wait in the dispatcher's
         queue, in order, rather than being dropped. Any other failure drops only this event."""
-        handler = {"incoming": self._incoming, "ack": self._ack, "state": self._state}.get(event.get("type"))
+        handler = {"incoming": self._incoming, "ack": self._ack, "state": self._state,
+                   "qr": self._qr}.get(event.get("type"))
         if handler is None:
             return
         for attempt in range(DATABASE_WAIT_SECONDS + 1):
@@ -84,11 +87,15 @@ class Inbox:
         ).on_conflict_do_nothing(index_elements=["session", "wa_message_id"],
                                  index_where=text("wa_message_id IS NOT NULL")).returning(Message.id)
         message_id = db.execute(statement).scalar()
+        if message_id:
+            events.message_changed(db, "message.received", [db.get(Message, message_id)])
         if message_id and msg.get("mimetype"):
             after_commit(db, lambda: dispatch.publish_download_media(message_id, self.session_name))
         if sender:
             contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
                             has_whatsapp=True, whatsapp_checked_at=received)
+            if message_id and (kind := optout.keyword(msg.get("body"), current_settings())):
+                optout.set_opted_out(db, sender, kind == "out", f"wrote {msg.get('body')!r}", self.session_name)
 
     def _person(self, wid: str | None) -> tuple[str | None, str | None]:
         """(phone digits, LID) of a sender: a LID is mapped through the contacts' cache, then WhatsApp
@@ -125,5 +132,9 @@ class Inbox:
             client.delete(key)  # applied here; the courier finds nothing or applies a stale ack
 
     def _state(self, event: dict) -> None:
+        events.session_state(db, self.session_name, {key: event.get(key) or None for key in STATE_FIELDS})
         if event.get("state") == "CONNECTED" and self.on_connected:
             self.on_connected()
+
+    def _qr(self, event: dict) -> None:
+        events.session_qr(db, self.session_name, event.get("qr") or "", event.get("qr_at") or "")

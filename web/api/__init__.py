@@ -37,6 +37,9 @@ BLUEPRINT_MODULES = [
     "validation",
     "contacts",
     "stats",
+    "privacy",
+    "events",
+    "webhooks",
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app
 
 from core.db import db
-from services import bulk, media, messages, safe_fetch
+from services import bulk, media, messages, optout, safe_fetch
 from web.api.blueprint import MULTIPART_OR_JSON, Blueprint
 from web.api.media_schemas import (MediaQueuedSchema, SendMediaBulkSchema, SendMediaSchema, StoredSchema,
                                    UploadSchema)
@@ -12,6 +12,7 @@ from web.api.messages import valid_phone
 from web.api.messages_schemas import BulkAcceptedSchema
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
+from web.prefer_wait import PREFER_WAIT_200, wait_after_commit
 from web.schemas import body_limit, envelope, ok
 from web.session_scope import current_session, session_scoped
 from web.transaction import audit_target
@@ -74,19 +75,24 @@ def upload(args):
 @blp.doc(**_json_body("SendMedia"))
 @idempotent
 @blp.response(202, envelope(MediaQueuedSchema))
+@blp.alt_response(200, schema=envelope(MediaQueuedSchema), description=PREFER_WAIT_200)
 def send_media(args):
     """Queue one image, video, audio, voice note (`ptt`), document or sticker, with an optional caption.
 
     The body is `multipart/form-data` (a `file` part plus the other fields) or JSON with `url`,
     `base64` or `mediaId` (a file stored before with POST /media). The type is read from the file's bytes: a file of no known type, or whose bytes are
     not what `type` or its name says, is 415; larger than WhatsApp's limit for its type or than
-    MEDIA_MAX_BYTES, 413; empty, 422. Nothing is stored then. `Idempotency-Key` as for /send."""
+    MEDIA_MAX_BYTES, 413; empty, 422. Nothing is stored then. `Idempotency-Key`, `transactional`
+    (a number that opted out) and `Prefer: wait=N` as for /send."""
     phone = valid_phone(args.get("phoneNumber") or args["recipient"])
+    optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])
     stored = _store(args)
     [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=args.get("caption"),
                                  user_id=current_principal().id, media=stored)
     audit_target(f"message:{message.id}", action="message.send_media", phoneNumber=phone.formatted,
-                 mediaId=str(stored.id), type=stored.kind, size=stored.size)
+                 mediaId=str(stored.id), type=stored.kind, size=stored.size,
+                 **({"transactional": True} if args["transactional"] else {}))
+    wait_after_commit(message.id)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted,
                "mediaId": stored.id, "type": stored.kind, "mimetype": stored.mimetype, "size": stored.size,
                "filename": stored.filename}, "media message queued")

@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.bulk import MAX_RECIPIENTS
 from services.media import KINDS
+from web.api.messages_schemas import transactional_field
 
 CAPTION_MAX = 4096  # WhatsApp cuts captions longer than this
 URL_MAX = 2000
@@ -48,6 +49,7 @@ class SendMediaSchema(_MediaSource):
     phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
     recipient = fields.String(validate=validate.Length(min=1, max=64),
                               metadata={"description": "alias of phoneNumber"})
+    transactional = transactional_field()
 
     @validates_schema
     def _one_recipient(self, data, **_kwargs):

@@ -11,11 +11,18 @@ from web.schemas import PageArgs
 PhoneField = fields.String(validate=validate.Length(min=1, max=64))
 
 
+def transactional_field() -> fields.Boolean:
+    return fields.Boolean(load_default=False, metadata={
+        "description": "send even to a number that opted out (409 otherwise): only for a message the person "
+                       "expects, such as an order confirmation; recorded in the audit log"})
+
+
 class SendSchema(Schema):
     phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
     recipient = fields.String(validate=validate.Length(min=1, max=64),
                               metadata={"description": "alias of phoneNumber (the original API accepted both)"})
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+    transactional = transactional_field()
 
     @validates_schema
     def _one_recipient(self, data, **_kwargs):
@@ -23,9 +30,18 @@ class SendSchema(Schema):
             raise ValidationError("phoneNumber (or recipient) is required", field_name="phoneNumber")
 
 
-class QueuedSchema(Schema):
+class SettledFields(Schema):
+    """What a `Prefer: wait` answer adds once the message is sent (200) or failed (web/prefer_wait.py)."""
+
+    waMessageId = fields.String(allow_none=True, metadata={"description": "the WhatsApp id (200, SENT)"})
+    sentAt = fields.String(allow_none=True)
+    errorType = fields.String(allow_none=True, metadata={"description": "why it failed (200, FAILED)"})
+    errorMessage = fields.String(allow_none=True)
+
+
+class QueuedSchema(SettledFields):
     messageId = fields.UUID()
-    status = fields.String()
+    status = fields.String(metadata={"description": "QUEUED (202); SENT or further, or FAILED (200, Prefer: wait)"})
     phoneNumber = fields.String()
 
 
@@ -65,17 +81,47 @@ class JobSchema(Schema):
     cancelledAt = fields.DateTime(allow_none=True)
 
 
+class JobRecipientSchema(Schema):
+    """One recipient's outcome in a bulk job (what the original's synchronous `sent` list told)."""
+
+    id = fields.UUID(dump_only=True, metadata={"description": "the message's id"})
+    phoneNumber = fields.String(attribute="phone_number")
+    status = fields.String()
+    waMessageId = fields.String(attribute="wa_message_id", allow_none=True)
+    errorType = fields.String(attribute="error_type", allow_none=True)
+    errorMessage = fields.String(attribute="error_message", allow_none=True)
+    attempts = fields.Integer()
+    sentAt = fields.DateTime(attribute="sent_at", allow_none=True)
+    deliveredAt = fields.DateTime(attribute="delivered_at", allow_none=True)
+    readAt = fields.DateTime(attribute="read_at", allow_none=True)
+    failedAt = fields.DateTime(attribute="failed_at", allow_none=True)
+
+
+class JobDetailSchema(JobSchema):
+    recipients = fields.List(fields.Nested(JobRecipientSchema), metadata={
+        "description": "one page of the job's recipients with their outcome, newest first; the envelope's "
+                       "nextCursor (as ?cursor=) gives the next page"})
+
+
+class JobQuerySchema(PageArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]),
+                           metadata={"description": "only the recipients whose message has this status"})
+
+
 class MessageSchema(Schema):
+    id = fields.UUID(dump_only=True, metadata={"description": "the message's id, as messageId (the original's list and mark-read "
+                                              "flows read `id`)"})
     messageId = fields.UUID(attribute="id")
     phoneNumber = fields.String(attribute="phone_number", allow_none=True, metadata={
-        "description": "E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
+        "description": "personal data. E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
                        "not mapped to a number yet (see `lid`): filed under the number once it is"})
     lid = fields.String(allow_none=True, metadata={
-        "description": "the sender's WhatsApp LID (`<digits>@lid`) when WhatsApp gave one"})
-    message = fields.String(attribute="body", allow_none=True)
+        "description": "personal data. The sender's WhatsApp LID (`<digits>@lid`) when WhatsApp gave one"})
+    message = fields.String(attribute="body", allow_none=True, metadata={
+        "description": "personal data; blanked after MESSAGE_RETENTION_DAYS"})
     direction = fields.String()
     status = fields.String()
-    senderName = fields.String(attribute="sender_name", allow_none=True)
+    senderName = fields.String(attribute="sender_name", allow_none=True, metadata={"description": "personal data"})
     timestamp = fields.DateTime(allow_none=True)
     mediaUrl = fields.String(attribute="media_url", allow_none=True, metadata={
         "description": "where GET serves the attachment (null: none, not downloaded yet, or purged)"})

@@ -2,16 +2,16 @@
 point at their attachment (`media_id`, kind, filename), as may a schedule; the worker-local
 `media_path` is gone (the API on another host could never read it)
 
-Revision ID: 0010_media
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0010_media'
-down_revision = '0009'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
