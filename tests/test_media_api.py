@@ -234,3 +234,27 @@ def test_a_schedule_sends_its_file_with_every_run_and_keeps_it_from_the_purge(cl
     message = db_session.scalars(select(Message).where(Message.scheduled_message_id == created.json["data"]["id"])).one()
     assert (str(message.media_id), message.caption, message.body, message.filename) == (media_id, "il listino", None,
                                                                                      "listino.pdf")
+
+
+def test_a_number_that_opted_out_gets_media_only_when_transactional(client, db_session, pro):
+    from models import Contact
+
+    db_session.add(Contact(phone_number="393331234567", opted_out_at=now()))
+    db_session.flush()
+    refused = upload(client, pro, samples.jpeg())
+    assert refused.status_code == 409 and stored_count(db_session) == (0, 0)
+    assert upload(client, pro, samples.jpeg(), transactional="true").status_code == 202
+
+
+def test_erasing_one_recipient_keeps_a_bulk_file_the_others_still_hold(client, db_session, admin):
+    from core.settings import get_settings
+    from services import privacy
+
+    form = {"recipients": ["3331234567", "3331234568"], "file": (io.BytesIO(samples.png()), "offerta.png")}
+    job = client.post("/api/whatsapp/send-media-bulk", data=form, headers=admin,
+                      content_type="multipart/form-data").json["data"]["jobId"]
+    db_session.execute(update(Message).where(Message.bulk_job_id == job).values(status="READ"))
+    assert privacy.erase(db_session, "393331234567", get_settings())["media_files"] == 0
+    assert stored_count(db_session)[0] == 1
+    assert privacy.erase(db_session, "393331234568", get_settings())["media_files"] == 1
+    assert stored_count(db_session) == (0, 0)
