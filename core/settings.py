@@ -82,7 +82,10 @@ class Settings:
     whatsapp_url: str = "https://web.whatsapp.com/"
     wa_script_path: str = str(ROOT / "vendor" / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js")
     tokens_dir: str = str(ROOT / "tokens")
-    media_dir: str = str(ROOT / "media")
+    media_max_bytes: int = 100 * 1024 * 1024
+    media_retention_days: int = 30
+    media_fetch_timeout_seconds: int = 30
+    media_url_allow_hosts: str = ""
     chromium_path: str = "/usr/bin/chromium"
     chromedriver_path: str = "/usr/bin/chromedriver"
     browser_timeout_seconds: int = 60
@@ -214,14 +217,28 @@ class Settings:
             self.webhook_allowed_networks
         except ValueError as exc:
             raise SettingsError(f"WEBHOOK_ALLOW_HOSTS: {exc}") from None
+        try:
+            self.media_url_allowed_networks
+        except ValueError as exc:
+            raise SettingsError(f"MEDIA_URL_ALLOW_HOSTS: {exc}") from None
+        if self.media_retention_days < 0:
+            raise SettingsError("MEDIA_RETENTION_DAYS must be 0 (keep forever) or more")
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
                      "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
                      "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
                      "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_retry_base_ms", "webhook_disable_after_hours",
-                     "webhook_sweep_seconds", "group_read_timeout_seconds"):
+                     "webhook_sweep_seconds", "group_read_timeout_seconds",
+                     "media_max_bytes", "media_fetch_timeout_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def media_url_allowed_networks(self) -> tuple:
+        """MEDIA_URL_ALLOW_HOSTS as networks: addresses or CIDRs a media URL may reach although they
+        are private (an on-premise file server); empty: public addresses only."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.media_url_allow_hosts.split(",") if item.strip())
 
     @property
     def opt_keywords(self) -> tuple[frozenset[str], frozenset[str]]:

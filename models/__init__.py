@@ -7,6 +7,7 @@ from models.checks import CheckJob
 from models.contacts import Contact
 from models.events import Event, WebhookDelivery, WebhookEndpoint
 from models.groups import GroupOperation, GroupParticipantChange
+from models.media import Media, MediaChunk
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
@@ -16,7 +17,7 @@ from models.templates import Template
 
 __all__ = [
     "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "Event", "GroupOperation",
-    "GroupParticipantChange", "IdempotencyKey",
+    "GroupParticipantChange", "IdempotencyKey", "Media", "MediaChunk",
     "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
     "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
     "User", "WaSession", "WebhookDelivery", "WebhookEndpoint",

@@ -143,7 +143,7 @@ def _message_schema():
 
 
 _ROW_DEFAULTS = {name: None for name in (
-    "sender_name", "lid", "timestamp", "media_url", "media_path", "mimetype", "caption", "wa_message_id", "error_type",
+    "sender_name", "lid", "timestamp", "media_url", "media_id", "media_type", "filename", "mimetype", "caption", "wa_message_id", "error_type",
     "error_message", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")}
 
 

@@ -9,6 +9,7 @@ from core.errors import GatewayError
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from models.enums import ErrorType
+from services.bulk import MAX_RECIPIENTS
 from web.api.docs import SWAGGER_UI_URL
 from web.transaction import JSON_METHODS
 
@@ -75,14 +76,20 @@ def _check_body():
     req = request._get_current_object()  # one context lookup, not one per attribute (every request pays)
     if req.method not in JSON_METHODS:
         return None
-    larger = getattr(current_app.view_functions.get(req.endpoint), "_max_body", None)
+    view = current_app.view_functions.get(req.endpoint)
+    larger = getattr(view, "_max_body", None)
+    if callable(larger):  # a limit that follows a setting (MEDIA_MAX_BYTES)
+        larger = larger(current_app.config["SETTINGS"])
     if larger:  # a view that takes big documents (see web.schemas.body_limit)
         req.max_content_length = larger
+    if getattr(view, "_multipart", False):  # one `recipients` part per number in a multipart bulk
+        req.max_form_parts = MAX_RECIPIENTS + 100
     length = req.content_length
     limit = req.max_content_length
     if length is not None and length > limit:
         raise GatewayError(413, f"body larger than {limit} bytes")
     has_body = bool(length) or req.headers.get("Transfer-Encoding") == "chunked"
-    if has_body and not req.is_json:
+    if has_body and not req.is_json and not (getattr(view, "_multipart", False)
+                                             and req.mimetype == "multipart/form-data"):
         raise GatewayError(415, "send the body as application/json", ErrorType.VALIDATION_ERROR)
     return None

@@ -38,6 +38,7 @@ BLUEPRINT_MODULES = [
     "backups",
     "messages",
     "groups",
+    "media",
     "jobs",
     "scheduled",
     "templates",

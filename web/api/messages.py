@@ -1,17 +1,16 @@
 """Sending, listing and reading messages (the original routes, now queued, paced and traceable)."""
 from __future__ import annotations
 
-import os
 import uuid
 
-from flask import current_app, send_file
+from flask import Response, current_app
 from sqlalchemy import select
 
 from core.db import after_commit, db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, events, groups, messages, optout
+from services import bulk, dispatch, events, groups, media, messages, optout
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -170,12 +169,20 @@ def mark_read(message_id: uuid.UUID):
 
 @blp.route("/messages/<uuid:message_id>/media")
 @requires(Capability.VIEW)
-@blp.response(200, description="the media file, with its content type", content_type="application/octet-stream")
-def media(message_id: uuid.UUID):
-    """The media of an incoming message (downloaded from WhatsApp by the worker when it arrived)."""
+@blp.response(200, description="the file, with its content type and name (Content-Disposition)",
+              content_type="application/octet-stream")
+def media_file(message_id: uuid.UUID):
+    """The attachment of a message: the file sent, or the one received (downloaded from WhatsApp
+    by the worker once, when it arrived). 404 while there is none: not downloaded yet, or purged
+    after MEDIA_RETENTION_DAYS."""
     message = get_or_404(db, Message, message_id, "message")
     authorize_row_session(message.session)
-    if not message.media_path or not os.path.exists(message.media_path):
-        raise GatewayError(404, "this message has no downloaded media (none, or not downloaded yet)")
-    return send_file(message.media_path, mimetype=message.mimetype or "application/octet-stream",
-                     download_name=os.path.basename(message.media_path))
+    stored = media.get_complete(db, message.media_id)
+    if stored is None:
+        raise GatewayError(404, "this message has no media (none, not downloaded yet, or purged)")
+    disposition = "inline" if stored.mimetype.split("/", 1)[0] in ("image", "video", "audio") else "attachment"
+    response = Response(media.read_chunks(db.get_bind(), stored.id), mimetype=stored.mimetype,
+                        direct_passthrough=True)
+    response.headers.set("Content-Disposition", disposition, filename=stored.filename or "media")
+    response.content_length = stored.size
+    return response

@@ -129,8 +129,11 @@ class MessageSchema(Schema):
     status = fields.String()
     senderName = fields.String(attribute="sender_name", allow_none=True, metadata={"description": "personal data"})
     timestamp = fields.DateTime(allow_none=True)
-    mediaUrl = fields.String(attribute="media_url", allow_none=True)
-    mediaPath = fields.String(attribute="media_path", allow_none=True)
+    mediaUrl = fields.String(attribute="media_url", allow_none=True, metadata={
+        "description": "where GET serves the attachment (null: none, not downloaded yet, or purged)"})
+    mediaType = fields.String(attribute="media_type", allow_none=True,
+                              metadata={"description": "image, video, audio, ptt, document or sticker"})
+    filename = fields.String(allow_none=True)
     mimetype = fields.String(allow_none=True)
     caption = fields.String(allow_none=True)
     fromMe = fields.Boolean(attribute="from_me")

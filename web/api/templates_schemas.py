@@ -91,6 +91,8 @@ class PreviewSchema(Schema):
 class TemplateSendSchema(PreviewSchema):
     phoneNumber = fields.String(required=True, validate=validate.Length(min=1, max=64))
     transactional = transactional_field()
+    mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media: the "
+                                                   "rendered text becomes its caption"})
 
 
 class RecipientSchema(Schema):
@@ -122,6 +124,8 @@ class TemplateBulkSchema(Schema):
         metadata={"description": "numbers as strings (shared variables only) or {phoneNumber, variables} "
                                  "objects, mixed as you like"})
     variables = Variables(load_default=dict, metadata={"description": "shared defaults for every recipient"})
+    mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media: the "
+                                                   "rendered text becomes its caption"})
 
 
 class PreviewOutSchema(Schema):
