@@ -56,11 +56,16 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"not a boolean: {raw!r}")
 
 
+# A session's worker refreshes its lease this often (worker/monitor.py); the lease outlives a few.
+HEARTBEAT_SECONDS = 3
+
+
 @dataclass(frozen=True)
 class Settings:
     # name of the field -> environment variable in upper case (see README)
     environment: str = "development"
     log_level: str = "INFO"
+    log_mask_personal_data: bool = True
     database_url: str = "postgresql+psycopg://root@127.0.0.1:5432/wagateway"
     redis_url: str = "redis://127.0.0.1:6379/0"
     jwt_secret: str = DEFAULT_JWT_SECRET
@@ -106,6 +111,12 @@ class Settings:
     session_backup_key: str = ""
     session_backup_keep: int = 5
     session_backup_seconds: int = 6 * 3600
+    session_lease_seconds: int = 20
+    claim_sessions: str = "*"
+    message_retention_days: int = 365
+    contact_retention_days: int = 365
+    opt_out_keywords: str = "STOP,ANNULLA,CANCELLA,DISISCRIVI,UNSUBSCRIBE"
+    opt_in_keywords: str = "START,ISCRIVI,SUBSCRIBE"
     events_retention_days: int = 7
     events_stream_seconds: int = 300
     events_heartbeat_seconds: int = 15
@@ -169,6 +180,17 @@ class Settings:
             raise SettingsError(str(exc)) from None
         if self.session_backup_keep < 1:
             raise SettingsError("SESSION_BACKUP_KEEP must be at least 1")
+        if self.session_lease_seconds < 3 * HEARTBEAT_SECONDS:
+            raise SettingsError(f"SESSION_LEASE_SECONDS must be at least {3 * HEARTBEAT_SECONDS}: the lease must "
+                                f"outlive two missed heartbeats ({HEARTBEAT_SECONDS} s apart)")
+        for name in ("message_retention_days", "contact_retention_days"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must be 0 (keep forever) or a number of days")
+        opt_out, opt_in = self.opt_keywords
+        if opt_out & opt_in:
+            raise SettingsError(f"OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS share {', '.join(sorted(opt_out & opt_in))}")
+        if not self.claim_patterns:
+            raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:
@@ -191,6 +213,18 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def opt_keywords(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(opt-out, opt-in) keywords, upper case: a whole incoming message equal to one opts out or in."""
+        def words(raw: str) -> frozenset[str]:
+            return frozenset(w.strip().upper() for w in raw.split(",") if w.strip())
+        return words(self.opt_out_keywords), words(self.opt_in_keywords)
+
+    @property
+    def claim_patterns(self) -> tuple[str, ...]:
+        """CLAIM_SESSIONS as shell patterns: the sessions a claiming worker may take."""
+        return tuple(p.strip() for p in self.claim_sessions.split(",") if p.strip())
 
     @property
     def webhook_allowed_networks(self) -> tuple:

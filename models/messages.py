@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,7 +31,9 @@ class Message(UUIDPrimaryKey, Base):
     session: Mapped[str] = mapped_column(String(64))
     direction: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(10))
-    phone_number: Mapped[str] = mapped_column(String(32))  # E.164 digits, no plus
+    # E.164 digits, no plus; None only for an incoming message from a LID not resolved yet (`lid`)
+    phone_number: Mapped[str | None] = mapped_column(String(32))
+    lid: Mapped[str | None] = mapped_column(String(64))  # the sender's `<digits>@lid`, when WhatsApp gave one
     chat_id: Mapped[str] = mapped_column(String(64))
     body: Mapped[str | None] = mapped_column(Text)
     sender_name: Mapped[str | None] = mapped_column(String(255))
@@ -66,10 +68,17 @@ class Message(UUIDPrimaryKey, Base):
         # newest-first keyset pagination, overall and per conversation
         Index("ix_messages_created_at_id", text("created_at DESC"), text("id DESC")),
         Index("ix_messages_phone_created", "phone_number", text("created_at DESC"), text("id DESC")),
+        # one session's messages newest first (lists, per-session statistics), however few they are
+        Index("ix_messages_session_created_id", "session", text("created_at DESC"), text("id DESC")),
         Index("ix_messages_status_created", "status", "created_at"),
         Index("ix_messages_bulk_job_status", "bulk_job_id", "status"),
         Index("ix_messages_session_wa_id", "session", "wa_message_id", unique=True,
               postgresql_where=text("wa_message_id IS NOT NULL")),
+        # an ack names the message key in the chat's LID form or its phone form: the key's own id matches both
+        Index("ix_messages_session_wa_key", "session", text("split_part(wa_message_id, '_', 3)"),
+              postgresql_where=text("wa_message_id IS NOT NULL")),
+        Index("ix_messages_unresolved_lid", "session", "lid", postgresql_where=text("phone_number IS NULL")),
+        CheckConstraint("phone_number IS NOT NULL OR lid IS NOT NULL", name="phone_or_lid"),
         # the outbox sweeper's scan: only unfinished outgoing rows
         Index("ix_messages_outbox", "session", "status", "created_at",
               postgresql_where=text("status IN ('QUEUED', 'SENDING')")),

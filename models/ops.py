@@ -11,8 +11,11 @@ from models.base import Base, UUIDPrimaryKey, utcnow
 
 
 class ErrorCounter(Base):
+    """Failures of one WhatsApp session's messages per error type since the last reset (migration 0008)."""
+
     __tablename__ = "error_counters"
 
+    session: Mapped[str] = mapped_column(String(64), primary_key=True)
     error_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
     since: Mapped[datetime] = mapped_column(default=utcnow)  # last reset

@@ -1,4 +1,4 @@
-"""Users and API tokens: creation, authentication, issue and revocation."""
+"""Users and API tokens: creation, authentication, issue, the sessions a token may use, revocation."""
 from __future__ import annotations
 
 import uuid
@@ -60,8 +60,20 @@ def issue_token(session: Session, name: str, role: Role, days: int, created_by_i
     return token
 
 
-def revoke_token(session: Session, token_id: uuid.UUID) -> ApiToken:
-    token = get_or_404(session, ApiToken, token_id, "API token")
+def get_token(session: Session, token_id: uuid.UUID) -> ApiToken:
+    return get_or_404(session, ApiToken, token_id, "API token")
+
+
+def set_token_sessions(token: ApiToken, allowed_sessions: list[str] | None) -> ApiToken:
+    """Limit a live token to some WhatsApp sessions (None: every one). Its next request sees the
+    change: the cached principal is dropped at commit (web.auth)."""
+    if token.revoked_at is not None:
+        raise GatewayError(409, "the token is revoked: issue a new one")
+    token.allowed_sessions = allowed_sessions
+    return token
+
+
+def revoke_token(token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = datetime.now(timezone.utc)
     return token

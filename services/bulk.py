@@ -13,7 +13,7 @@ from core.errors import GatewayError
 from core.redis import Keys, get_redis
 from models import BulkJob, Message
 from models.enums import JobStatus, MessageStatus
-from services import events
+from services import events, optout
 from services.messages import enqueue, now
 from services.phones import check_number
 
@@ -46,6 +46,7 @@ def create_job(session: Session, *, session_name: str, recipients: list, body: s
             raise GatewayError(422, f"at most {MAX_RECIPIENTS} recipients per job",
                                details={"recipients": [f"{len(recipients)} given"]})
         valid, invalid = split_recipients(recipients, country)
+    valid, invalid, body = _without_opted_out(session, valid, invalid or [], body)
     job = BulkJob(id=uuid.uuid4(), kind=kind, status=JobStatus.RUNNING.value, session=session_name,
                   created_by=user_id, template_id=template_id, total=len(valid), invalid=invalid or [])
     session.add(job)
@@ -57,6 +58,18 @@ def create_job(session: Session, *, session_name: str, recipients: list, body: s
         job.finished_at = now()
         events.job_progress(session, job.id, final=True)
     return job, valid, invalid or []
+
+
+def _without_opted_out(session: Session, valid: list, invalid: list[dict], body: str | list[str]):
+    """Opted-out recipients leave the job (with their per-recipient text) and join its report."""
+    out = optout.opted_out(session, [phone.formatted for phone in valid])
+    if not out:
+        return valid, invalid, body
+    keep = [i for i, phone in enumerate(valid) if phone.formatted not in out]
+    skipped = [{"number": phone.formatted, "reason": optout.OPTED_OUT_REASON} for phone in valid
+               if phone.formatted in out]
+    body = body if isinstance(body, str) else [body[i] for i in keep]
+    return [valid[i] for i in keep], [*invalid, *skipped], body
 
 
 def progress(session: Session, job: BulkJob) -> dict:

@@ -31,6 +31,7 @@ RECONCILE = "tasks.messages.reconcile_message"
 DOWNLOAD_MEDIA = "tasks.messages.download_media"
 CHECK_STEP = "tasks.contacts.check_step"
 SYNC_CONTACTS = "tasks.contacts.sync_contacts"
+RESOLVE_LIDS = "tasks.contacts.resolve_lids"
 BACKUP_SESSION = "tasks.backups.backup_session"
 RESTORE_SESSION = "tasks.backups.restore_session"
 
@@ -84,6 +85,10 @@ def start_chain(job_id, session: str, countdown: float | None = None) -> str:
 
 def publish_mark_read(message_id, session: str) -> None:
     publish(MARK_READ, [str(message_id)], interactive_queue(session))
+
+
+def publish_resolve_lids(session: str, expires: float | None = None) -> None:
+    publish(RESOLVE_LIDS, [session], interactive_queue(session), expires=expires)
 
 
 def publish_reconcile(message_id, session: str, countdown: float | None = None) -> None:

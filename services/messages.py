@@ -14,14 +14,14 @@ from enum import StrEnum
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import after_commit
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
-from services import dispatch, events
+from services import dispatch, events, lids
 from services.phones import PhoneCheck
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,14 @@ def claim_for_sending(session: Session, message_id) -> Message | None:
     return message
 
 
+def still_claimed(session: Session, message: Message) -> bool:
+    """Lock the row until commit if it is still in the SENDING of `message`'s claim: each claim
+    stamps `sending_at`, so a later claim (by the worker that took the session over) differs."""
+    row = session.execute(select(Message.sending_at).where(
+        Message.id == message.id, Message.status == MessageStatus.SENDING.value).with_for_update()).first()
+    return row is not None and row.sending_at == message.sending_at
+
+
 def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> None:
     message.status = MessageStatus.SENT.value
     message.sent_at = message.sent_at or now()
@@ -204,6 +212,12 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
         return AckResult.STALE
     message = session.scalar(select(Message).where(
         Message.session == session_name, Message.wa_message_id == wa_message_id).with_for_update())
+    if message is None and (own_id := lids.key_id(wa_message_id)) != wa_message_id:
+        # the same message of ours under the chat's other form (`@lid` / `@c.us`, see services/lids.py)
+        message = session.scalar(select(Message).where(
+            Message.session == session_name, Message.from_me.is_(True),
+            func.split_part(Message.wa_message_id, literal_column("'_'"), literal_column("3")) == own_id)
+            .limit(1).with_for_update())
     if message is None:
         return AckResult.UNKNOWN
     if message.status == MessageStatus.FAILED.value:

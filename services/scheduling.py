@@ -19,7 +19,7 @@ from core.db import get_or_404
 from core.errors import GatewayError
 from models import Message, ScheduledMessage, ScheduledRun
 from models.enums import ErrorType, ScheduleStatus
-from services import bulk, events, messages
+from services import bulk, events, messages, optout
 from services.messages import now
 from services.phones import check_number
 from services.recurrence import next_run
@@ -214,6 +214,10 @@ def _send(session: Session, schedule: ScheduledMessage, due: datetime, country: 
     recipients = [f"+{number}" for number in schedule.recipients]
     if len(recipients) == 1:
         phone = check_number(recipients[0], country)
+        if optout.opted_out(session, [phone.formatted]):
+            _record(session, schedule, due, SKIPPED, f"{phone.formatted} opted out")
+            report.skipped += 1
+            return
         [message] = messages.enqueue(session, session_name=schedule.session, phones=[phone], bodies=text,
                                      user_id=schedule.created_by, template_id=schedule.template_id,
                                      scheduled_message_id=schedule.id)

@@ -1,8 +1,9 @@
 """Message statistics, aggregated in PostgreSQL (never rows pulled into Python).
 
 Whole-history counts come from `message_counts` (kept by triggers, see migration 0003), today's from
-`ix_messages_created_at_id`, windows of days from the rollups of migration 0004 (models/stats.py),
-so /stats and /detailed-stats stay fast on millions of rows.
+`ix_messages_session_created_id`, windows of days from the rollups of migrations 0004 and 0007
+(models/stats.py), so /stats and /detailed-stats stay fast on millions of rows. Every figure is one
+WhatsApp session's.
 """
 from __future__ import annotations
 
@@ -76,17 +77,17 @@ def _whole_hour_offsets(tz: str, since: datetime) -> bool:
     return True
 
 
-def detailed(session: Session, days: int, tz: str) -> dict:
-    """Per-day and per-hour series, top contacts, template usage, delivery times, failures of the
-    last `days` days (local time of `tz`), read from the rollups of migration 0004.
+def detailed(session: Session, days: int, tz: str, session_name: str) -> dict:
+    """Per-day and per-hour series, top contacts, template usage, delivery times, failures of one
+    WhatsApp session's messages of the last `days` days (local time of `tz`), read from the rollups.
 
     The medians are exact (percentile_cont over the messages) while the window holds at most
     EXACT_MEDIAN_MESSAGES messages; beyond, they are the medians of the log-scale latency histogram
     (16 buckets per doubling, interpolated inside the bucket: within 4.5% of the exact median)."""
     since = window_start(days, tz)
     if not _whole_hour_offsets(tz, since):
-        return detailed_scan(session, days, tz)
-    params = {"since": since, "tz": tz}
+        return detailed_scan(session, days, tz, session_name)
+    params = {"since": since, "tz": tz, "session": session_name}
     rows = session.execute(text("""
         SELECT GROUPING(hour, direction) AS by_hour, GROUPING(template_id) AS by_template,
                hour, direction, template_id, error_type, sum(count) AS total,
@@ -94,7 +95,7 @@ def detailed(session: Session, days: int, tz: str) -> dict:
                coalesce(sum(count) FILTER (WHERE status = 'FAILED'), 0) AS failed
         FROM (SELECT date_trunc('hour', hour AT TIME ZONE :tz) AS hour, direction, status, error_type,
                      template_id, count
-              FROM message_hourly_counts WHERE hour >= :since) r
+              FROM message_hourly_counts WHERE session = :session AND hour >= :since) r
         GROUP BY GROUPING SETS ((hour, direction), (template_id), (error_type))"""), params).all()
     hours: dict[datetime, dict] = {}
     used, failures, messages = [], {}, 0
@@ -116,23 +117,28 @@ def detailed(session: Session, days: int, tz: str) -> dict:
     params.update(first_day=first_day, head_end=datetime.combine(first_day, time(), UTC))
     top = [(n, p) for p, n in session.execute(text("""
         SELECT phone_number, sum(n)::bigint FROM (
-            SELECT phone_number, count AS n FROM message_daily_phones WHERE day >= :first_day
+            SELECT phone_number, count AS n FROM message_daily_phones
+            WHERE session = :session AND day >= :first_day
             UNION ALL
-            SELECT phone_number, 1 FROM messages WHERE created_at >= :since AND created_at < :head_end) x
+            SELECT phone_number, 1 FROM messages
+            WHERE session = :session AND created_at >= :since AND created_at < :head_end
+              AND phone_number IS NOT NULL) x
         GROUP BY 1 HAVING sum(n) > 0 ORDER BY 2 DESC, 1 LIMIT :top"""), {**params, "top": TOP}).all()]
     if messages <= EXACT_MEDIAN_MESSAGES:
-        medians = _exact_medians(session, since)
+        medians = _exact_medians(session, since, session_name)
     else:
         histogram: dict[str, list[tuple[int, int]]] = {"sent": [], "delivered": []}
         for kind, bucket, n in session.execute(text("""
                 SELECT kind, bucket, sum(n)::bigint FROM (
-                    SELECT kind, bucket, count AS n FROM message_latency_daily WHERE day >= :first_day
+                    SELECT kind, bucket, count AS n FROM message_latency_daily
+                    WHERE session = :session AND day >= :first_day
                     UNION ALL
                     SELECT l.kind, message_latency_bucket(l.at - m.created_at), 1
                     FROM messages m CROSS JOIN LATERAL (VALUES
                         ('sent', m.sent_at),
                         ('delivered', CASE WHEN m.sent_at IS NOT NULL THEN m.delivered_at END)) l(kind, at)
-                    WHERE m.created_at >= :since AND m.created_at < :head_end AND m.direction = 'outgoing'
+                    WHERE m.session = :session AND m.created_at >= :since AND m.created_at < :head_end
+                      AND m.direction = 'outgoing'
                       AND l.at IS NOT NULL) x
                 GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 1, 2"""), params):
             histogram[kind].append((bucket, n))
@@ -169,13 +175,16 @@ def histogram_median(buckets: list[tuple[int, int]]) -> float | None:
     return (value(int(middle)) + value(int(middle + 0.5))) / 2
 
 
-def _exact_medians(session: Session, since: datetime) -> tuple[float | None, float | None]:
+def _exact_medians(session: Session, since: datetime,
+                   session_name: str) -> tuple[float | None, float | None]:
     timing = session.execute(text("""
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)),
                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at))
                    FILTER (WHERE delivered_at IS NOT NULL)
-        FROM messages WHERE created_at >= :since AND direction = 'outgoing' AND sent_at IS NOT NULL"""),
-        {"since": since}).one()
+        FROM messages
+        WHERE session = :session AND created_at >= :since AND direction = 'outgoing'
+          AND sent_at IS NOT NULL"""),
+        {"since": since, "session": session_name}).one()
     return (None if timing[0] is None else float(timing[0]), None if timing[1] is None else float(timing[1]))
 
 
@@ -187,7 +196,7 @@ def _hour_entry(hours: dict, hour: datetime, direction: str, total: int, done: i
         entry["sent"], entry["failed"] = done, failed
 
 
-def detailed_scan(session: Session, days: int, tz: str) -> dict:
+def detailed_scan(session: Session, days: int, tz: str, session_name: str) -> dict:
     """detailed() computed straight from the messages of the window: one scan (GROUPING SETS) for
     the counts and one for the two exact medians. Used when the zone's UTC offset is not a whole
     number of hours (the rollups' buckets are UTC hours), and by the tests as the reference."""
@@ -200,23 +209,26 @@ def detailed_scan(session: Session, days: int, tz: str) -> dict:
                error_type, count(*) AS total,
                count(*) FILTER (WHERE status IN ('SENT', 'DELIVERED', 'READ')) AS done,
                count(*) FILTER (WHERE status = 'FAILED') AS failed
-        FROM messages WHERE created_at >= :since
+        FROM messages WHERE session = :session AND created_at >= :since
         GROUP BY GROUPING SETS ((date_trunc('hour', created_at AT TIME ZONE :tz), direction), (phone_number),
-                                (template_id), (status, error_type))"""), {"since": since, "tz": tz}).all()
+                                (template_id), (status, error_type))"""),
+        {"since": since, "tz": tz, "session": session_name}).all()
     hours: dict[datetime, dict] = {}
     phones, used, failures = [], [], {}
     for row in rows:
         if row.by_hour == 0:
             _hour_entry(hours, row.hour, row.direction, row.total, row.done, row.failed)
         elif row.by_phone == 0:
-            phones.append((row.total, row.phone_number))
+            if row.phone_number is not None:  # a sender known only by a LID so far (services/lids.py)
+                phones.append((row.total, row.phone_number))
         elif row.by_template == 0:
             if row.template_id is not None:
                 used.append((row.total, row.template_id))
         elif row.failed:
             failures[row.error_type or "UNKNOWN"] = failures.get(row.error_type or "UNKNOWN", 0) + row.failed
     top = sorted(phones, key=lambda item: (-item[0], item[1]))[:TOP]
-    return _answer(session, days, since, tz, hours, top, used, failures, _exact_medians(session, since))
+    return _answer(session, days, since, tz, hours, top, used, failures,
+                   _exact_medians(session, since, session_name))
 
 
 def _answer(session: Session, days: int, since: datetime, tz: str, hours: dict, top: list, used: list,

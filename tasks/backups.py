@@ -17,11 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def _session(session_name: str):
-    """This worker's session if it drives `session_name`, else None (a stand-by, another session)."""
-    from worker.runtime import get_session  # only a session worker has one
+    """The session `session_name`, which this worker must drive now (else the task goes back to
+    the session's queue, see tasks/base.py)."""
+    from worker.errors import NotDriving
+    from worker.runtime import driving_session  # only a WhatsApp worker has one
 
-    session = get_session()
-    return session if session.name == session_name and session.is_owner() else None
+    session = driving_session()
+    if session.name != session_name:
+        raise NotDriving(f"this worker drives {session.name}, not {session_name}")
+    return session
 
 
 @locked_task("tasks.backups.schedule_backups", lock_seconds=60)
@@ -39,17 +43,12 @@ def schedule_backups() -> str:
 
 @celery_app.task(name=dispatch.BACKUP_SESSION, base=DbTask)
 def backup_session(session_name: str) -> str:
-    session = _session(session_name)
-    if session is None:
-        return f"skipped: this worker does not drive session {session_name}"
-    return session.backups.backup()
+    return _session(session_name).backups.backup()
 
 
 @celery_app.task(name=dispatch.RESTORE_SESSION, base=DbTask)
 def restore_session(session_name: str, backup_id: str) -> str:
     session = _session(session_name)
-    if session is None:
-        return f"skipped: this worker does not drive session {session_name}"
     try:
         return session.backups.restore(uuid.UUID(backup_id))
     except BackupError as exc:  # logged and published as an event by the worker; not retried

@@ -6,6 +6,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.db import db
 from core.settings import use_settings
+from worker.errors import NotDriving
 
 
 @signals.worker_init.connect
@@ -20,12 +21,15 @@ def _serve_the_apps_settings(sender=None, **_kwargs) -> None:
 # After that the task gives up and the outbox sweeper re-publishes its work from the rows.
 DATABASE_RETRY_MAX_SECONDS = 5
 DATABASE_RETRIES = 25
+HAND_BACK_SECONDS = 1.0  # a session's task that reached a worker no longer driving it waits this long
 
 
 class DbTask(Task):
     """Commit when the task returns, roll back when it raises, and always give the session back.
     A task that finds the database away is retried; tasks are idempotent (they re-read their rows),
-    so a retry of one that failed halfway redoes only what did not commit."""
+    so a retry of one that failed halfway redoes only what did not commit. A session's task that
+    reached a worker which no longer drives the session (it lost or gave up the lease while the task
+    waited in its prefetch) goes back to the queue it came from, for the session's owner."""
 
     abstract = True
 
@@ -34,6 +38,10 @@ class DbTask(Task):
             result = super().__call__(*args, **kwargs)
             db.commit()
             return result
+        except NotDriving:
+            db.rollback()
+            self._hand_back()
+            return "handed back"
         except OperationalError as exc:
             db.rollback()
             countdown = min(DATABASE_RETRY_MAX_SECONDS, 2 ** self.request.retries)
@@ -43,3 +51,10 @@ class DbTask(Task):
             raise
         finally:
             db.remove()
+
+    def _hand_back(self) -> None:
+        from services import dispatch
+
+        request = self.request
+        queue = (request.delivery_info or {}).get("routing_key")
+        dispatch.publish(self.name, list(request.args or ()), queue, countdown=HAND_BACK_SECONDS)

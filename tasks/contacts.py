@@ -7,20 +7,22 @@ from datetime import timedelta
 
 from core.celery_app import celery_app
 from core.db import after_commit, db
+from core.settings import current_settings
 from models import CheckJob
-from services import contacts, dispatch, existence
-from services.send_rules import MAX_BROKER_DELAY_SECONDS
+from services import contacts, dispatch, existence, lids, sessions
 from services.messages import now
+from services.send_rules import MAX_BROKER_DELAY_SECONDS
 from tasks.base import DbTask
+from tasks.periodic import locked_task
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 
 
 def _session():
-    from worker.runtime import get_session  # only a session worker has one
+    from worker.runtime import driving_session  # only a WhatsApp worker has one
 
-    return get_session()
+    return driving_session()
 
 
 def _next_step(job: CheckJob, countdown: float | None = None) -> None:
@@ -82,3 +84,31 @@ def sync_contacts() -> int:
                         is_business=contact.get("isBusiness"), is_user=contact.get("isUser"))
         synced += 1
     return synced
+
+
+@locked_task("tasks.contacts.schedule_lid_resolution", lock_seconds=60)
+def schedule_lid_resolution() -> list[str]:
+    """Ask the worker of each session holding messages from unmapped LIDs to map them."""
+    settings = current_settings()
+    names = [row.name for row in sessions.list_sessions(db, settings, active=True) if lids.unresolved(db, row.name, 1)]
+    for name in names:
+        dispatch.publish_resolve_lids(name, expires=settings.health_check_seconds)
+    return names
+
+
+@celery_app.task(name=dispatch.RESOLVE_LIDS, base=DbTask)
+def resolve_lids(session_name: str) -> int:
+    """File the messages that came from a LID WhatsApp Web could not map yet under their phone
+    number, now that it may (services/lids.py). -> how many messages were filed."""
+    session = _session()
+    if session.name != session_name:
+        from worker.errors import NotDriving
+
+        raise NotDriving(f"this worker drives {session.name}, not {session_name}")
+    filed = 0
+    for lid in lids.unresolved(db, session_name):
+        phone = lids.phone_of(db, lid) or session.calls.phone_of_lid(lid)
+        if phone:
+            filed += lids.resolve_pending(db, session_name, lid, phone)
+            db.commit()
+    return filed

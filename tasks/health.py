@@ -19,5 +19,5 @@ def check_session() -> dict[str, dict]:
 
 @locked_task("tasks.health.reset_error_counts", lock_seconds=600)
 def reset_error_counts() -> int:
-    """Zero the per-type failure counters (daily, at ERROR_RESET_TIME local time)."""
+    """Zero every session's per-type failure counters (daily, at ERROR_RESET_TIME local time)."""
     return error_stats.reset(db)

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from core.db import db
 from core.settings import current_settings
-from services import health, idempotency, outbox, sessions
+from services import health, idempotency, outbox, privacy, sessions
 from tasks.periodic import locked_task
 
 
@@ -26,3 +26,10 @@ def purge_qr_payloads() -> list[str]:
     settings = current_settings()
     return [row.name for row in sessions.list_sessions(db, settings)
             if health.purge_old_qr(row.name, settings.qr_max_age_seconds)]
+
+
+@locked_task("tasks.maintenance.purge_personal_data", lock_seconds=300)
+def purge_personal_data() -> dict:
+    """Retention (MESSAGE_RETENTION_DAYS, CONTACT_RETENTION_DAYS): short batches for at most a
+    minute a run; what is left waits for the next run."""
+    return asdict(privacy.purge_expired(db, current_settings()))

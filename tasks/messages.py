@@ -12,9 +12,9 @@ SHORT_BACKOFF = {"retry_backoff": True, "retry_backoff_max": int(MAX_BROKER_DELA
 
 
 def _courier():
-    from worker.runtime import get_courier  # only a session worker has one
+    from worker.runtime import driving_courier  # only a WhatsApp worker has one
 
-    return get_courier()
+    return driving_courier()
 
 
 @celery_app.task(name="tasks.messages.send_message", base=DbTask)

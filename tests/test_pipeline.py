@@ -162,8 +162,8 @@ def test_not_on_whatsapp_fails_at_once_and_rate_limits_are_retried(pipeline, com
                       30, "the retried send")
     assert sent.attempts == 2
     assert len(arrivals(sim, f"y {tag}")) == 1
-    counters = {c.error_type: c.count for c in committed_db.query(ErrorCounter)}
-    assert counters == {"NOT_WHATSAPP": 1, "RATE_LIMIT": 1}
+    counters = {(c.session, c.error_type): c.count for c in committed_db.query(ErrorCounter)}
+    assert counters == {(SESSION, "NOT_WHATSAPP"): 1, (SESSION, "RATE_LIMIT"): 1}  # counted for the message's session
     history = committed_client.get(f"/api/whatsapp/messages/{retried}", headers=admin).json["data"]["history"]
     assert [h["errorType"] for h in history if h["status"] == "RETRY"] == ["RATE_LIMIT"]
 

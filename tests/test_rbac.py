@@ -127,3 +127,54 @@ def test_a_caller_limited_to_one_session_gets_403_on_another_on_every_route_that
         if own.status_code in (401, 403):
             wrong.append((endpoint, method, own.status_code, "should be allowed on its own session"))
     assert wrong == []
+
+
+def _grantee_routes(app):
+    """Every route that changes or revokes one user or API token, found in the URL map."""
+    for rule in app.url_map.iter_rules():
+        for arg in {"token_id", "user_id"} & set(rule.arguments):
+            for method in sorted(rule.methods & {"PATCH", "PUT", "POST", "DELETE"}):
+                yield rule, method, arg
+
+
+@pytest.mark.parametrize("kind", ["user", "token"])
+def test_a_caller_limited_to_some_sessions_changes_only_users_and_tokens_confined_to_them(
+        app, client, limited_to_default, make_user, db_session, kind):
+    from datetime import datetime, timedelta, timezone
+
+    from models import ApiToken
+
+    headers, other = limited_to_default(kind)
+    default = app.config["SETTINGS"].session_name
+    routes = list(_grantee_routes(app))
+    assert {(rule.endpoint, method) for rule, method, _ in routes} >= {
+        ("auth.update_token", "PATCH"), ("auth.revoke_token", "DELETE"), ("users.update_user", "PATCH")}
+
+    def target(arg: str, sessions: list[str] | None):
+        if arg == "user_id":
+            user = make_user(Role.PROFESSIONAL)
+            user.allowed_sessions = sessions
+            db_session.commit()
+            return user
+        token = ApiToken(name="team", role=Role.CLIENT.value, allowed_sessions=sessions,
+                         expires_at=datetime.now(timezone.utc) + timedelta(days=1))
+        db_session.add(token)
+        db_session.commit()
+        return token
+
+    wrong = []
+    for rule, method, arg in routes:
+        for sessions, allowed in ((None, False), ([other], False), ([default, other], False), ([default], True)):
+            row = target(arg, sessions)
+            model, row_id = type(row), row.id
+            path = rule.build({arg: str(row_id)}, append_unknown=False)[1]
+            answer = client.open(path, method=method, headers=headers,
+                                 json={"allowedSessions": None} if method != "DELETE" else None)
+            db_session.expire_all()
+            row = db_session.get(model, row_id)
+            if allowed and answer.status_code != 200:
+                wrong.append((rule.endpoint, method, sessions, answer.status_code, "should be allowed"))
+            if not allowed and (answer.status_code != 403 or row.allowed_sessions != sessions
+                                or getattr(row, "revoked_at", None) is not None):
+                wrong.append((rule.endpoint, method, sessions, answer.status_code, "should be 403, unchanged"))
+    assert wrong == []

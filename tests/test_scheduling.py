@@ -74,8 +74,9 @@ def test_the_beat_table_has_every_job_with_an_expiry_within_its_period():
     assert {entry["task"] for entry in table.values()} == {
         "tasks.health.check_session", "tasks.health.reset_error_counts", "tasks.scheduling.dispatch_due",
         "tasks.maintenance.sweep_outbox", "tasks.maintenance.purge_idempotency_keys",
-        "tasks.maintenance.purge_qr_payloads", "tasks.backups.schedule_backups", "tasks.webhooks.sweep_deliveries",
-        "tasks.webhooks.purge_events"}
+        "tasks.maintenance.purge_qr_payloads", "tasks.backups.schedule_backups",
+        "tasks.contacts.schedule_lid_resolution", "tasks.maintenance.purge_personal_data",
+        "tasks.webhooks.sweep_deliveries", "tasks.webhooks.purge_events"}
     for entry in table.values():
         assert entry["options"]["queue"] == "default"
         period = entry["schedule"]
@@ -330,14 +331,18 @@ def test_a_one_off_is_sent_within_20_s_of_its_time_once_despite_two_beats(stack,
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_reset_job_zeroes_the_counters(stack, committed_db):
+    """Every session's counters, not only the default session's."""
     from core.celery_app import celery_app
 
-    committed_db.add_all([ErrorCounter(error_type="RATE_LIMIT", count=4), ErrorCounter(error_type="BLOCKED", count=2)])
+    committed_db.add_all([ErrorCounter(session="support", error_type="RATE_LIMIT", count=4),
+                          ErrorCounter(session="support", error_type="BLOCKED", count=2),
+                          ErrorCounter(session="marketing", error_type="BLOCKED", count=1)])
     committed_db.commit()
     result = celery_app.send_task("tasks.health.reset_error_counts", queue="default")
-    assert result.get(timeout=20) == 2
+    assert result.get(timeout=20) == 3
     committed_db.expire_all()
-    assert {c.error_type: c.count for c in committed_db.query(ErrorCounter)} == {"RATE_LIMIT": 0, "BLOCKED": 0}
+    assert {(c.session, c.error_type): c.count for c in committed_db.query(ErrorCounter)} == {
+        ("support", "RATE_LIMIT"): 0, ("support", "BLOCKED"): 0, ("marketing", "BLOCKED"): 0}
 
 
 @pytest.mark.browser

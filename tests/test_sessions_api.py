@@ -239,3 +239,110 @@ def test_the_session_parameter_is_one_documented_definition(client):
     assert all(param["in"] == "query" and not param["required"] for param in documented)
     assert {(param["schema"]["pattern"], param["description"]) for param in documented} == {
         (SESSION_NAME_PATTERN, SESSION_DOC)}
+
+
+def test_a_tokens_sessions_can_be_changed_after_issue(client, admin, names, db_session):
+    default, marketing, _ = names
+    _create(client, admin, marketing)
+    crm, info = _token(client, admin, allowedSessions=[default])
+    assert client.get(f"/api/whatsapp/status?session={marketing}", headers=crm).status_code == 403
+
+    widened = client.patch(f"/api/auth/tokens/{info['id']}", json={"allowedSessions": [default, marketing]},
+                           headers=admin)
+    assert widened.status_code == 200 and widened.json["data"]["allowedSessions"] == [default, marketing]
+    assert client.get(f"/api/whatsapp/status?session={marketing}", headers=crm).status_code == 200  # at once
+    assert client.get("/api/auth/me", headers=crm).json["data"]["allowedSessions"] == [default, marketing]
+
+    narrowed = client.patch(f"/api/auth/tokens/{info['id']}", json={"allowedSessions": [marketing]}, headers=admin)
+    assert narrowed.status_code == 200
+    assert client.get(f"/api/whatsapp/status?session={default}", headers=crm).status_code == 403
+    unlimited = client.patch(f"/api/auth/tokens/{info['id']}", json={"allowedSessions": None}, headers=admin)
+    assert unlimited.json["data"]["allowedSessions"] is None
+    assert client.get(f"/api/whatsapp/status?session={default}", headers=crm).status_code == 200
+
+    audit = db_session.query(AuditLog).filter_by(action="auth.update_token").order_by(AuditLog.id).all()
+    assert [(row.target, row.outcome) for row in audit] == [(f"token:{info['id']}", "success")] * 3
+    assert [row.details["allowedSessions"] for row in audit] == [[default, marketing], [marketing], None]
+
+
+def test_changing_a_tokens_sessions_follows_the_rules_of_issue(client, admin, auth_headers, names, make_user,
+                                                               db_session):
+    default, marketing, _ = names
+    _create(client, admin, marketing)
+    _crm, info = _token(client, admin, allowedSessions=[default])
+    url = f"/api/auth/tokens/{info['id']}"
+    for body in ({"allowedSessions": ["nobody-here"]}, {"allowedSessions": []}, {}, {"allowedSessions": "x"}):
+        assert client.patch(url, json=body, headers=admin).status_code == 422, body
+    assert client.patch("/api/auth/tokens/00000000-0000-0000-0000-000000000001", headers=admin,
+                        json={"allowedSessions": None}).status_code == 404
+
+    limited_admin = make_user(Role.ADMIN)
+    limited_admin.allowed_sessions = [marketing]
+    db_session.commit()
+    limited = auth_headers(Role.ADMIN, user=limited_admin)
+    _mine, own = _token(client, limited)  # confined to marketing, like its issuer
+    beyond = client.patch(f"/api/auth/tokens/{own['id']}", json={"allowedSessions": [default]}, headers=limited)
+    assert beyond.status_code == 403 and beyond.json["error"]["type"] == "PERMISSION_DENIED"
+    # null from a limited caller means as many as its own, as at issue
+    same = client.patch(f"/api/auth/tokens/{own['id']}", json={"allowedSessions": None}, headers=limited)
+    assert same.status_code == 200 and same.json["data"]["allowedSessions"] == [marketing]
+    # another team's token (limited elsewhere, or unlimited) is out of its reach
+    assert client.patch(url, json={"allowedSessions": [marketing]}, headers=limited).status_code == 403
+    _unlimited, wide = _token(client, admin)
+    taken = client.patch(f"/api/auth/tokens/{wide['id']}", json={"allowedSessions": [marketing]}, headers=limited)
+    assert taken.status_code == 403
+    assert client.get("/api/auth/tokens", headers=admin).json["data"][0]["allowedSessions"] is None
+
+    assert client.delete(url, headers=admin).status_code == 200
+    revoked = client.patch(url, json={"allowedSessions": None}, headers=admin)
+    assert revoked.status_code == 409 and revoked.json["error"]["type"] == "CONFLICT"
+    pro = auth_headers(Role.PROFESSIONAL)
+    assert client.patch(url, json={"allowedSessions": None}, headers=pro).status_code == 403
+
+
+def test_a_limited_admin_revokes_only_tokens_confined_to_its_own_sessions(client, admin, auth_headers, names,
+                                                                           make_user, db_session):
+    default, marketing, _ = names
+    _create(client, admin, marketing)
+    limited_admin = make_user(Role.ADMIN)
+    limited_admin.allowed_sessions = [marketing]
+    db_session.commit()
+    limited = auth_headers(Role.ADMIN, user=limited_admin)
+
+    for fields in ({"allowedSessions": [default]}, {"allowedSessions": [default, marketing]}, {}):
+        other_team, info = _token(client, admin, **fields)
+        denied = client.delete(f"/api/auth/tokens/{info['id']}", headers=limited)
+        assert denied.status_code == 403 and denied.json["error"]["type"] == "PERMISSION_DENIED", fields
+        assert client.get("/api/auth/me", headers=other_team).status_code == 200  # still works
+    mine, own = _token(client, limited)  # confined to marketing, like its issuer
+    assert client.delete(f"/api/auth/tokens/{own['id']}", headers=limited).status_code == 200
+    assert client.get("/api/auth/me", headers=mine).status_code == 401
+    audit = db_session.query(AuditLog).filter_by(action="auth.revoke_token").order_by(AuditLog.id).all()
+    assert [row.outcome for row in audit] == ["denied"] * 3 + ["success"]
+
+
+def test_a_limited_super_admin_changes_only_users_confined_to_its_own_sessions(client, auth_headers, names,
+                                                                                make_user, db_session):
+    default, marketing, _ = names
+    _create(client, auth_headers(Role.SUPER_ADMIN), marketing)
+    boss = make_user(Role.SUPER_ADMIN)
+    boss.allowed_sessions = [marketing]
+    team, elsewhere, everywhere = (make_user(Role.PROFESSIONAL) for _ in range(3))
+    team.allowed_sessions, elsewhere.allowed_sessions = [marketing], [default, marketing]
+    db_session.commit()
+    limited = auth_headers(Role.SUPER_ADMIN, user=boss)
+    ids = {"team": team.id, "elsewhere": elsewhere.id, "everywhere": everywhere.id}
+
+    for name in ("elsewhere", "everywhere"):  # neither deactivated, nor narrowed, nor given a new password
+        for body in ({"active": False}, {"allowedSessions": [marketing]}, {"password": "taken over, 123"}):
+            denied = client.patch(f"/api/users/{ids[name]}", json=body, headers=limited)
+            assert denied.status_code == 403 and denied.json["error"]["type"] == "PERMISSION_DENIED", (name, body)
+    changed = client.patch(f"/api/users/{ids['team']}", json={"active": False, "role": "CLIENT"}, headers=limited)
+    assert changed.status_code == 200 and changed.json["data"]["active"] is False
+    mine = client.patch(f"/api/users/{boss.id}", json={"allowedSessions": [marketing]}, headers=limited)
+    assert mine.status_code == 200  # itself: confined to its own sessions by definition
+
+    db_session.expire_all()
+    users = {name: db_session.get(type(team), user_id) for name, user_id in ids.items()}
+    assert [(users[n].active, users[n].allowed_sessions) for n in ("elsewhere", "everywhere")] == [
+        (True, [default, marketing]), (True, None)]

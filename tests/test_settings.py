@@ -79,3 +79,11 @@ def test_a_session_name_that_cannot_be_a_queue_name_is_refused():
     for bad in ("Vendite", "wa.sales", "a b", "x" * 33, "", "vendite\n"):
         with pytest.raises(SettingsError, match="SESSION_NAME"):
             load_settings({"SESSION_NAME": bad})
+
+
+def test_a_lease_shorter_than_three_heartbeats_or_an_empty_claim_pool_is_refused():
+    with pytest.raises(SettingsError, match="SESSION_LEASE_SECONDS must be at least 9"):
+        load_settings({"SESSION_LEASE_SECONDS": "8"})
+    with pytest.raises(SettingsError, match="CLAIM_SESSIONS"):
+        load_settings({"CLAIM_SESSIONS": " , "})
+    assert load_settings({"CLAIM_SESSIONS": "eu-*, support"}).claim_patterns == ("eu-*", "support")

@@ -17,6 +17,7 @@ from services.stats import _bucket_bounds
 
 
 SESSION = get_settings().session_name  # the API's default session (per test run, see tests/conftest.py)
+OTHER = f"{SESSION}-other"
 
 
 def message(db, phone="393331111111", direction="outgoing", status="READ", age=timedelta(0), session=SESSION,
@@ -67,7 +68,7 @@ def test_stats_counts_today_and_total(client, auth_headers, history, db_session)
 
 
 def test_stats_count_the_session_asked_for(client, auth_headers, history, db_session):
-    other = f"{SESSION}-other"
+    other = OTHER
     db_session.add(WaSession(name=other))
     message(db_session, status="FAILED", error_type="BLOCKED", session=other)
     message(db_session, status="FAILED", error_type="BLOCKED", session=other, age=timedelta(days=2))
@@ -97,6 +98,33 @@ def test_detailed_stats(client, auth_headers, history):
         assert client.get(f"/api/whatsapp/detailed-stats?days={bad}", headers=pro).status_code == 422
 
 
+def test_detailed_stats_count_the_session_asked_for(client, auth_headers, history, db_session, make_user):
+    db_session.add(WaSession(name=OTHER))
+    message(db_session, phone="393339999999", status="FAILED", error_type="BLOCKED", session=OTHER)
+    message(db_session, phone="393339999999", status="READ", session=OTHER, age=timedelta(days=2))
+    db_session.flush()
+    pro = auth_headers(Role.PROFESSIONAL)
+    default = client.get("/api/whatsapp/detailed-stats?days=7", headers=pro).json["data"]
+    assert sum(d["outgoing"] for d in default["perDay"]) == 4  # as in test_detailed_stats: the other's are not in
+    assert "393339999999" not in {c["phoneNumber"] for c in default["topContacts"]}
+    assert default == client.get(f"/api/whatsapp/detailed-stats?days=7&session={SESSION}", headers=pro).json["data"]
+
+    other = client.get(f"/api/whatsapp/detailed-stats?days=7&session={OTHER}", headers=pro).json["data"]
+    assert sum(d["outgoing"] for d in other["perDay"]) == 2 and sum(d["incoming"] for d in other["perDay"]) == 0
+    assert other["topContacts"] == [{"phoneNumber": "393339999999", "messages": 2, "name": None}]
+    assert other["failuresByType"] == {"BLOCKED": 1} and other["templateUsage"] == []
+    assert other["medianSecondsToSent"] == 2.0 and other["medianSecondsToDelivered"] == 10.0
+
+    limited = make_user(Role.PROFESSIONAL)
+    limited.allowed_sessions = [SESSION]
+    db_session.commit()
+    headers = auth_headers(Role.PROFESSIONAL, user=limited)
+    denied = client.get(f"/api/whatsapp/detailed-stats?session={OTHER}", headers=headers)
+    assert denied.status_code == 403 and denied.json["error"]["type"] == "PERMISSION_DENIED"
+    assert client.get("/api/whatsapp/detailed-stats?days=7", headers=headers).json["data"] == default
+    assert client.get("/api/whatsapp/detailed-stats?session=nobody-here", headers=pro).status_code == 404
+
+
 def test_system_info(client, auth_headers):
     data = client.get("/api/whatsapp/system-info", headers=auth_headers(Role.PROFESSIONAL)).json["data"]
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -106,10 +134,11 @@ def test_system_info(client, auth_headers):
 
 
 def test_error_stats_and_audited_reset(client, auth_headers, history, db_session):
-    error_stats.increment(db_session, "NOT_WHATSAPP", "393331111111 is not on WhatsApp")
-    error_stats.increment(db_session, "NOT_WHATSAPP", "again")
-    error_stats.increment(db_session, "RATE_LIMIT")
+    error_stats.increment(db_session, SESSION, "NOT_WHATSAPP", "393331111111 is not on WhatsApp")
+    error_stats.increment(db_session, SESSION, "NOT_WHATSAPP", "again")
+    error_stats.increment(db_session, SESSION, "RATE_LIMIT")
     data = client.get("/api/whatsapp/error-stats", headers=auth_headers(Role.ADMIN)).json["data"]
+    assert data["session"] == SESSION
     assert [(c["errorType"], c["count"]) for c in data["counters"]] == [("NOT_WHATSAPP", 2), ("RATE_LIMIT", 1)]
     assert data["total"] == 3 and [m["errorType"] for m in data["recent"]] == ["NOT_WHATSAPP", "RATE_LIMIT"]
     assert client.post("/api/whatsapp/error-stats/reset", headers=auth_headers(Role.ADMIN)).status_code == 403
@@ -118,30 +147,68 @@ def test_error_stats_and_audited_reset(client, auth_headers, history, db_session
     db_session.expire_all()
     assert {c.count for c in db_session.query(ErrorCounter)} == {0}
     audit = db_session.query(AuditLog).filter_by(action="error_stats.reset", outcome="success").one()
-    assert audit.target == "error_counters"
+    assert audit.target == f"session:{SESSION}"
+
+
+def test_error_stats_count_the_session_asked_for(client, auth_headers, history, db_session, make_user):
+    db_session.add(WaSession(name=OTHER))
+    other_failure = message(db_session, phone="393339999999", status="FAILED", error_type="BLOCKED", session=OTHER)
+    db_session.flush()
+    for name, error_type in ((SESSION, "RATE_LIMIT"), (OTHER, "BLOCKED"), (OTHER, "BLOCKED"), (OTHER, "RATE_LIMIT")):
+        error_stats.increment(db_session, name, error_type, f"{error_type} on {name}")
+    admin = auth_headers(Role.ADMIN)
+
+    default = client.get("/api/whatsapp/error-stats", headers=admin).json["data"]
+    assert default == client.get(f"/api/whatsapp/error-stats?session={SESSION}", headers=admin).json["data"]
+    assert [(c["errorType"], c["count"], c["lastMessage"]) for c in default["counters"]] == [
+        ("RATE_LIMIT", 1, f"RATE_LIMIT on {SESSION}")]
+    assert default["total"] == 1 and str(other_failure.id) not in {m["messageId"] for m in default["recent"]}
+    other = client.get(f"/api/whatsapp/error-stats?session={OTHER}", headers=admin).json["data"]
+    assert other["session"] == OTHER and other["total"] == 3
+    assert [(c["errorType"], c["count"]) for c in other["counters"]] == [("BLOCKED", 2), ("RATE_LIMIT", 1)]
+    assert [m["messageId"] for m in other["recent"]] == [str(other_failure.id)]
+
+    # resetting one session's counters leaves the other's alone
+    root = auth_headers(Role.SUPER_ADMIN)
+    reset = client.post(f"/api/whatsapp/error-stats/reset?session={OTHER}", headers=root)
+    assert reset.status_code == 200 and reset.json["data"]["reset"] == 2
+    assert client.get(f"/api/whatsapp/error-stats?session={OTHER}", headers=admin).json["data"]["total"] == 0
+    assert client.get("/api/whatsapp/error-stats", headers=admin).json["data"]["total"] == 1
+
+    limited = make_user(Role.SUPER_ADMIN)
+    limited.allowed_sessions = [SESSION]
+    db_session.commit()
+    headers = auth_headers(Role.SUPER_ADMIN, user=limited)
+    for method, path in (("GET", "/api/whatsapp/error-stats"), ("POST", "/api/whatsapp/error-stats/reset")):
+        denied = client.open(f"{path}?session={OTHER}", method=method, headers=headers)
+        assert denied.status_code == 403 and denied.json["error"]["type"] == "PERMISSION_DENIED"
+    assert client.get("/api/whatsapp/error-stats?session=nobody-here", headers=admin).status_code == 404
 
 
 # --- /detailed-stats from the rollups of migration 0004 ------------------------------------------
 
 HOURLY_TRUTH = """
-    SELECT date_trunc('hour', created_at, 'UTC'), direction, status,
+    SELECT session, date_trunc('hour', created_at, 'UTC'), direction, status,
            CASE WHEN status = 'FAILED' THEN coalesce(error_type, '') ELSE '' END,
            coalesce(template_id, '00000000-0000-0000-0000-000000000000'::uuid), count(*)
-    FROM messages GROUP BY 1, 2, 3, 4, 5"""
+    FROM messages GROUP BY 1, 2, 3, 4, 5, 6"""
 HOURLY_ROLLUP = """
-    SELECT hour, direction, status, error_type, template_id, sum(count) FROM message_hourly_counts
-    GROUP BY 1, 2, 3, 4, 5 HAVING sum(count) <> 0"""
-PHONES_TRUTH = "SELECT (created_at AT TIME ZONE 'UTC')::date, phone_number, count(*) FROM messages GROUP BY 1, 2"
+    SELECT session, hour, direction, status, error_type, template_id, sum(count) FROM message_hourly_counts
+    GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(count) <> 0"""
+PHONES_TRUTH = """
+    SELECT session, (created_at AT TIME ZONE 'UTC')::date, phone_number, count(*) FROM messages GROUP BY 1, 2, 3"""
 PHONES_ROLLUP = """
-    SELECT day, phone_number, sum(count) FROM message_daily_phones GROUP BY 1, 2 HAVING sum(count) <> 0"""
+    SELECT session, day, phone_number, sum(count) FROM message_daily_phones GROUP BY 1, 2, 3
+    HAVING sum(count) <> 0"""
 LATENCY_TRUTH = """
-    SELECT (created_at AT TIME ZONE 'UTC')::date, 'sent', extract(epoch FROM sent_at - created_at)
+    SELECT session, (created_at AT TIME ZONE 'UTC')::date, 'sent', extract(epoch FROM sent_at - created_at)
     FROM messages WHERE direction = 'outgoing' AND sent_at IS NOT NULL
     UNION ALL
-    SELECT (created_at AT TIME ZONE 'UTC')::date, 'delivered', extract(epoch FROM delivered_at - created_at)
+    SELECT session, (created_at AT TIME ZONE 'UTC')::date, 'delivered', extract(epoch FROM delivered_at - created_at)
     FROM messages WHERE direction = 'outgoing' AND sent_at IS NOT NULL AND delivered_at IS NOT NULL"""
 LATENCY_ROLLUP = """
-    SELECT day, kind, bucket, sum(count) FROM message_latency_daily GROUP BY 1, 2, 3 HAVING sum(count) <> 0"""
+    SELECT session, day, kind, bucket, sum(count) FROM message_latency_daily GROUP BY 1, 2, 3, 4
+    HAVING sum(count) <> 0"""
 
 
 def _bucket(seconds: float) -> int:
@@ -161,16 +228,17 @@ def assert_rollups_match_messages(db):
     assert _as_counts(db.execute(text(HOURLY_ROLLUP))) == _as_counts(db.execute(text(HOURLY_TRUTH)))
     assert _as_counts(db.execute(text(PHONES_ROLLUP))) == _as_counts(db.execute(text(PHONES_TRUTH)))
     latency: dict = {}
-    for day, kind, seconds in db.execute(text(LATENCY_TRUTH)):
-        key = (day, kind, _bucket(float(seconds)))
+    for session, day, kind, seconds in db.execute(text(LATENCY_TRUTH)):
+        key = (session, day, kind, _bucket(float(seconds)))
         latency[key] = latency.get(key, 0) + 1
     assert _as_counts(db.execute(text(LATENCY_ROLLUP))) == latency
 
 
 @pytest.fixture
 def traffic(db_session):
-    """Messages over 100 days in every state, moved along their statuses by single-row and bulk
-    updates, a deleted one and a deleted template (its messages' template_id set to NULL)."""
+    """Messages of two sessions over 100 days in every state, moved along their statuses by
+    single-row and bulk updates, a deleted one and a deleted template (its messages' template_id
+    set to NULL)."""
     rng = random.Random(5)
     templates = [Template(name=f"T{i}", category="greeting", content="x", variables=[], tags=[]) for i in range(3)]
     db_session.add_all(templates)
@@ -180,7 +248,7 @@ def traffic(db_session):
         age = timedelta(hours=rng.uniform(0, 24 * 100)) if i % 3 else timedelta(minutes=rng.uniform(0, 60 * 24 * 8))
         status = rng.choice(["QUEUED", "SENT", "DELIVERED", "READ", "FAILED"])
         row = message(db_session, phone=f"39333{rng.randrange(12):07d}", status=status, age=age,
-                      direction="incoming" if i % 7 == 0 else "outgoing",
+                      direction="incoming" if i % 7 == 0 else "outgoing", session=OTHER if i % 5 == 2 else SESSION,
                       template_id=rng.choice(templates).id if i % 4 == 0 else None,
                       error_type=rng.choice(["NOT_WHATSAPP", "RATE_LIMIT", None]) if status == "FAILED" else None)
         if row.sent_at is not None:  # spread the latencies, for the histogram medians
@@ -232,25 +300,35 @@ def test_rollups_follow_inserts_updates_and_deletes(traffic, db_session):
 @pytest.mark.parametrize("tz", ["Europe/Rome", "America/New_York", "UTC"])
 def test_detailed_stats_from_rollups_equal_a_scan_of_the_messages(traffic, db_session, tz, monkeypatch):
     for days in (1, 2, 7, 30, 90):
-        expected = stats.detailed_scan(db_session, days, tz)
-        assert stats.detailed(db_session, days, tz) == expected  # small windows: exact medians
-        monkeypatch.setattr(stats, "EXACT_MEDIAN_MESSAGES", 0)  # the histogram medians
-        got = stats.detailed(db_session, days, tz)
-        monkeypatch.undo()
-        assert _comparable(got) == _comparable(expected)
-        for key in ("medianSecondsToSent", "medianSecondsToDelivered"):
-            if expected[key] is None:
-                assert got[key] is None
-            else:
-                assert got[key] == pytest.approx(expected[key], rel=0.045, abs=0.001), (days, key)
-    week = stats.detailed(db_session, 7, tz)
-    assert week["perHour"] and week["topContacts"] and week["templateUsage"] and week["failuresByType"]
+        in_window = db_session.scalar(text("SELECT count(*) FROM messages WHERE created_at >= :since"),
+                                      {"since": stats.window_start(days, tz)})
+        per_session = 0
+        for name in (SESSION, OTHER, "nobody-here"):
+            expected = stats.detailed_scan(db_session, days, tz, name)
+            assert stats.detailed(db_session, days, tz, name) == expected  # small windows: exact medians
+            monkeypatch.setattr(stats, "EXACT_MEDIAN_MESSAGES", 0)  # the histogram medians
+            got = stats.detailed(db_session, days, tz, name)
+            monkeypatch.undo()
+            assert _comparable(got) == _comparable(expected)
+            for key in ("medianSecondsToSent", "medianSecondsToDelivered"):
+                if expected[key] is None:
+                    assert got[key] is None
+                else:
+                    assert got[key] == pytest.approx(expected[key], rel=0.045, abs=0.001), (days, name, key)
+            per_session += sum(d["incoming"] + d["outgoing"] for d in got["perDay"])
+        assert per_session == in_window  # the sessions' figures split the window's messages, none twice
+    for name in (SESSION, OTHER):
+        week = stats.detailed(db_session, 7, tz, name)
+        assert week["perHour"] and week["topContacts"] and week["templateUsage"] and week["failuresByType"]
+    assert stats.detailed(db_session, 90, tz, "nobody-here")["perDay"] == []
 
 
 def test_detailed_stats_in_a_zone_with_half_hour_offsets_scans_the_messages(traffic, db_session):
     assert not stats._whole_hour_offsets("Asia/Kolkata", stats.window_start(7, "Asia/Kolkata"))
     assert stats._whole_hour_offsets("Europe/Rome", stats.window_start(90, "Europe/Rome"))
-    assert stats.detailed(db_session, 7, "Asia/Kolkata") == stats.detailed_scan(db_session, 7, "Asia/Kolkata")
+    for name in (SESSION, OTHER):
+        assert (stats.detailed(db_session, 7, "Asia/Kolkata", name)
+                == stats.detailed_scan(db_session, 7, "Asia/Kolkata", name))
 
 
 def test_histogram_median():

@@ -1,12 +1,12 @@
 """The Flask application: it validates, records and queues; it never touches the browser."""
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from flask import Flask, current_app, request
 
 from core.errors import GatewayError
+from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from models.enums import ErrorType
 from web.api.docs import SWAGGER_UI_URL
@@ -15,7 +15,7 @@ from web.transaction import JSON_METHODS
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings)
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,

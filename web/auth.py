@@ -227,6 +227,22 @@ def grantable_sessions(principal: Principal, requested: list[str] | None) -> lis
     return requested
 
 
+def authorize_grantee(principal: Principal, grantee: User | ApiToken) -> None:
+    """Before a user or API token is changed or revoked: a caller limited to some sessions may act
+    on it only while it reaches no session beyond the caller's own. So a team's admin cannot
+    narrow, revoke or take over another team's token or user, nor an unlimited one (403)."""
+    if principal.sessions is None:
+        return
+    sessions = grantee.allowed_sessions
+    beyond = (["every session"] if sessions is None
+              else [name for name in sessions if name not in principal.sessions])
+    if beyond:
+        what = f"user {grantee.email!r}" if isinstance(grantee, User) else f"token {grantee.name!r}"
+        raise GatewayError(403, f"{principal.kind} {principal.name!r} may not change {what}: it may use "
+                                f"sessions beyond the caller's own ({', '.join(beyond)})",
+                           ErrorType.PERMISSION_DENIED)
+
+
 def _sessions(allowed: list[str] | None) -> tuple[str, ...] | None:
     return None if allowed is None else tuple(allowed)
 

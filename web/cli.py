@@ -1,4 +1,5 @@
-"""`flask --app web users create ...` and `flask --app web tokens issue ...`."""
+"""`flask --app web users create ...`, `flask --app web tokens issue|set-sessions ...`,
+`flask --app web whatsapp qr` and `flask --app web privacy erase NUMBER`."""
 from __future__ import annotations
 
 import os
@@ -66,6 +67,24 @@ def register_cli(app: Flask) -> None:
         click.echo(f"token {token.id} for {name} ({token.role}), expires {token.expires_at:%Y-%m-%d}:")
         click.echo(bearer)
 
+    @tokens.command("set-sessions")
+    @click.argument("token_id", type=click.UUID)
+    @click.option("--session", "allowed", multiple=True, metavar="NAME",
+                  help="the WhatsApp session it may use (repeat for more)")
+    @click.option("--all", "every", is_flag=True, help="let it use every session")
+    def set_token_sessions(token_id, allowed: tuple[str, ...], every: bool):
+        """Change the WhatsApp sessions an API token may use, from its next request on."""
+        if bool(allowed) == every:  # never widen a token to every session by leaving the option out
+            raise click.UsageError("give either --session NAME (repeatable) or --all")
+        try:
+            token = accounts.set_token_sessions(accounts.get_token(db, token_id), _allowed(allowed))
+            db.commit()
+        except GatewayError as exc:
+            db.rollback()
+            raise click.ClickException(exc.message) from None
+        click.echo(f"token {token.id} ({token.name}) may use "
+                   f"{', '.join(token.allowed_sessions) if token.allowed_sessions else 'every session'}")
+
     whatsapp = AppGroup("whatsapp", help="The WhatsApp session.")
 
     @whatsapp.command("qr")
@@ -85,9 +104,34 @@ def register_cli(app: Flask) -> None:
         code.print_ascii(out=sys.stdout, invert=True)
         click.echo(f"session {state['session']}: scan within 20 seconds; run again for a fresh code")
 
+    privacy_group = AppGroup("privacy", help="Personal data (GDPR).")
+
+    @privacy_group.command("erase")
+    @click.argument("number")
+    @click.option("--yes", is_flag=True, help="do not ask for confirmation")
+    def erase_person(number: str, yes: bool):
+        """Erase everything held about NUMBER (as POST /api/privacy/erasure), audited as the CLI."""
+        from services import audit, privacy
+        from services.phones import check_number
+
+        settings = app.config["SETTINGS"]
+        phone = check_number(number, settings.default_country)
+        if not phone.is_valid:
+            raise click.ClickException(f"{number!r} is not a phone number: {phone.error}")
+        if not yes:
+            click.confirm(f"Erase every message, media file and mention of {phone.formatted}?", abort=True)
+        report = privacy.erase(db, phone.formatted, settings)
+        hashed = privacy.number_hash(phone.formatted, settings)
+        audit.record(db, action="privacy.erasure", outcome="success", actor="cli", actor_name="cli",
+                     target=f"person:{hashed}", details={"erased": report})
+        db.commit()
+        click.echo(f"erased {phone.formatted} (audited as person:{hashed}): "
+                   + ", ".join(f"{kind} {count}" for kind, count in report.items()))
+
     def _allowed(names: tuple[str, ...]) -> list[str] | None:
         return sessions.allowed_list(db, names, app.config["SETTINGS"]) if names else None
 
     app.cli.add_command(users)
     app.cli.add_command(whatsapp)
     app.cli.add_command(tokens)
+    app.cli.add_command(privacy_group)

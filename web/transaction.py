@@ -29,6 +29,12 @@ def audit_target(target: str | None, *, action: str | None = None, **details) ->
         store.audit_details = {**store.get("audit_details", {}), **details}
 
 
+def audit_read(target: str | None, *, action: str, **details) -> None:
+    """Audit a read too (an export of someone's personal data), in the same row as a write gets."""
+    g.audit_always = True
+    audit_target(target, action=action, **details)
+
+
 def _outcome(status: int) -> str:
     if status < 400:
         return "success"
@@ -62,7 +68,7 @@ def _write_audit(status: int) -> None:
 
 def _finish(response):
     req = request._get_current_object()
-    audited = req.method in STATE_CHANGING and req.endpoint is not None
+    audited = (req.method in STATE_CHANGING or g.get("audit_always", False)) and req.endpoint is not None
     if response.status_code < 400:
         if audited:
             _write_audit(response.status_code)

@@ -12,15 +12,17 @@ from selenium.common.exceptions import WebDriverException
 from core.settings import Settings
 from worker import page
 from worker.browser import Browser
-from worker.errors import BrowserDied, SessionNotConnected, WhatsAppError
+from worker.errors import BrowserDied, LeaseLost, SessionNotConnected, WhatsAppError
 from worker.machine import StateMachine
 from worker.states import State
 from worker.thread import NORMAL, BrowserThread
 
 
 class WhatsAppCalls:
-    def __init__(self, settings: Settings, browser: Browser, thread: BrowserThread, machine: StateMachine):
+    def __init__(self, settings: Settings, browser: Browser, thread: BrowserThread, machine: StateMachine,
+                 fence: Callable[[], bool] = lambda: True):
         self.settings = settings
+        self.fence = fence  # the session's lease: no page call once it may have passed to another worker
         self.browser = browser
         self.thread = thread
         self.machine = machine
@@ -28,6 +30,7 @@ class WhatsAppCalls:
     def call_wpp(self, path: str, *args: Any, timeout: float | None = None, connected: bool = True,
                  priority: int = NORMAL) -> Any:
         """`await WPP.<path>(*args)` in the page; WhatsApp's refusals become `WhatsAppError`."""
+        self._fenced()
         if connected and self.machine.state != State.CONNECTED:
             raise SessionNotConnected(str(self.machine.state))
         return self.thread.call(lambda: self.in_page(path, list(args)),
@@ -35,9 +38,7 @@ class WhatsAppCalls:
 
     def in_page(self, path: str, args: list[Any]) -> Any:
         """`call_wpp` for the browser thread itself (no state check, no queue)."""
-        driver = self.browser.driver
-        if driver is None:
-            raise SessionNotConnected(str(self.machine.state), "no browser is running")
+        driver = self._driver()
         try:
             result = driver.execute_async_script(page.CALL, path, args)
         except WebDriverException as exc:
@@ -52,15 +53,26 @@ class WhatsAppCalls:
     def run(self, script: str | Callable[[Any], Any], *args: Any, timeout: float | None = None) -> Any:
         """Run JavaScript (`execute_script`) or `callable(driver)` on the browser thread."""
         def command() -> Any:
-            driver = self.browser.driver
-            if driver is None:
-                raise SessionNotConnected(str(self.machine.state), "no browser is running")
+            driver = self._driver()
             try:
                 return script(driver) if callable(script) else driver.execute_script(script, *args)
             except WebDriverException as exc:
                 self.browser.note_failure(exc)
                 raise
         return self.thread.call(command, timeout or self.settings.browser_timeout_seconds + 5)
+
+    def _fenced(self) -> None:
+        if not self.fence():
+            raise LeaseLost(f"the lease on session {self.settings.session_name} has run out: another worker "
+                            "may drive it now")
+
+    def _driver(self) -> Any:
+        """The driver, checked on the browser thread right before it acts: the last moment a lost
+        lease can stop a send."""
+        self._fenced()
+        if self.browser.driver is None:
+            raise SessionNotConnected(str(self.machine.state), "no browser is running")
+        return self.browser.driver
 
     # -- the calls of the message pipeline (all need a CONNECTED session) --------------------
     def send_text(self, chat_id: str, text: str, **options: Any) -> dict:
@@ -87,6 +99,14 @@ class WhatsAppCalls:
     def query_exists(self, chat_id: str) -> dict | None:
         """None when the number is not on WhatsApp."""
         return self.call_wpp("contact.queryWidExists", chat_id)
+
+    def phone_of_lid(self, lid: str) -> str | None:
+        """The phone number (digits) WhatsApp Web knows for `<digits>@lid`, else None: a LID is
+        mapped from the page's own cache, which learns it as messages come and go."""
+        entry = self.call_wpp("contact.getPnLidEntry", lid, connected=False) or {}
+        phone = entry.get("phoneNumber") or ""  # a Wid-like object, flattened to its `_serialized` by page.CALL
+        serialized = phone.get("_serialized", "") if isinstance(phone, dict) else str(phone)
+        return serialized.split("@", 1)[0] if serialized.endswith("@c.us") else None
 
     def list_contacts(self) -> list[dict]:
         return self.call_wpp("contact.list") or []

@@ -3,6 +3,11 @@
 The row is the truth. A row is claimed (QUEUED -> SENDING) and that claim is committed *before* the
 browser acts, so a crash during a send leaves SENDING, which is reconciled against the chat
 (`WPP.chat.getMessages`) rather than sent again blindly.
+
+A worker that loses the session's lease mid-send (frozen, cut off: worker/lock.py) neither sends
+(the page calls are fenced) nor writes the row again: every write after the claim first checks, under
+a row lock, that the row still carries this claim's stamp (`sending_at`). The row is left to the
+session's new owner, which reconciles it.
 """
 from __future__ import annotations
 
@@ -22,11 +27,11 @@ from core.redis import Keys
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import contacts, dispatch, error_stats, events, messages, send_rules
+from services import contacts, dispatch, error_stats, events, lids, messages, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
 from worker.calls import WhatsAppCalls
-from worker.errors import BrowserDied, BrowserTimeout, SessionNotConnected, WhatsAppError
+from worker.errors import BrowserDied, BrowserTimeout, LeaseLost, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ class Outcome(StrEnum):
     WAITING = "waiting"
     FAILED = "failed"
     UNCERTAIN = "uncertain"
+    HANDED_OVER = "handed over"  # the lease was lost: the row is the new owner's
 
 
 class PermanentFailure(Exception):
@@ -51,7 +57,9 @@ class PermanentFailure(Exception):
 
 
 def pending_ack_key(session_name: str, wa_message_id: str) -> str:
-    return f"wa:{session_name}:ack:{wa_message_id}"
+    """Where an ack waits for its send's commit: by the key's own id, since the ack may name the
+    chat as `@lid` where the send's answer said `@c.us` (services/lids.py)."""
+    return f"wa:{session_name}:ack:{lids.key_id(wa_message_id)}"
 
 
 class Courier:
@@ -70,7 +78,21 @@ class Courier:
             db.rollback()
             return Outcome.SKIPPED
         db.commit()  # SENDING is on record before the browser acts
-        return self._deliver(message)
+        try:
+            return self._deliver(message)
+        except LeaseLost as exc:
+            return self._hand_over(message, exc)
+
+    def _hand_over(self, message: Message, exc: LeaseLost) -> Outcome:
+        db.rollback()
+        log.warning("message %s: %s; left to the session's owner", message.id, exc)
+        dispatch.publish_reconcile(message.id, message.session, countdown=RECONCILE_AFTER_SECONDS)
+        return Outcome.HANDED_OVER
+
+    def _check_claim(self, message: Message) -> None:
+        """Lock the row, and go no further if it no longer carries this claim (see the module doc)."""
+        if not messages.still_claimed(db, message):
+            raise LeaseLost(f"message {message.id} was claimed again by another worker")
 
     def _deliver(self, message: Message) -> Outcome:
         try:
@@ -95,6 +117,7 @@ class Courier:
         return Outcome.SENT
 
     def _record_sent(self, message: Message, wa_message_id: str | None) -> None:
+        self._check_claim(message)
         messages.mark_sent(db, message, wa_message_id)
         db.commit()
         if wa_message_id:  # an ack that overtook this commit was parked in Redis: apply it now
@@ -128,12 +151,13 @@ class Courier:
     def _failed_attempt(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
         if send_rules.gives_up(error_type, message.attempts, message.created_at, self.settings):
             return self._fail(message, error_type, detail)
-        error_stats.increment(db, error_type.value, detail)
+        error_stats.increment(db, message.session, error_type.value, detail)
         return self._later(message, send_rules.retry_delay(message.attempts, self.settings), error_type, detail)
 
     def _fail(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
+        self._check_claim(message)
         messages.mark_failed(db, message, error_type.value, detail)
-        error_stats.increment(db, error_type.value, detail)
+        error_stats.increment(db, message.session, error_type.value, detail)
         db.commit()
         return Outcome.FAILED
 
@@ -142,6 +166,7 @@ class Courier:
         """Back to QUEUED until `seconds` from now. A bulk chain picks its own rows up when they are
         due; a single message rides on the broker only for a short wait (send_rules.fits_on_broker),
         else it waits in PostgreSQL with no task (task_id NULL) until the sweeper publishes it."""
+        self._check_claim(message)
         on_broker = message.bulk_job_id is None and send_rules.fits_on_broker(seconds)
         if message.bulk_job_id is None and not on_broker:
             message.task_id = None
@@ -196,6 +221,12 @@ class Courier:
         if message is None or message.status != MessageStatus.SENDING.value:
             return Outcome.SKIPPED
         try:
+            return self._reconcile(message)
+        except LeaseLost as exc:
+            return self._hand_over(message, exc)
+
+    def _reconcile(self, message: Message) -> Outcome:
+        try:
             recent = self._chat_since(message.chat_id, message.created_at.timestamp() - 60)
         except SessionNotConnected:
             dispatch.publish_reconcile(message.id, message.session, countdown=RECONCILE_AFTER_SECONDS)
@@ -214,6 +245,7 @@ class Courier:
                 db.commit()
             return Outcome.SENT
         log.info("message %s was not sent before the crash: queueing it again", message.id)
+        self._check_claim(message)
         messages.requeue(db, message, now(), None, "not found in the chat after a crash", count_attempt=False)
         db.commit()
         if message.bulk_job_id is None:

@@ -18,6 +18,16 @@ class SessionNotConnected(SessionError):
         self.state = state
 
 
+class LeaseLost(SessionError):
+    """This worker's lease on the session ran out (frozen, partitioned) or another worker took it:
+    it must not act on WhatsApp any more. Whatever it was doing is left to the session's owner."""
+
+
+class NotDriving(SessionError):
+    """A task of a session reached a worker that does not drive that session (it lost or gave up
+    the lease while the task waited in its prefetch): the task goes back to the session's queue."""
+
+
 class BrowserTimeout(SessionError):
     """The browser thread did not answer in time; the watchdog restarts a browser that hangs."""
 

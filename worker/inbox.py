@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
+from typing import Callable
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -17,7 +18,8 @@ import redis
 from core.db import after_commit, db
 from models import Message
 from models.enums import Direction, MessageStatus
-from services import contacts, dispatch, events, messages
+from core.settings import current_settings
+from services import contacts, dispatch, events, lids, messages, optout
 from services.messages import AckResult
 from worker.delivery import pending_ack_key
 
@@ -33,10 +35,12 @@ def _digits(wid: str | None) -> str:
 
 
 class Inbox:
-    def __init__(self, session_name: str, client: redis.Redis, on_connected=None):
+    def __init__(self, session_name: str, client: redis.Redis, on_connected=None,
+                 phone_of_lid: Callable[[str], str | None] | None = None):
         self.session_name = session_name
         self.client = client
         self.on_connected = on_connected
+        self.phone_of_lid = phone_of_lid  # asks WhatsApp Web (worker/calls.py); None: the cache only
 
     def handle(self, event: dict) -> None:
         """Store one event. While the database is away (a restart, a failover) the event is tried
@@ -70,12 +74,12 @@ class Inbox:
         if msg.get("fromMe") or not msg.get("id"):
             return
         is_group = bool(msg.get("isGroupMsg"))
-        sender = _digits(msg.get("author") if is_group else msg.get("from"))
+        sender, lid = self._person(msg.get("author") if is_group else msg.get("from"))
         sent_at = datetime.fromtimestamp(float(msg["t"]), timezone.utc) if msg.get("t") else None
         received = messages.now()
         statement = insert(Message).values(
             session=self.session_name, direction=Direction.INCOMING.value, status=MessageStatus.DELIVERED.value,
-            phone_number=sender, chat_id=msg.get("chat") or msg.get("from"), body=msg.get("body"),
+            phone_number=sender, lid=lid, chat_id=msg.get("chat") or msg.get("from"), body=msg.get("body"),
             sender_name=msg.get("notifyName"), from_me=False, is_group_msg=is_group,
             mimetype=msg.get("mimetype"), caption=msg.get("caption"), wa_message_id=msg["id"],
             timestamp=sent_at, created_at=received, delivered_at=received, attempts=0,
@@ -86,8 +90,26 @@ class Inbox:
             events.message_changed(db, "message.received", [db.get(Message, message_id)])
         if message_id and msg.get("mimetype"):
             after_commit(db, lambda: dispatch.publish_download_media(message_id, self.session_name))
-        contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
-                        has_whatsapp=True, whatsapp_checked_at=received)
+        if sender:
+            contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
+                            has_whatsapp=True, whatsapp_checked_at=received)
+            if message_id and (kind := optout.keyword(msg.get("body"), current_settings())):
+                optout.set_opted_out(db, sender, kind == "out", f"wrote {msg.get('body')!r}")
+
+    def _person(self, wid: str | None) -> tuple[str | None, str | None]:
+        """(phone digits, LID) of a sender: a LID is mapped through the contacts' cache, then WhatsApp
+        Web; one that cannot be mapped yet gives no phone number (resolved later, `resolve_lids`)."""
+        if not lids.is_lid(wid):
+            return _digits(wid), None
+        phone = lids.phone_of(db, wid)
+        if phone is None and self.phone_of_lid is not None:
+            try:
+                phone = self.phone_of_lid(wid)
+            except Exception as exc:  # noqa: BLE001 - the message is stored anyway, the LID resolved later
+                log.warning("session %s: cannot map %s to a phone number now: %s", self.session_name, wid, exc)
+            if phone:
+                lids.remember(db, phone, wid)
+        return phone, wid
 
     def _ack(self, event: dict) -> None:
         ack = int(event.get("ack") or 0)

@@ -1,7 +1,7 @@
 """The session's monitor: a background loop that never touches the driver.
 
-Every HEARTBEAT seconds it takes or refreshes the Redis lock (calling `on_acquired` / `on_lost`),
-writes the heartbeat, and is the watchdog - a browser thread stuck in a command or pump longer than
+Every HEARTBEAT seconds it refreshes the session's lease (calling `on_lost` when another worker has
+it), writes the heartbeat, and is the watchdog - a browser thread stuck in a command or pump longer than
 the browser timeout gets its Chromium killed (which unblocks chromedriver; the pump then restarts
 on the same profile), and a browser over `browser_memory_limit_mb` is flagged for a restart
 between commands.
@@ -16,7 +16,7 @@ from typing import Callable
 
 import redis
 
-from core.settings import Settings
+from core.settings import HEARTBEAT_SECONDS, Settings
 from worker.browser import Browser, kill_processes, profile_processes
 from worker.lifecycle import Lifecycle
 from worker.lock import SessionLock
@@ -24,13 +24,13 @@ from worker.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT = 3.0
+HEARTBEAT = float(HEARTBEAT_SECONDS)
 
 
 class Monitor:
     def __init__(self, settings: Settings, lock: SessionLock, publisher: Publisher, browser: Browser,
-                 lifecycle: Lifecycle, hostname: str, *, is_owner: Callable[[], bool],
-                 on_acquired: Callable[[], None], on_lost: Callable[[], None]):
+                 lifecycle: Lifecycle, hostname: str, *, claimed: Callable[[], bool],
+                 on_lost: Callable[[], None]):
         self.settings = settings
         self.name = settings.session_name
         self.lock = lock
@@ -38,12 +38,10 @@ class Monitor:
         self.browser = browser
         self.lifecycle = lifecycle
         self.hostname = hostname
-        self.is_owner = is_owner
-        self.on_acquired = on_acquired
+        self.claimed = claimed
         self.on_lost = on_lost
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"wa-monitor-{self.name}", daemon=True)
-        self._standby_logged = False
 
     def start(self) -> None:
         self._thread.start()
@@ -63,22 +61,13 @@ class Monitor:
             self._stop.wait(HEARTBEAT)
 
     def tick(self) -> None:
-        lock = self.lock
-        if not self.is_owner():
-            if lock.acquire():
-                self._standby_logged = False
-                self.on_acquired()
-            else:
-                if not self._standby_logged:
-                    log.warning(
-                        "session %s is already driven by worker %s; this worker (%s) stands by and "
-                        "takes over when that lock expires", self.name, lock.owner(), lock.token)
-                    self._standby_logged = True
-                return
-        elif not lock.refresh():
-            if not lock.acquire():  # the key expired and someone else has it
-                self.on_lost()
-                return
+        if not self.claimed():
+            return
+        # Refreshed even after our own clock ran out (a freeze): if nobody took the key meanwhile,
+        # the session is still ours and `held()` is true again.
+        if not self.lock.refresh():
+            self.on_lost()
+            return
         self.publisher.update(heartbeat=f"{time.time():.3f}", pid=os.getpid(), worker=self.hostname)
         self.watch()
 

@@ -1,9 +1,10 @@
-"""The Celery glue: one `WhatsAppSession` per worker process, started when the worker is ready.
+"""The Celery glue: a WhatsApp worker claims a session when it is ready and gives it up when it stops.
 
-A worker starts the session only if it consumes the session's queue (`wa.<session>`), so the same
-app can run workers for other queues without a browser. A second worker for a session that is
-already driven stands by: it stops consuming the queue (tasks stay for the driving worker), logs
-who drives the session, and takes over (re-subscribing the queue) if that worker's lock expires.
+A worker consuming `wa.claim` claims any active session; one consuming `wa.<name>` serves that
+session only (worker/claims.py). Other workers of the same app (the `default` queue's jobs) have no
+browser. The session's tasks reach it through `driving_session()` and `driving_courier()`, which
+raise `NotDriving` when this worker does not (or no longer) drive a session: the task base class
+(tasks/base.py) then hands the task back to its queue for the session's owner.
 """
 from __future__ import annotations
 
@@ -12,47 +13,33 @@ import logging
 
 from celery import signals
 
-from core.db import db
-from services import dispatch, outbox
+from core.logs import configure_logging
+from core.redis import redis_for
+from services import dispatch
+from worker.claims import CLAIM_QUEUE, Claimer, pinned_session
 from worker.delivery import Courier
-from worker.inbox import Inbox
+from worker.errors import NotDriving
 from worker.session import WhatsAppSession
 
 log = logging.getLogger(__name__)
 
-_session: WhatsAppSession | None = None
-_courier: Courier | None = None
+_claimer: Claimer | None = None
 
 
-def get_session() -> WhatsAppSession:
-    """The session of this worker process (tasks call its helpers)."""
-    if _session is None:
-        raise RuntimeError("no WhatsApp session in this process (not a wa.<session> worker?)")
-    return _session
+def driving_session() -> WhatsAppSession:
+    """The session this worker drives now (owner, lease held)."""
+    session = _claimer.driving() if _claimer else None
+    if session is None:
+        raise NotDriving("this worker drives no WhatsApp session now")
+    return session
 
 
-def get_courier() -> Courier:
-    """The message courier of this worker process (the send, bulk and reconcile tasks use it)."""
-    if _courier is None:
-        raise RuntimeError("no WhatsApp session in this process (not a wa.<session> worker?)")
-    return _courier
-
-
-def _recover(session_name: str, first_connection: list[bool]) -> None:
-    """On every (re)connection: remind the queue of work the rows say is pending. On the first
-    one of this process, also restart the bulk chains: their in-flight steps died with the last worker."""
-    restart_all_chains = first_connection[0]
-    first_connection[0] = False
-    try:
-        report = outbox.sweep(db, idle_seconds=0, session_name=session_name,
-                              chain_idle_seconds=None if restart_all_chains else 3600)
-        db.commit()
-        log.info("session %s connected: recovery %s", session_name, report)
-    except Exception:
-        db.rollback()
-        log.exception("session %s: recovery after connection failed", session_name)
-    finally:
-        db.remove()
+def driving_courier() -> Courier:
+    """The message courier of the session this worker drives now."""
+    courier = _claimer.courier if _claimer else None
+    if courier is None or _claimer.driving() is None:
+        raise NotDriving("this worker drives no WhatsApp session now")
+    return courier
 
 
 def _consumed_queues(consumer) -> set[str]:
@@ -60,51 +47,27 @@ def _consumed_queues(consumer) -> set[str]:
 
 
 @signals.worker_ready.connect
-def _start_session(sender=None, **_kwargs) -> None:
-    global _session, _courier
+def _start_claiming(sender=None, **_kwargs) -> None:
+    global _claimer
     consumer = sender
     settings = consumer.app.conf.gateway_settings
-    queues = [dispatch.interactive_queue(settings.session_name), dispatch.bulk_queue(settings.session_name)]
-    consumed = [q for q in queues if q in _consumed_queues(consumer)]
-    if dispatch.interactive_queue(settings.session_name) not in consumed:
-        return
-    if not logging.getLogger().handlers:  # the app does not hijack the root logger
-        logging.basicConfig(level=settings.log_level,
-                            format="[%(asctime)s: %(levelname)s/%(threadName)s] %(name)s: %(message)s")
-    app, hostname = consumer.app, consumer.hostname
-    session = WhatsAppSession(settings, hostname=hostname)
-
-    def on_ownership(owned: bool) -> None:
-        # from the monitor thread: go through remote control, handled on the consumer's loop
-        for queue in consumed:
-            if owned:
-                app.control.add_consumer(queue, destination=[hostname])
-            else:
-                app.control.cancel_consumer(queue, destination=[hostname])
-
-    if session.lock.acquire():
-        session.promote()  # before on_ownership is set: the queue is consumed already
-    else:
-        for queue in consumed:
-            consumer.cancel_task_queue(queue)  # we are on the consumer's thread here
-    session.on_ownership = on_ownership
-    first_connection = [True]
-    session.add_listener(Inbox(settings.session_name, session.client,
-                               on_connected=lambda: _recover(settings.session_name, first_connection)).handle)
-    _courier = Courier(session.calls, settings, session.client)
-    _session = session
-    session.start()
-    atexit.register(_close_session)
+    consumed = _consumed_queues(consumer)
+    pinned = pinned_session(consumed)
+    if CLAIM_QUEUE not in consumed and pinned is None:
+        return  # not a WhatsApp worker
+    if pinned:  # consumed again once the session is claimed (we are on the consumer's thread here)
+        for queue in (dispatch.interactive_queue(pinned), dispatch.bulk_queue(pinned)):
+            if queue in consumed:
+                consumer.cancel_task_queue(queue)
+    configure_logging(settings)  # the app does not hijack the root logger
+    _claimer = Claimer(consumer.app, consumer.hostname, settings, redis_for(settings.redis_url), pinned=pinned)
+    _claimer.start()
+    atexit.register(_stop_claiming)
 
 
 @signals.worker_shutdown.connect
-def _stop_session(**_kwargs) -> None:
-    _close_session()
-
-
-def _close_session() -> None:
-    global _session
-    session, _session = _session, None
-    if session is not None:
-        log.info("closing WhatsApp session %s", session.name)
-        session.close()
+def _stop_claiming(**_kwargs) -> None:
+    global _claimer
+    claimer, _claimer = _claimer, None
+    if claimer is not None:
+        claimer.stop()

@@ -6,7 +6,7 @@ The session only assembles its collaborators and holds the session lock's owners
   boot, restarts, the event pump;
 * `calls` (worker/calls.py): WhatsApp Web's API through wa-js, for the message pipeline;
 * `controls` (worker/controls.py): the operator's commands, read from Redis by `control_reader`;
-* `monitor` (worker/monitor.py): lock, heartbeat and watchdog;
+* `monitor` (worker/monitor.py): lease refresh, heartbeat and watchdog;
 * `backups` (worker/backups.py): the encrypted profile backups, and the restore before the first boot;
 * `machine` and `publisher`: the state, and what the rest of the system is told (Redis).
 """
@@ -35,30 +35,35 @@ log = logging.getLogger(__name__)
 
 
 class WhatsAppSession:
-    def __init__(self, settings: Settings, client: redis.Redis | None = None, hostname: str | None = None):
+    def __init__(self, settings: Settings, client: redis.Redis | None = None, hostname: str | None = None,
+                 lock: SessionLock | None = None):
         self.settings = settings
         self.name = settings.session_name
         self.client = client or redis_for(settings.redis_url)
         self.hostname = hostname or socket.gethostname()
-        self.owner = False  # holds the Redis lock: the only worker allowed to drive the session
-        self.on_ownership: Callable[[bool], None] | None = None  # the Celery glue (un)subscribes the queue
+        self.owner = False  # claimed the lease (worker/claims.py): the only worker allowed to drive the session
+        self.on_lost: Callable[[], None] | None = None  # the claimer: give the session up
         self.publisher = Publisher(self.client, self.name)
         self.machine = StateMachine(self.publisher)
         self.browser = Browser(settings)
         self.lifecycle = Lifecycle(settings, self.browser, self.machine, self.publisher, self.is_owner)
-        self.calls = WhatsAppCalls(settings, self.browser, self.lifecycle.thread, self.machine)
+        self.calls = WhatsAppCalls(settings, self.browser, self.lifecycle.thread, self.machine, fence=self.is_owner)
         self.backups = ProfileBackups(settings, self.lifecycle, self.machine, self.publisher)
         self.lifecycle.prepare_profile = self.backups.restore_missing
         self.controls = Controls(settings, self.lifecycle, self.calls, self.browser, self.machine, self.publisher)
-        self.lock = SessionLock(self.client, Keys.session_lock(self.name), hostname=self.hostname)
+        self.lock = lock or SessionLock(self.client, Keys.session_lock(self.name), ttl=settings.session_lease_seconds,
+                                        hostname=self.hostname)
         self.monitor = Monitor(settings, self.lock, self.publisher, self.browser, self.lifecycle, self.hostname,
-                               is_owner=self.is_owner, on_acquired=self.promote, on_lost=self.demote)
+                               claimed=lambda: self.owner, on_lost=self.demote)
         self.control_reader = ControlReader(self.client, self.name, self.is_owner, self.controls.run,
                                             self.publisher.emit)
 
     # -- lifecycle (any thread) -------------------------------------------------------------
     def start(self) -> None:
-        """Start the threads; the monitor takes the lock and then the browser boots."""
+        """Drive the session: the caller has just taken its lease (`lock.acquire()`). The browser
+        boots on its thread; the monitor keeps the lease."""
+        self.owner = True
+        log.info("session %s: this worker (%s) drives it", self.name, self.lock.token)
         self.publisher.start()
         self.lifecycle.thread.start()
         self.monitor.start()
@@ -82,25 +87,19 @@ class WhatsAppSession:
         self.owner = False
         self.publisher.stop()
 
-    # -- ownership of the session lock ------------------------------------------------------
+    # -- the lease ------------------------------------------------------------------------
     def is_owner(self) -> bool:
-        return self.owner
-
-    def promote(self) -> None:
-        """This worker holds the lock (taken at start, or by the monitor): drive the session."""
-        self.owner = True
-        self.lifecycle.retry_now()
-        log.info("session %s: this worker (%s) drives it", self.name, self.lock.token)
-        if self.on_ownership:
-            self.on_ownership(True)
+        """May this worker act on the session now: claimed, and the lease not run out on our clock
+        (the fence every page call, boot and control command checks; see worker/lock.py)."""
+        return self.owner and self.lock.held()
 
     def demote(self) -> None:
-        """The lock was lost (another worker took it): stop driving immediately."""
+        """The lease was lost (another worker took it): stop driving immediately."""
         self.owner = False
-        log.error("session %s: lock lost to %s, closing the browser", self.name, self.lock.owner())
+        log.error("session %s: lease lost to %s, closing the browser", self.name, self.lock.owner())
         self.lifecycle.thread.submit(self.browser.destroy, priority=0)
-        if self.on_ownership:
-            self.on_ownership(False)
+        if self.on_lost:
+            self.on_lost()
 
     # -- what the rest of the worker reads --------------------------------------------------
     @property

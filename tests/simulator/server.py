@@ -12,6 +12,7 @@ from typing import Any
 import qrcode
 from flask import Flask, Response, jsonify, request, send_file
 
+from .model import chat_id, key_serialized
 from .state import NotReady, Offline, SimError, SimState
 
 STATIC = Path(__file__).parent / "static"
@@ -145,7 +146,11 @@ def create_app(state: SimState) -> Flask:
             _check_base64(media["data"])
         text = data.get("body") if msg_type == "chat" else None
         msg = state.send(device_arg(data), to, msg_type, text, media, data.get("msgId"))
-        return jsonify(message=msg)
+        # WhatsApp Web hands back the key of the chat the sender addressed (`@c.us`) while the chat,
+        # acks and history use the LID: the send's answer may name the message either way
+        addressed, key = chat_id(to), msg["id"]
+        sent_as = None if addressed == key["remote"] else key_serialized(True, addressed, key["id"], key["participant"])
+        return jsonify(message=msg, sentAs=sent_as)
 
     @app.post("/sim/page/messages")
     def page_messages():
@@ -169,6 +174,27 @@ def create_app(state: SimState) -> Flask:
     def page_exists():
         data = body()
         return jsonify(result=state.query_exists(device_arg(data), str(data.get("id"))))
+
+    @app.post("/sim/page/pnlid")
+    def page_pn_lid():
+        data = body()
+        return jsonify(result=state.pn_lid_entry(device_arg(data), str(data.get("id"))))
+
+    @app.post("/sim/lid")
+    def sim_lid():
+        data = body()
+        number, lid = data.get("number"), data.get("lid")
+        if not isinstance(number, str) or not number.lstrip("+").isdigit() or (lid is not None and not str(lid).isdigit()):
+            raise BadRequest("number (digits) is required; lid, when given, is digits")
+        return jsonify(lid=state.set_lid(number, lid, bool(data.get("hidden"))))
+
+    @app.post("/sim/lid/reveal")
+    def sim_lid_reveal():
+        lid = body().get("lid")
+        if not isinstance(lid, str):
+            raise BadRequest("lid is required")
+        state.reveal_lid(lid)
+        return jsonify(ok=True)
 
     @app.post("/sim/page/contacts")
     def page_contacts():

@@ -47,6 +47,11 @@ class SimState:
         self.contacts: dict[str, dict] = {}
         self.received: list[dict] = []
         self.not_on_whatsapp: set[str] = set()
+        # LID mode per number (WhatsApp's LID migration): phone digits -> LID digits; the chat, its
+        # messages, acks and incoming `from` use `<lid>@lid`. A hidden LID's phone is not told to the
+        # page (getPnLidEntry) until revealed, as when WhatsApp Web has not learnt the mapping yet.
+        self.lids: dict[str, str] = {}
+        self.hidden_lids: set[str] = set()
         self.fail_next: list[str] = []
         self.online = True
         self.drop_until = 0.0
@@ -248,13 +253,43 @@ class SimState:
                 self._emit("conn.online", False)
 
     # ----- messages ---------------------------------------------------------------------------
+    def set_lid(self, number: str, lid: str | None = None, hidden: bool = False) -> str:
+        with self.lock:
+            number = number.lstrip("+").split("@")[0]
+            lid = lid or self.lids.get(number) or str(int(number[::-1]) * 7 + 10**14)[:15]
+            self.lids[number] = lid
+            (self.hidden_lids.add if hidden else self.hidden_lids.discard)(lid)
+            return f"{lid}@lid"
+
+    def reveal_lid(self, lid: str) -> None:
+        with self.lock:
+            self.hidden_lids.discard(lid.split("@")[0])
+
+    def lid_form(self, cid: str) -> str:
+        """The id WhatsApp keys a person's chat by: `<lid>@lid` for a number in LID mode."""
+        user, _, server = cid.partition("@")
+        return f"{self.lids[user]}@lid" if server == "c.us" and user in self.lids else cid
+
+    def pn_lid_entry(self, device_id: str, cid: str) -> dict:
+        with self.lock:
+            self._linked_device(device_id)
+            user, _, server = chat_id(cid).partition("@")
+            if server == "c.us":
+                lid = self.lids.get(user)
+                return {"lid": f"{lid}@lid" if lid else None, "phoneNumber": f"{user}@c.us"}
+            if server == "lid":
+                phone = next((n for n, lid in self.lids.items() if lid == user), None)
+                known = phone is not None and user not in self.hidden_lids
+                return {"lid": f"{user}@lid", "phoneNumber": f"{phone}@c.us" if known else None}
+            raise SimError("invalid_wid", f"Invalid WID value for {cid} - getPnLidEntry only supports @c.us and @lid.")
+
     def _chat(self, cid: str) -> Chat:
         if cid not in self.chats:
             self.chats[cid] = Chat(id=cid)
         return self.chats[cid]
 
     def get_chat(self, cid: str) -> Chat:
-        chat = self.chats.get(chat_id(cid))
+        chat = self.chats.get(self.lid_form(chat_id(cid)))
         if chat is None:
             raise SimError("chat_not_found", f"Chat not found for {cid}", id=cid)
         return chat
@@ -272,10 +307,11 @@ class SimState:
             self._linked_device(device_id)
             if not self.online:
                 raise Offline()
-            cid = chat_id(to)
-            user = cid.split("@")[0]
-            if cid.endswith("@c.us") and user in self.not_on_whatsapp:
-                raise SimError("chat_not_found", f"Chat not found for {cid}", id=cid)
+            addressed = chat_id(to)
+            user = addressed.split("@")[0]
+            if addressed.endswith("@c.us") and user in self.not_on_whatsapp:
+                raise SimError("chat_not_found", f"Chat not found for {addressed}", id=addressed)
+            cid = self.lid_form(addressed)
             if self.fail_next:
                 code, message = SEND_ERRORS[self.fail_next.pop(0)]
                 raise SimError(code, message, id=cid)
@@ -347,7 +383,7 @@ class SimState:
     def incoming(self, sender: str, body: str | None, pushname: str | None, msg_type: str,
                  media: dict | None, group: str | None) -> dict:
         with self.lock:
-            author = chat_id(sender)
+            author = self.lid_form(chat_id(sender))
             cid = chat_id(group) if group else author
             msg_id = codes.message_id()
             participant = author if group else None
@@ -406,7 +442,8 @@ class SimState:
             cid = chat_id(cid)
             if cid.split("@")[0] in self.not_on_whatsapp or not cid.endswith(("@c.us", "@lid")):
                 return None
-            return {"wid": cid, "biz": False}
+            lid = self.lid_form(cid)
+            return {"wid": cid, "biz": False, **({"lid": lid} if lid != cid else {})}
 
     def contact_list(self, device_id: str) -> list[dict]:
         with self.lock:

@@ -36,6 +36,7 @@ BLUEPRINT_MODULES = [
     "validation",
     "contacts",
     "stats",
+    "privacy",
     "events",
     "webhooks",
 ]

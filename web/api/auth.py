@@ -12,7 +12,7 @@ from core.db import db
 from models.enums import Role
 from services import accounts
 from web.api.blueprint import Blueprint
-from web.auth import Capability, current_principal, public, requires, user_principal
+from web.auth import Capability, authorize_grantee, current_principal, public, requires, user_principal
 from web.ratelimit import rate_limited
 from web.schemas import envelope, ok
 from web.session_scope import AllowedSessions, granted_sessions
@@ -54,6 +54,10 @@ class TokenCreateSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
     days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=3650))
     allowed_sessions = AllowedSessions()
+
+
+class TokenSessionsSchema(Schema):
+    allowed_sessions = AllowedSessions(required=True)
 
 
 class TokenInfoSchema(Schema):
@@ -146,12 +150,30 @@ def issue_token(args):
     return ok(token, "token issued: store it now")
 
 
+@blp.route("/tokens/<uuid:token_id>", methods=["PATCH"])
+@requires(Capability.MANAGE)
+@blp.arguments(TokenSessionsSchema)
+@blp.response(200, envelope(TokenInfoSchema))
+def update_token(args, token_id: uuid.UUID):
+    """Change the WhatsApp sessions an API token may use (`null`: every one), from its next request
+    on. The same rules as at issue: only live sessions, never more than the caller's own; and a
+    caller itself limited may change only tokens confined to its own sessions. A revoked token is 409."""
+    token = accounts.get_token(db, token_id)
+    authorize_grantee(current_principal(), token)
+    accounts.set_token_sessions(token, granted_sessions(args["allowed_sessions"]))
+    audit_target(f"token:{token.id}", allowedSessions=token.allowed_sessions)
+    return ok(token, "token updated")
+
+
 @blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
 @requires(Capability.MANAGE)
 @blp.response(200, envelope(TokenInfoSchema))
 def revoke_token(token_id: uuid.UUID):
-    """Revoke an API token: it is refused from the next request on."""
-    token = accounts.revoke_token(db, token_id)
+    """Revoke an API token: it is refused from the next request on. A caller limited to some
+    sessions may revoke only tokens confined to its own sessions."""
+    token = accounts.get_token(db, token_id)
+    authorize_grantee(current_principal(), token)
+    accounts.revoke_token(token)
     audit_target(f"token:{token.id}")
     return ok(token, "token revoked")
 

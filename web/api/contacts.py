@@ -11,9 +11,9 @@ from sqlalchemy import or_, select
 from core.celery_app import celery_for
 from core.db import after_commit, db, get_or_404
 from models import Contact
-from services import dispatch
+from services import dispatch, optout
 from web.api.blueprint import Blueprint
-from web.auth import Capability, requires
+from web.auth import Capability, current_principal, requires
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
@@ -24,15 +24,19 @@ blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", descr
 
 class ContactSchema(Schema):
     id = fields.UUID()
-    phoneNumber = fields.String(attribute="phone_number")
-    name = fields.String(allow_none=True)
-    pushname = fields.String(allow_none=True)
+    phoneNumber = fields.String(attribute="phone_number", metadata={"description": "personal data"})
+    name = fields.String(allow_none=True, metadata={"description": "personal data"})
+    pushname = fields.String(allow_none=True, metadata={"description": "personal data (the name they set)"})
     isUser = fields.Boolean(attribute="is_user")
     isBusiness = fields.Boolean(attribute="is_business")
     isFavorite = fields.Boolean(attribute="is_favorite")
     hasWhatsApp = fields.Boolean(attribute="has_whatsapp", allow_none=True)
     whatsAppCheckedAt = fields.DateTime(attribute="whatsapp_checked_at", allow_none=True)
     lastMessageAt = fields.DateTime(attribute="last_message_at", allow_none=True)
+    lid = fields.String(allow_none=True, metadata={"description": "WhatsApp's other id for this person (`<digits>@lid`)"})
+    optedOutAt = fields.DateTime(attribute="opted_out_at", allow_none=True, metadata={
+        "description": "when they opted out (skipped by bulks and campaigns; single sends 409 unless transactional)"})
+    optOutReason = fields.String(attribute="opt_out_reason", allow_none=True)
     createdAt = fields.DateTime(attribute="created_at")
     updatedAt = fields.DateTime(attribute="updated_at")
 
@@ -41,16 +45,18 @@ class ContactSchema(Schema):
 class ContactQuerySchema(PageArgs):
     q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "name, pushname or number"})
     favorite = fields.Boolean(metadata={"description": "only favourites (true) or only the others (false)"})
+    optedOut = fields.Boolean(metadata={"description": "only those who opted out (true) or only the others (false)"})
 
 
 class ContactPatchSchema(Schema):
     name = fields.String(allow_none=True, validate=validate.Length(max=255))
     isFavorite = fields.Boolean()
+    optedOut = fields.Boolean(metadata={"description": "opt the contact out (true) or back in (false)"})
 
     @validates_schema
     def _something(self, data, **_kwargs):
         if not data:
-            raise ValidationError("give name and/or isFavorite")
+            raise ValidationError("give name, isFavorite and/or optedOut")
 
 
 class SyncSchema(Schema):
@@ -77,6 +83,8 @@ def list_contacts(args):
         query = query.where(or_(*conditions))
     if "favorite" in args:
         query = query.where(Contact.is_favorite.is_(args["favorite"]))
+    if "optedOut" in args:
+        query = query.where(Contact.opted_out_at.is_not(None) if args["optedOut"] else Contact.opted_out_at.is_(None))
     rows, next_cursor = page(query, Contact.created_at, Contact.id, args["limit"], args["cursor"], db)
     return {**ok(rows), "nextCursor": next_cursor}
 
@@ -93,12 +101,14 @@ def get_contact(contact_id: uuid.UUID):
 @blp.arguments(ContactPatchSchema)
 @blp.response(200, envelope(ContactSchema))
 def patch_contact(args, contact_id: uuid.UUID):
-    """Rename a contact (null clears the name) and/or mark it favourite."""
+    """Rename a contact (null clears the name), mark it favourite, opt it out or back in."""
     contact = get_or_404(db, Contact, contact_id, "contact")
     if "name" in args:
         contact.name = (args["name"] or "").strip() or None
     if "isFavorite" in args:
         contact.is_favorite = args["isFavorite"]
+    if "optedOut" in args:
+        optout.set_opted_out(db, contact.phone_number, args["optedOut"], f"by {current_principal().name}")
     audit_target(f"contact:{contact.id}", action="contact.update", fields=sorted(args))
     db.flush()
     return ok(contact, "contact updated")

@@ -11,11 +11,18 @@ from web.schemas import PageArgs
 PhoneField = fields.String(validate=validate.Length(min=1, max=64))
 
 
+def transactional_field() -> fields.Boolean:
+    return fields.Boolean(load_default=False, metadata={
+        "description": "send even to a number that opted out (409 otherwise): only for a message the person "
+                       "expects, such as an order confirmation; recorded in the audit log"})
+
+
 class SendSchema(Schema):
     phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
     recipient = fields.String(validate=validate.Length(min=1, max=64),
                               metadata={"description": "alias of phoneNumber (the original API accepted both)"})
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+    transactional = transactional_field()
 
     @validates_schema
     def _one_recipient(self, data, **_kwargs):
@@ -67,11 +74,16 @@ class JobSchema(Schema):
 
 class MessageSchema(Schema):
     messageId = fields.UUID(attribute="id")
-    phoneNumber = fields.String(attribute="phone_number")
-    message = fields.String(attribute="body", allow_none=True)
+    phoneNumber = fields.String(attribute="phone_number", allow_none=True, metadata={
+        "description": "personal data. E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
+                       "not mapped to a number yet (see `lid`): filed under the number once it is"})
+    lid = fields.String(allow_none=True, metadata={
+        "description": "personal data. The sender's WhatsApp LID (`<digits>@lid`) when WhatsApp gave one"})
+    message = fields.String(attribute="body", allow_none=True, metadata={
+        "description": "personal data; blanked after MESSAGE_RETENTION_DAYS"})
     direction = fields.String()
     status = fields.String()
-    senderName = fields.String(attribute="sender_name", allow_none=True)
+    senderName = fields.String(attribute="sender_name", allow_none=True, metadata={"description": "personal data"})
     timestamp = fields.DateTime(allow_none=True)
     mediaUrl = fields.String(attribute="media_url", allow_none=True)
     mediaPath = fields.String(attribute="media_path", allow_none=True)

@@ -10,13 +10,11 @@ from functools import lru_cache
 
 from flask import current_app
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from core.db import db
 from core.redis import get_redis
 from core.settings import ROOT
-from models import ErrorCounter, Message
-from models.enums import MessageStatus
 from services import dispatch, error_stats, stats
 from services.session_state import read_state
 from web.api.blueprint import Blueprint
@@ -44,6 +42,7 @@ class CounterSchema(Schema):
 
 
 class ErrorStatsSchema(Schema):
+    session = fields.String(metadata={"description": "the WhatsApp session counted"})
     counters = fields.List(fields.Nested(CounterSchema))
     total = fields.Integer()
     recent = fields.List(fields.Nested(MessageSchema))
@@ -75,17 +74,18 @@ def get_stats():
 
 @blp.route("/detailed-stats")
 @requires(Capability.VIEW)
+@session_scoped(blp)
 @blp.arguments(DaysSchema, location="query")
 @blp.response(200, envelope())
 def get_detailed_stats(args):
-    """The last `days` days (1-90, default 7, in the gateway's time zone): per-day and per-hour
-    series, top contacts, template usage, median seconds from queued to sent and to delivered,
-    failures by type.
+    """The session's last `days` days (1-90, default 7, in the gateway's time zone): per-day and
+    per-hour series, top contacts, template usage, median seconds from queued to sent and to
+    delivered, failures by type.
 
     Counts are exact. The two medians are exact while the window holds at most 5,000 messages;
     beyond, they are the medians of a log-scale latency histogram (16 buckets per doubling,
     interpolated inside the bucket), within 4.5% of the exact median."""
-    return ok(stats.detailed(db, args["days"], _settings().timezone))
+    return ok(stats.detailed(db, args["days"], _settings().timezone, current_session()))
 
 
 @lru_cache(maxsize=1)
@@ -160,20 +160,23 @@ def system_info():
 
 @blp.route("/error-stats")
 @requires(Capability.MANAGE)
+@session_scoped(blp)
 @blp.response(200, envelope(ErrorStatsSchema))
 def get_error_stats():
-    """Failures per error type since the last reset, and the most recent failed messages."""
-    counters = list(db.scalars(select(ErrorCounter).order_by(ErrorCounter.count.desc(), ErrorCounter.error_type)))
-    recent = list(db.scalars(select(Message).where(Message.status == MessageStatus.FAILED.value)
-                             .order_by(Message.created_at.desc()).limit(RECENT_ERRORS)))
-    return ok({"counters": counters, "total": sum(c.count for c in counters), "recent": recent})
+    """The session's failures per error type since the last reset, and its most recent failed
+    messages."""
+    counters = error_stats.counters(db, current_session())
+    return ok({"session": current_session(), "counters": counters, "total": sum(c.count for c in counters),
+               "recent": error_stats.recent_failures(db, current_session(), RECENT_ERRORS)})
 
 
 @blp.route("/error-stats/reset", methods=["POST"])
 @requires(Capability.ADMINISTER)
+@session_scoped(blp)
 @blp.response(200, envelope())
 def reset_error_stats():
-    """Set every error counter back to 0 (their `since` becomes now)."""
-    reset = error_stats.reset(db)
-    audit_target("error_counters", action="error_stats.reset", counters=reset)
+    """Set the session's error counters back to 0 (their `since` becomes now). The daily reset
+    (ERROR_RESET_TIME) zeroes every session's."""
+    reset = error_stats.reset(db, current_session())
+    audit_target(f"session:{current_session()}", action="error_stats.reset", counters=reset)
     return ok({"reset": reset}, "error counters reset")

@@ -7,7 +7,7 @@ from models.enums import TemplateCategory
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.templates import KEY, NAME_LENGTH
-from web.api.messages_schemas import InvalidNumberSchema
+from web.api.messages_schemas import InvalidNumberSchema, transactional_field
 from web.schemas import PageArgs
 
 CATEGORIES = [c.value for c in TemplateCategory]
@@ -90,6 +90,7 @@ class PreviewSchema(Schema):
 
 class TemplateSendSchema(PreviewSchema):
     phoneNumber = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    transactional = transactional_field()
 
 
 class RecipientSchema(Schema):

@@ -12,7 +12,7 @@ from models import User
 from models.enums import Role
 from services import accounts
 from web.api.blueprint import Blueprint
-from web.auth import Capability, current_principal, requires
+from web.auth import Capability, authorize_grantee, current_principal, requires
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.pagination import page
 from web.session_scope import AllowedSessions, granted_sessions
@@ -90,8 +90,10 @@ def create_user(args):
 def update_user(args, user_id: uuid.UUID):
     """Change a user's role or the WhatsApp sessions they may use (null: every one), deactivate or
     reactivate them, or set a new password. Takes effect on their very next request (tokens are
-    checked against the user on every call)."""
+    checked against the user on every call). A caller limited to some sessions may change only
+    users confined to its own sessions."""
     user = get_or_404(db, User, user_id, "user")
+    authorize_grantee(current_principal(), user)
     if user.id == current_principal().user_id and (args.get("active") is False or
                                                    args.get("role", Role.SUPER_ADMIN.value) != Role.SUPER_ADMIN.value):
         raise GatewayError(409, "you cannot demote or deactivate yourself")

@@ -307,7 +307,7 @@
     var msgId = newMessageId();
     var payload = Object.assign({to: wid._serialized, msgId: msgId}, raw);
     var first = await call('POST', '/sim/page/send', payload);
-    var accepted;
+    var answer;
     if (first.status === 503) {
       // Connection lost: WhatsApp Web keeps the message (clock) and sends it when back online.
       var later = (async function () {
@@ -316,7 +316,7 @@
           var result = await call('POST', '/sim/page/send', payload);
           if (result.status === 503) continue;
           if (result.status >= 400) throw errorFrom(result);
-          return result.data.message;
+          return result.data;
         }
       })();
       if (!options.waitForAck) {
@@ -324,12 +324,13 @@
         var pendingId = ['true', wid._serialized, msgId].concat(wid.isGroup() ? [st.me] : []).join('_');
         return {id: pendingId, ack: 0, from: st.me, to: wid._serialized, sendMsgResult: null};
       }
-      accepted = await later;
+      answer = await later;
     } else if (first.status >= 400) {
       throw errorFrom(first);
     } else {
-      accepted = first.data.message;
+      answer = first.data;
     }
+    var accepted = answer.message;
     var id = accepted.id._serialized;
     var ack = accepted.ack;
     var sendMsgResult = null;
@@ -339,7 +340,7 @@
     } else {
       ack = st.acks[id] || 0;
     }
-    return {id: id, ack: ack, from: accepted.from, to: accepted.to, sendMsgResult: sendMsgResult};
+    return {id: answer.sentAs || id, ack: ack, from: accepted.from, to: accepted.to, sendMsgResult: sendMsgResult};
   }
 
   async function sendTextMessage(chatId, content, options) {
@@ -428,7 +429,22 @@
     requireLinked();
     var data = await request('POST', '/sim/page/exists', {id: wid._serialized});
     if (!data.result) return null;
-    return {wid: toWid(data.result.wid), biz: data.result.biz};
+    var found = {wid: toWid(data.result.wid), biz: data.result.biz};
+    if (data.result.lid) found.lid = toWid(data.result.lid);
+    return found;
+  }
+
+  function plainWid(id) {
+    if (!id) return undefined;
+    var wid = toWid(id);
+    return {id: wid.user, server: wid.server, _serialized: wid.toString()};
+  }
+
+  async function getPnLidEntry(id) {
+    var wid = assertWid(id);
+    requireLinked();
+    var data = await request('POST', '/sim/page/pnlid', {id: wid._serialized});
+    return {lid: plainWid(data.result.lid), phoneNumber: plainWid(data.result.phoneNumber), contact: undefined};
   }
 
   async function listContacts() {
@@ -513,7 +529,8 @@
       markIsRead: markIsRead,
       downloadMedia: downloadMedia,
     },
-    contact: {queryWidExists: queryWidExists, queryExists: queryWidExists, list: listContacts},
+    contact: {queryWidExists: queryWidExists, queryExists: queryWidExists, list: listContacts,
+      getPnLidEntry: getPnLidEntry},
     util: {WPPError: WPPError, createWid: function (id) { try { return assertWid(id); } catch (e) { return undefined; } }},
     whatsapp: {
       enums: {ACK: ACK, SendMsgResult: Object.freeze({OK: 'OK', ERROR_NETWORK: 'ERROR_NETWORK',
