@@ -142,15 +142,18 @@ def _message_schema():
     return MessageSchema()
 
 
-_ROW_DEFAULTS = {name: None for name in (
-    "sender_name", "timestamp", "media_url", "media_path", "mimetype", "caption", "wa_message_id", "error_type",
-    "error_message", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")}
+@lru_cache(maxsize=1)
+def _row_defaults() -> dict:
+    """Every column of a message as NULL: what a row inserted from a dict holds where the dict is silent."""
+    from models import Message
+
+    return {column.key: None for column in Message.__table__.columns}
 
 
 def message_payload(message) -> dict:
     """A message (an ORM row, or the column dict of a row being inserted) as GET /messages/{id} shows it."""
     if isinstance(message, dict):
-        message = {**_ROW_DEFAULTS, **message}
+        message = {**_row_defaults(), **message}
     return _message_schema().dump(message)
 
 
