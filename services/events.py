@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MESSAGE_TYPES = ("message.queued", "message.sending", "message.sent", "message.delivered", "message.read",
                  "message.failed", "message.received")
 EVENT_TYPES = (*MESSAGE_TYPES, "session.state", "session.qr", "job.progress", "job.finished", "schedule.run",
-               "alert.raised")
+               "alert.raised", "contact.opt_out")
 QR_TYPE = "session.qr"
 LOCK_KEY = 0x6576_7473  # the writers' shared advisory lock ('evts'): classid 0, objid this, objsubid 1
 PROGRESS_EVERY_MS = 1000  # job.progress at most once a second per job
@@ -199,6 +199,13 @@ def schedule_run_payload(schedule, run) -> dict:
             "ranAt": run.ran_at.isoformat(), "outcome": run.outcome, "reason": run.reason,
             "jobId": str(run.bulk_job_id) if run.bulk_job_id else None,
             "messageId": str(run.message_id) if run.message_id else None}
+
+
+def contact_opt_out(session: Session, contact, session_name: str | None) -> None:
+    """A contact opted out or back in: the contact as GET /api/whatsapp/contacts shows it."""
+    from web.api.contacts import ContactSchema  # lazily: the API imports services
+
+    record(session, "contact.opt_out", session_name, [ContactSchema().dump(contact)])
 
 
 def session_state(session: Session, session_name: str, state: dict[str, Any]) -> None:

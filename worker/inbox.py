@@ -94,7 +94,7 @@ class Inbox:
             contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
                             has_whatsapp=True, whatsapp_checked_at=received)
             if message_id and (kind := optout.keyword(msg.get("body"), current_settings())):
-                optout.set_opted_out(db, sender, kind == "out", f"wrote {msg.get('body')!r}")
+                optout.set_opted_out(db, sender, kind == "out", f"wrote {msg.get('body')!r}", self.session_name)
 
     def _person(self, wid: str | None) -> tuple[str | None, str | None]:
         """(phone digits, LID) of a sender: a LID is mapped through the contacts' cache, then WhatsApp
