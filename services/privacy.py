@@ -29,8 +29,8 @@ from sqlalchemy import String, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from models import (AuditLog, BulkJob, CheckJob, Contact, ErrorCounter, IdempotencyKey, Message, MessageDailyPhone,
-                    MessageEvent, ScheduledMessage, ScheduledRun)
+from models import (AuditLog, BulkJob, CheckJob, Contact, ErrorCounter, Event, IdempotencyKey, Message,
+                    MessageDailyPhone, MessageEvent, ScheduledMessage, ScheduledRun, WebhookDelivery)
 from models.enums import MessageStatus
 from services import audit, messages
 from services.messages import now
@@ -78,7 +78,18 @@ def erase(session: Session, phone_number: str, settings: Settings) -> dict[str, 
     report["schedule_reasons"] = session.execute(update(ScheduledRun).where(
         _mentions(ScheduledRun.reason, needles)).values(reason=ERASED)).rowcount
     report["audit_rows"] = _scrub_audit(session, needles, hashed)
+    report["events"] = _erase_events(session, needles)
     return report
+
+
+def _erase_events(session: Session, needles: list[str]) -> int:
+    """Events that show the person (a message, a contact) go, with their webhook deliveries and any
+    delivery whose receiver's answer quoted them; the log keeps a hole its readers step over."""
+    ids = session.scalars(select(Event.id).where(_mentions(Event.payload, needles))).all()
+    session.execute(delete(WebhookDelivery).where(or_(
+        WebhookDelivery.event_id.in_(ids), _mentions(WebhookDelivery.payload, needles),
+        _mentions(WebhookDelivery.last_response, needles), _mentions(WebhookDelivery.last_error, needles))))
+    return session.execute(delete(Event).where(Event.id.in_(ids))).rowcount if ids else 0
 
 
 def _mentions(column, needles: list[str]):
