@@ -227,6 +227,14 @@ class Settings:
         return tuple(p.strip() for p in self.claim_sessions.split(",") if p.strip())
 
     @property
+    def events_keep_days(self) -> int:
+        """Days the event log (and its webhook payloads) is kept: never longer than the messages'
+        bodies it repeats (MESSAGE_RETENTION_DAYS, when set)."""
+        if self.message_retention_days:
+            return min(self.events_retention_days, self.message_retention_days)
+        return self.events_retention_days
+
+    @property
     def webhook_allowed_networks(self) -> tuple:
         """WEBHOOK_ALLOW_HOSTS as networks: addresses or CIDRs a webhook may reach although they are
         loopback, private or link-local (on-premise receivers)."""

@@ -142,18 +142,15 @@ def _message_schema():
     return MessageSchema()
 
 
-@lru_cache(maxsize=1)
-def _row_defaults() -> dict:
-    """Every column of a message as NULL: what a row inserted from a dict holds where the dict is silent."""
-    from models import Message
-
-    return {column.key: None for column in Message.__table__.columns}
+_ROW_DEFAULTS = {name: None for name in (
+    "sender_name", "lid", "timestamp", "media_url", "media_path", "mimetype", "caption", "wa_message_id", "error_type",
+    "error_message", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")}
 
 
 def message_payload(message) -> dict:
     """A message (an ORM row, or the column dict of a row being inserted) as GET /messages/{id} shows it."""
     if isinstance(message, dict):
-        message = {**_row_defaults(), **message}
+        message = {**_ROW_DEFAULTS, **message}
     return _message_schema().dump(message)
 
 
@@ -199,13 +196,6 @@ def schedule_run_payload(schedule, run) -> dict:
             "ranAt": run.ran_at.isoformat(), "outcome": run.outcome, "reason": run.reason,
             "jobId": str(run.bulk_job_id) if run.bulk_job_id else None,
             "messageId": str(run.message_id) if run.message_id else None}
-
-
-def contact_opt_out(session: Session, contact, session_name: str | None) -> None:
-    """A contact opted out or back in: the contact as GET /api/whatsapp/contacts shows it."""
-    from web.api.contacts import ContactSchema  # lazily: the API imports services
-
-    record(session, "contact.opt_out", session_name, [ContactSchema().dump(contact)])
 
 
 def session_state(session: Session, session_name: str, state: dict[str, Any]) -> None:

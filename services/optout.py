@@ -36,15 +36,15 @@ def keyword(body: str | None, settings: Settings) -> str | None:
 
 def set_opted_out(session: Session, phone_number: str, opted_out: bool, reason: str | None,
                   session_name: str | None = None) -> None:
-    """Opt a number out (with why: the message or who) or back in, creating its contact if need be.
-    A change is a `contact.opt_out` event (of `session_name`, the session it wrote to, if any)."""
+    """Opt a number out (with why: the message or who) or back in, creating its contact if need be;
+    a `contact.opt_out` event says so (`session_name`: the session the keyword came through)."""
     contacts.upsert(session, phone_number)
     contact = session.scalar(select(Contact).where(Contact.phone_number == phone_number).with_for_update())
-    changed = (contact.opted_out_at is not None) != opted_out
     contact.opted_out_at = now() if opted_out else None
     contact.opt_out_reason = (reason or "")[:500] or None if opted_out else None
-    if changed:
-        events.contact_opt_out(session, contact, session_name)
+    events.record(session, "contact.opt_out", session_name, [{
+        "phoneNumber": phone_number, "optedOut": opted_out, "optedOutAt": contact.opted_out_at,
+        "reason": contact.opt_out_reason}])
 
 
 def opted_out(session: Session, phone_numbers: list[str]) -> dict[str, datetime]:

@@ -23,4 +23,4 @@ def sweep_deliveries() -> int:
 
 @locked_task("tasks.webhooks.purge_events", lock_seconds=3600)
 def purge_events() -> int:
-    return events.purge(db, current_settings().events_retention_days)
+    return events.purge(db, current_settings().events_keep_days)
