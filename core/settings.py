@@ -116,6 +116,8 @@ class Settings:
     contact_retention_days: int = 365
     opt_out_keywords: str = "STOP,ANNULLA,CANCELLA,DISISCRIVI,UNSUBSCRIBE"
     opt_in_keywords: str = "START,ISCRIVI,SUBSCRIBE"
+    metrics_token: str = ""
+    prometheus_multiproc_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -181,6 +183,11 @@ class Settings:
             raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
+        if self.prometheus_multiproc_dir and not os.path.isdir(self.prometheus_multiproc_dir):
+            raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={self.prometheus_multiproc_dir!r} is not a directory: "
+                                "create it (empty) before starting the gateway's processes")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):

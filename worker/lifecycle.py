@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from selenium.common.exceptions import WebDriverException
 
+from core.metrics import BROWSER_RESTARTS
 from core.settings import Settings
 from worker import page
 from worker.browser import Browser
@@ -153,6 +154,7 @@ class Lifecycle:
             self.failures = 0
         log.warning("session %s: restarting the browser: %s", self.name, reason)
         self.publisher.emit({"type": "restart", "reason": reason})
+        BROWSER_RESTARTS.labels(self.name).inc()
         self.browser.destroy()
         self.browser.dead, self.restart_reason = False, None
         self.boot()
