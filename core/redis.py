@@ -35,6 +35,10 @@ class Keys:
         return f"wa:{session}:lock"  # owner token of the worker driving the session
 
     @staticmethod
+    def session_restarts(session: str) -> str:
+        return f"wa:{session}:restarts"  # sorted set of browser restart times (the last hour's)
+
+    @staticmethod
     def session_control(session: str) -> str:
         return f"wa:{session}:control"  # list of control commands (initialize, disconnect...)
 

@@ -6,14 +6,14 @@ from models.base import Base
 from models.checks import CheckJob
 from models.contacts import Contact
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
-from models.ops import ErrorCounter, IdempotencyKey
+from models.ops import Alert, ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
 from models.sessions import WaSession
 from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDaily
 from models.templates import Template
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
+    "Alert", "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
     "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
     "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
     "User", "WaSession",

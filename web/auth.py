@@ -34,7 +34,7 @@ class Capability(StrEnum):
     SEND = "send single messages"
     BULK = "bulk sends and campaigns"
     CONNECTION = "manage the connection (initialize, disconnect, reconnect, logout)"
-    MANAGE = "manage templates, contacts sync, error statistics, API tokens"
+    MANAGE = "manage templates, contacts sync, error statistics, alerts, API tokens"
     SESSIONS = "manage WhatsApp sessions (create, change, delete)"
     ADMINISTER = "reset error counters, manage users, read the audit log"
 

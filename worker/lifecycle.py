@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from selenium.common.exceptions import WebDriverException
 
-from core.metrics import BROWSER_RESTARTS
 from core.settings import Settings
+from services.session_state import record_restart
 from worker import page
 from worker.browser import Browser
 from worker.machine import StateMachine, phone_of
@@ -154,7 +154,7 @@ class Lifecycle:
             self.failures = 0
         log.warning("session %s: restarting the browser: %s", self.name, reason)
         self.publisher.emit({"type": "restart", "reason": reason})
-        BROWSER_RESTARTS.labels(self.name).inc()
+        record_restart(self.name)
         self.browser.destroy()
         self.browser.dead, self.restart_reason = False, None
         self.boot()

@@ -37,6 +37,7 @@ BLUEPRINT_MODULES = [
     "contacts",
     "stats",
     "privacy",
+    "alerts",
     "metrics",
 ]
 
