@@ -6,7 +6,7 @@ from models.base import Base
 from models.checks import CheckJob
 from models.contacts import Contact
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
-from models.ops import Alert, ErrorCounter, IdempotencyKey
+from models.ops import Alert, ErrorCounter, IdempotencyKey, RuntimeSetting
 from models.scheduling import ScheduledMessage, ScheduledRun
 from models.sessions import WaSession
 from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDaily
@@ -15,6 +15,6 @@ from models.templates import Template
 __all__ = [
     "Alert", "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
     "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
-    "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
+    "MessageHourlyCount", "MessageLatencyDaily", "RuntimeSetting", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
     "User", "WaSession",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -61,3 +62,15 @@ class Alert(UUIDPrimaryKey, Base):
               postgresql_where=text("resolved_at IS NULL")),
         Index("ix_alerts_raised_at", "raised_at"),
     )
+
+
+class RuntimeSetting(Base):
+    """A setting an operator changed through /api/settings (services/runtime_settings.py): it
+    overrides the environment's value of the same name until reset. Only tunables, never secrets."""
+
+    __tablename__ = "runtime_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # the Settings field, e.g. send_min_interval_ms
+    value: Mapped[Any] = mapped_column(JSONB)  # a number
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(80))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.db import db
 from core.settings import current_settings
-from services import alerts, error_stats, health, sessions
+from services import alerts, error_stats, health, runtime_settings, sessions
 from tasks.periodic import locked_task
 
 
@@ -13,7 +13,7 @@ def check_session() -> dict[str, dict]:
     """For every active session: restart it through its worker when failed or stuck; then record
     what is wrong anywhere as alerts (services/alerts.py), resolving those that cleared.
     -> each session's report, by name."""
-    settings = current_settings()
+    settings = runtime_settings.effective(db, current_settings())  # thresholds changed at /api/settings
     reports = {row.name: health.check(row.name, settings, db)
                for row in sessions.list_sessions(db, settings, active=True)}
     found = [condition for report in reports.values() for condition in report.conditions]

@@ -34,9 +34,9 @@ class Capability(StrEnum):
     SEND = "send single messages"
     BULK = "bulk sends and campaigns"
     CONNECTION = "manage the connection (initialize, disconnect, reconnect, logout)"
-    MANAGE = "manage templates, contacts sync, error statistics, alerts, API tokens"
+    MANAGE = "manage templates, contacts sync, error statistics, alerts, API tokens, read runtime settings"
     SESSIONS = "manage WhatsApp sessions (create, change, delete)"
-    ADMINISTER = "reset error counters, manage users, read the audit log"
+    ADMINISTER = "reset error counters, manage users, read the audit log, change runtime settings"
 
 
 _ALL = frozenset(Role)

@@ -38,6 +38,7 @@ BLUEPRINT_MODULES = [
     "stats",
     "privacy",
     "alerts",
+    "settings",
     "metrics",
 ]
 
