@@ -7,7 +7,7 @@ from models.enums import TemplateCategory
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.templates import KEY, NAME_LENGTH
-from web.api.messages_schemas import InvalidNumberSchema, transactional_field
+from web.api.messages_schemas import SPREAD_DOC, EstimateSchema, InvalidNumberSchema, transactional_field
 from web.schemas import PageArgs
 
 CATEGORIES = [c.value for c in TemplateCategory]
@@ -102,6 +102,7 @@ class TemplateBulkSchema(Schema):
     recipients = fields.List(fields.Nested(RecipientSchema), required=True,
                              validate=validate.Length(min=1, max=MAX_RECIPIENTS))
     variables = Variables(load_default=dict, metadata={"description": "shared defaults for every recipient"})
+    spread = fields.Boolean(load_default=False, metadata={"description": SPREAD_DOC})
 
 
 class PreviewOutSchema(Schema):
@@ -129,3 +130,4 @@ class TemplateBulkAcceptedSchema(Schema):
     errors = fields.List(fields.Nested(RecipientErrorSchema),
                          metadata={"description": "recipients not queued for missing variables"})
     ignoredVariables = fields.List(fields.String())
+    estimate = fields.Nested(EstimateSchema)
