@@ -238,7 +238,7 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
             if getattr(message, column) is None:
                 setattr(message, column, at)
     message.status = target.value
-    _count_once_committed(session, message, *passed)
+    _count_once_committed(session, message, *(status for status in passed if status != MessageStatus.SENDING))
     return AckResult.APPLIED
 
 
