@@ -129,6 +129,7 @@ def test_a_change_through_the_api_reaches_the_workers_pacing_within_seconds(
 
         first_wide = wait_until(wide_gap, 40, "a gap of 2.5 s between arrivals", interval=0.2)
         # the pacer re-reads its caps every 10 s: the new interval holds within that (plus a send or two)
+        print(f"SEND_MIN_INTERVAL_MS=2500 in force {first_wide - changed_at:.1f} s after the PATCH")
         assert first_wide - changed_at < 10 + 2 * 2.5 + 1, f"took {first_wide - changed_at:.1f} s"
         later = wait_until(lambda: len(t := [x for x in keep_one_waiting() if x >= first_wide]) >= 3 and t,
                            30, "two more sends after the first wide gap", interval=0.2)
