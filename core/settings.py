@@ -136,6 +136,14 @@ class Settings:
     webhook_sweep_seconds: int = 10
     prefer_wait_max_seconds: int = 30
     prefer_wait_max_requests: int = 60
+    metrics_token: str = ""
+    alert_error_rate: float = 0.05
+    alert_error_min_messages: int = 20
+    alert_disconnected_minutes: int = 10
+    alert_queue_age_minutes: int = 15
+    alert_disk_free_mb: int = 1024
+    alert_browser_restarts_per_hour: int = 3
+    prometheus_multiproc_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -205,6 +213,17 @@ class Settings:
             raise SettingsError("PREFER_WAIT_MAX_REQUESTS must be at least 0 (0: Prefer: wait is never applied)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
+        if not 0 < self.alert_error_rate < 1:
+            raise SettingsError("ALERT_ERROR_RATE must be a fraction between 0 and 1 (0.05 = 5 %)")
+        for name in ("alert_error_min_messages", "alert_disconnected_minutes", "alert_queue_age_minutes",
+                     "alert_disk_free_mb", "alert_browser_restarts_per_hour"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must be 0 or more")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
+        if self.prometheus_multiproc_dir and not os.path.isdir(self.prometheus_multiproc_dir):
+            raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={self.prometheus_multiproc_dir!r} is not a directory: "
+                                "create it (empty) before starting the gateway's processes")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -319,6 +338,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
                 values[field.name] = _bool(raw)
             elif field.type == "int":
                 values[field.name] = int(raw)
+            elif field.type == "float":
+                values[field.name] = float(raw)
             else:
                 values[field.name] = raw
         except ValueError as exc:

@@ -19,6 +19,7 @@ import redis
 from sqlalchemy import func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.db import after_commit
 from core.errors import GatewayError
 from core.redis import Keys, get_redis
@@ -140,6 +141,7 @@ def enqueue(session: Session, *, session_name: str, phones: Sequence[Recipient],
     _insert_rows(session, rows)
     events.message_changed(session, "message.queued", rows, progress=False)
     queued = [Queued(row["id"], row["status"], session_name, row["task_id"], row["phone_number"]) for row in rows]
+    after_commit(session, lambda: metrics.count_status(session_name, MessageStatus.QUEUED.value, number=len(rows)))
     if bulk_job_id is None:
         after_commit(session, lambda: _publish_each(queued))
     else:
@@ -226,6 +228,12 @@ def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> 
     message.not_before = None
     events.message_changed(session, "message.sent", [message])
     _announce_settled(session, message.id)
+    _count_once_committed(session, message, MessageStatus.SENT)
+
+
+def _count_once_committed(session: Session, message: Message, *statuses: MessageStatus) -> None:
+    """Metrics of the transitions, once they are on record (a rolled-back change counts nothing)."""
+    after_commit(session, lambda: [metrics.observe_transition(message, status.value) for status in statuses])
 
 
 def mark_failed(session: Session, message: Message, error_type: str, detail: str) -> None:
@@ -236,6 +244,7 @@ def mark_failed(session: Session, message: Message, error_type: str, detail: str
     add_event(session, message.id, MessageStatus.FAILED.value, error_type, detail[:2000])
     events.message_changed(session, "message.failed", [message])
     _announce_settled(session, message.id)
+    _count_once_committed(session, message, MessageStatus.FAILED)
 
 
 def requeue(session: Session, message: Message, not_before: datetime, error_type: str | None,
@@ -249,6 +258,8 @@ def requeue(session: Session, message: Message, not_before: datetime, error_type
         message.attempts = max(0, message.attempts - 1)
     add_event(session, message.id, "RETRY", error_type, detail[:2000])
     events.message_changed(session, "message.queued", [message])
+    if count_attempt:  # a wait for the connection or for pacing is not a retry of a failed attempt
+        after_commit(session, lambda: metrics.RETRIES.labels(message.session, error_type or "").inc())
 
 
 class AckResult(StrEnum):
@@ -280,13 +291,15 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
         return AckResult.STALE
     at = at or now()
     # a READ ack implies the message was delivered: fill the skipped steps' times too
-    for status, rank in ORDER.items():
-        if ORDER[current] < rank <= ORDER[target] and status in _TIMESTAMP:
+    passed = [status for status, rank in ORDER.items() if ORDER[current] < rank <= ORDER[target]]
+    for status in passed:
+        if status in _TIMESTAMP:
             column = _TIMESTAMP[status]
             if getattr(message, column) is None:
                 setattr(message, column, at)
     message.status = target.value
     events.message_changed(session, f"message.{target.value.lower()}", [message])
+    _count_once_committed(session, message, *(status for status in passed if status != MessageStatus.SENDING))
     return AckResult.APPLIED
 
 

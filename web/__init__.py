@@ -48,14 +48,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.extensions import jwt
     from web.ratelimit import init_rate_limits
     from web.transaction import init_transaction
+    from web.metrics import init_http_metrics
 
+    init_http_metrics(app)  # first: its timer starts before any other hook runs
     init_transaction(app)
     app.before_request(_check_body)
     jwt.init_app(app)
     init_jwt(jwt)
     api = GatewayApi(app, spec_kwargs={
         "components": {"securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "metricsToken": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN"}}},
         "security": [{"bearerAuth": []}],
     })
     register_error_handlers(app)

@@ -12,6 +12,7 @@ session's new owner, which reconciles it.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from enum import StrEnum
 
@@ -19,6 +20,7 @@ from sqlalchemy import func, or_, select
 
 import redis
 
+from core import metrics
 from core.db import db
 from core.redis import Keys
 from core.settings import Settings
@@ -107,7 +109,7 @@ class Courier:
     def _deliver(self, message: Message) -> Outcome:
         try:
             self._ensure_on_whatsapp(message)
-            self.pacer.wait_turn()
+            self._wait_turn(message.session)
             result = (self.files.send(message) if message.media_type
                       else self.calls.send_text(message.chat_id, message.body))
             self.pacer.record_send()
@@ -128,6 +130,15 @@ class Courier:
             return Outcome.UNCERTAIN
         self._record_sent(message, (result or {}).get("id"))
         return Outcome.SENT
+
+    def _wait_turn(self, session: str) -> None:
+        started = time.monotonic()
+        try:
+            self.pacer.wait_turn()
+        except PacingDeferred as exc:
+            metrics.PACING_DEFERRALS.labels(session, exc.reason).inc()
+            raise
+        metrics.PACING_WAIT.labels(session).observe(time.monotonic() - started)
 
     def _record_sent(self, message: Message, wa_message_id: str | None) -> None:
         self._check_claim(message)

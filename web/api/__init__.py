@@ -48,6 +48,9 @@ BLUEPRINT_MODULES = [
     "privacy",
     "events",
     "webhooks",
+    "alerts",
+    "settings",
+    "metrics",
 ]
 
 

@@ -10,7 +10,7 @@ from core.db import after_commit, db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, events, groups, media, messages, optout
+from services import bulk, dispatch, events, groups, guard_rails, media, messages, optout
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -88,9 +88,11 @@ def send_bulk(args):
     job, valid, invalid = bulk.create_job(db, session_name=current_session(), recipients=args["recipients"],
                                           body=text, country=_settings().default_country,
                                           user_id=current_principal().id)
-    audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid))
+    estimate = guard_rails.accept(db, job, _settings(), spread=args["spread"])
+    audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid),
+                 **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "queued": [p.formatted for p in valid], "sent": [], "failed": [],
-               "invalid": invalid}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
+               "invalid": invalid, "estimate": estimate}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
 
 
 def _filtered(args) -> select:

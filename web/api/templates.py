@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from core.db import db
 from core.errors import GatewayError
 from models import Template
-from services import bulk, media, messages, optout, templates
+from services import bulk, guard_rails, media, messages, optout, templates
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
@@ -178,9 +178,10 @@ def send_bulk(args, template_id: uuid.UUID):
     job, valid, invalid = bulk.create_job(db, session_name=current_session(), recipients=[], body=bodies,
                                           country=country, user_id=current_principal().id, kind="template",
                                           template_id=template.id, valid=valid, invalid=invalid, media=stored)
+    estimate = guard_rails.accept(db, job, _settings(), spread=args["spread"])
     templates.count_usage(db, template, len(valid))
     audit_target(f"job:{job.id}", action="template.send_bulk", template=str(template.id), queued=len(valid),
-                 invalid=len(invalid), errors=len(errors))
+                 invalid=len(invalid), errors=len(errors), **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "templateId": template.id, "queued": [p.formatted for p in valid],
-               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored)},
+               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored), "estimate": estimate},
               say("template_bulk.queued", queued=len(valid), invalid=len(invalid), errors=len(errors)))

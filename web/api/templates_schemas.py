@@ -7,7 +7,7 @@ from models.enums import TemplateCategory
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.templates import KEY, NAME_LENGTH
-from web.api.messages_schemas import InvalidNumberSchema, QueuedSchema, transactional_field
+from web.api.messages_schemas import SPREAD_DOC, EstimateSchema, InvalidNumberSchema, QueuedSchema, transactional_field
 from web.schemas import PageArgs
 
 CATEGORIES = [c.value for c in TemplateCategory]
@@ -126,6 +126,7 @@ class TemplateBulkSchema(Schema):
     variables = Variables(load_default=dict, metadata={"description": "shared defaults for every recipient"})
     mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media: the "
                                                    "rendered text becomes its caption"})
+    spread = fields.Boolean(load_default=False, metadata={"description": SPREAD_DOC})
 
 
 class PreviewOutSchema(Schema):
@@ -151,3 +152,4 @@ class TemplateBulkAcceptedSchema(Schema):
     errors = fields.List(fields.Nested(RecipientErrorSchema),
                          metadata={"description": "recipients not queued for missing variables"})
     ignoredVariables = fields.List(fields.String())
+    estimate = fields.Nested(EstimateSchema)
