@@ -1,0 +1,69 @@
+"""The admin panel in a real headless Chromium, served by gunicorn, with a real worker driving the
+simulator: log in, see the QR, the page turns CONNECTED by itself when the phone scans; the
+commands ask for confirmation; a PROFESSIONAL sees no controls; a form without its CSRF token is refused."""
+import pytest
+
+from core.redis import get_redis
+from core.settings import get_settings
+from models.enums import Role
+from tests.fixtures.web import PASSWORD
+from tests.fixtures.worker import forget_session, launch_worker, stop_workers
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SESSION = get_settings().session_name
+
+
+@pytest.fixture
+def worker(panel_server, simulator, tmp_path):
+    client = get_redis()
+    forget_session(client, SESSION)
+    simulator.reset()
+    started = [launch_worker(simulator, tmp_path, SESSION, 0, client)]
+    yield started[0]
+    stop_workers(started, client)
+
+
+def test_the_connection_page_shows_the_qr_and_turns_connected_by_itself_when_the_phone_scans(
+        panel_browser, worker, simulator, make_user):
+    page = panel_browser.login(make_user(Role.ADMIN).email, PASSWORD)
+    assert page.driver.current_url.endswith("/admin/connection")
+    page.driver.execute_script("window.__sameDocument = true")  # gone if the page reloads
+    wait_until(lambda: page.text("#state") == "QR_REQUIRED" and page.all("#qr img"), 60, "the QR on the page")
+    wait_until(lambda: page.driver.execute_script(
+        "const img = document.querySelector('#qr img'); return img && img.complete && img.naturalWidth > 0"),
+        10, "the QR image loaded")
+
+    simulator.scan()
+    wait_until(lambda: page.text("#state") == "CONNECTED", 60, "the page to show CONNECTED")
+    assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
+    assert not page.all("#qr") and page.text("#phone") not in ("", "—")
+    assert "attivo" in page.text("#worker")
+
+    # a command asks first; dismissed, nothing happens; accepted, the session stops
+    page.find("#command-disconnect").click()
+    page.driver.switch_to.alert.dismiss()
+    assert page.driver.execute_script("return window.__sameDocument === true")
+    page.find("#command-disconnect").click()
+    page.driver.switch_to.alert.accept()
+    wait_until(lambda: "disconnect: CONNECTED → STOPPED" in page.text(".flash"), 15, "the command's confirmation")
+    wait_until(lambda: page.text("#state") == "STOPPED", 60, "the page to show STOPPED")
+
+
+def test_a_professional_sees_the_state_but_no_controls_nor_the_qr_by_url(panel_browser, make_user):
+    page = panel_browser.login(make_user(Role.PROFESSIONAL).email, PASSWORD)
+    assert page.text("#state") and not page.all("#controls") and not page.all("#command-initialize")
+    page.open("/admin/connection/qr.png")
+    assert "Errore 403" in page.text("h1")
+
+
+def test_the_session_cookie_is_httponly_and_a_form_without_its_csrf_token_is_refused(panel_browser, make_user):
+    page = panel_browser.login(make_user(Role.ADMIN).email, PASSWORD)
+    cookie = page.driver.get_cookie("wagateway_admin")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax" and cookie["path"] == "/admin"
+    assert page.driver.execute_script("return document.cookie") == ""  # scripts cannot read it
+    page.driver.execute_script("document.querySelectorAll('input[name=csrf_token]').forEach(i => i.remove())")
+    page.find("#command-initialize").click()
+    page.driver.switch_to.alert.accept()
+    wait_until(lambda: "Errore 400" in page.text("h1"), 15, "the refusal page")
+    assert "CSRF" in page.text("main")
