@@ -11,7 +11,7 @@ from core.db import after_commit, db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, messages, optout
+from services import bulk, dispatch, messages, sending
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -52,9 +52,8 @@ def send(args):
     request is still running. Keys are kept 24 hours, per caller."""
     phone = valid_phone(args.get("phoneNumber") or args["recipient"])
     text = messages.sanitise_text(args["message"])
-    optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])
-    [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=text,
-                                 user_id=current_principal().id)
+    message = sending.send_one(db, session_name=current_session(), phone=phone, text=text,
+                               user_id=current_principal().id, transactional=args["transactional"])
     audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted,
                  **({"transactional": True} if args["transactional"] else {}))
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
