@@ -32,3 +32,19 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// A phone number checked as it is typed, by the server's own validation (the API's rules).
+function checkAsYouType(input) {
+  const target = document.getElementById(input.getAttribute("aria-describedby"));
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const url = input.dataset.check + "?phoneNumber=" + encodeURIComponent(input.value);
+      const response = await fetch(url, {headers: {"X-Panel-Fragment": "1"}, credentials: "same-origin"});
+      if (response.ok) target.innerHTML = await response.text();
+    }, 300);
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("input[data-check]").forEach(checkAsYouType));
