@@ -7,7 +7,7 @@ from core.redis import get_redis
 from core.settings import get_settings
 from models.enums import Role
 from tests.fixtures.web import PASSWORD
-from tests.fixtures.worker import forget_session, launch_worker, stop_workers
+from tests.fixtures.worker import forget_session, launch_linked_worker, launch_worker, stop_workers
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,6 +20,19 @@ def worker(panel_server, simulator, tmp_path):
     forget_session(client, SESSION)
     simulator.reset()
     started = [launch_worker(simulator, tmp_path, SESSION, 0, client)]
+    yield started[0]
+    stop_workers(started, client)
+
+
+@pytest.fixture
+def linked_worker(panel_server, simulator, tmp_path):
+    """A worker whose phone is linked, acks coming by themselves: sent, delivered after 2.5 s, read after 5 s."""
+    client = get_redis()
+    forget_session(client, SESSION)
+    simulator.reset()
+    simulator.config(autoAck={"serverMs": 50, "deliveredMs": 2500, "readMs": 5000})
+    started = [launch_linked_worker(simulator, tmp_path, SESSION, 0, client, SEND_MIN_INTERVAL_MS="200",
+                                    SEND_JITTER_MS="0")]
     yield started[0]
     stop_workers(started, client)
 
@@ -67,3 +80,33 @@ def test_the_session_cookie_is_httponly_and_a_form_without_its_csrf_token_is_ref
     page.driver.switch_to.alert.accept()
     wait_until(lambda: "Errore 400" in page.text("h1"), 15, "the refusal page")
     assert "CSRF" in page.text("main")
+
+
+def test_a_sent_message_ticks_to_read_and_an_answer_appears_without_a_reload(panel_browser, linked_worker, simulator,
+                                                                            make_user):
+    page = panel_browser.login(make_user(Role.PROFESSIONAL).email, PASSWORD).open("/admin/send")
+    page.find("#phoneNumber").send_keys("333 000 4242")
+    wait_until(lambda: "✓ +393330004242" in page.text("#phoneNumber-check"), 10, "the number checked as typed")
+    page.find("#message").send_keys("Buongiorno dal pannello")
+    page.find("#send-text button[type=submit]").click()
+    wait_until(lambda: page.driver.current_url.split("?")[0].endswith("/admin/messages/393330004242"), 10,
+               "the conversation page")
+    page.driver.execute_script("window.__sameDocument = true")
+
+    seen = []
+
+    def status():
+        bubbles = page.all(".bubble.outgoing")
+        value = bubbles[-1].get_attribute("data-status") if bubbles else None
+        if value and (not seen or seen[-1] != value):
+            seen.append(value)
+        return value == "READ"
+
+    wait_until(status, 60, "the message's tick to turn READ")
+    assert "DELIVERED" in seen and seen[-1] == "READ" and page.all(".bubble.outgoing .tick-READ")
+    assert "Buongiorno dal pannello" in [m["body"] for m in simulator.messages()]
+
+    simulator.incoming("393330004242", "Grazie, a presto", pushname="Anna")
+    wait_until(lambda: any("Grazie, a presto" in b.text for b in page.all(".bubble.incoming")), 30,
+               "the answer in the chat")
+    assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
