@@ -26,6 +26,7 @@ def _page_globals():
         "principal": principal,
         "can": lambda name: principal is not None and allowed(principal.role, Capability[name]),
         "csrf_token": csrf_token,
+        "error_text": error_text,
     }
 
 
@@ -37,7 +38,7 @@ def _not_logged_in(_error):
 @blp.errorhandler(GatewayError)
 def _error_page(error: GatewayError):
     """A refused or failed panel request: the API's envelope, as a page."""
-    body = error_body(error.error_type, error.message, request_language(), error.details)["error"]
+    body = failure(error)
     if request.headers.get("X-Panel-Fragment"):
         return render_template("admin/_error.html", error=body), error.status
     return render_template("admin/error.html", error=body, status=error.status), error.status
@@ -61,3 +62,14 @@ def visible_sessions() -> list[str]:
 @public
 def asset(filename: str):
     return send_from_directory(STATIC_DIR, filename, max_age=3600)
+
+
+def failure(error: GatewayError) -> dict:
+    """The error as the API's envelope has it (userMessage and suggestions in the reader's language)."""
+    return error_body(error.error_type, error.message, request_language(), error.details)["error"]
+
+
+def error_text(error_type: str | None) -> str:
+    """A failed message's reason in the reader's language (the API's `userMessage` of its type)."""
+    kind = error_type if error_type in ErrorType.__members__ else ErrorType.UNKNOWN
+    return error_body(ErrorType(kind), "", request_language())["error"]["userMessage"]

@@ -8,22 +8,16 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from sqlalchemy import select
 
 from core.db import db
-from core.errors import GatewayError, error_body
+from core.errors import GatewayError
 from models import Template
-from models.enums import ErrorType
 from services import conversations, messages, sending, templates
 from services.phones import check_number
-from web.admin.blueprint import blp, panel_session, visible_sessions
+from web.admin.blueprint import blp, failure, panel_session, visible_sessions
 from web.admin.security import panel_page
 from web.api.messages import valid_phone
 from web.auth import Capability
-from web.errors import request_language
 from web.pagination import contains_pattern
 from web.transaction import audit_target
-
-def _failure(error: GatewayError) -> dict:
-    return error_body(error.error_type, error.message, request_language(), error.details)["error"]
-
 
 def _form(*names: str) -> dict[str, str]:
     return {name: request.form.get(name, "") for name in names}  # lengths: checked as the API checks them
@@ -76,7 +70,7 @@ def send_text():
         queued = sending.send_one(db, session_name=session, phone=phone, text=text,
                                   user_id=g.principal.id, transactional=transactional)
     except GatewayError as error:  # shown in the form, which keeps what was typed
-        return _send_page(session, error.status, form=form, error=_failure(error))
+        return _send_page(session, error.status, form=form, error=failure(error))
     audit_target(f"message:{queued.id}", action="message.send", phoneNumber=phone.formatted,
                  **({"transactional": True} if transactional else {}))
     flash(f"Messaggio in coda per +{phone.formatted}", "ok")
@@ -104,7 +98,7 @@ def send_template():
                                   transactional=transactional, template=template)
     except GatewayError as error:
         return _send_page(session, error.status, template=template, form=form, values=values,
-                          preview=rendering, error=_failure(error))
+                          preview=rendering, error=failure(error))
     audit_target(f"message:{queued.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted, **({"transactional": True} if transactional else {}))
     flash(f"Messaggio «{template.name}» in coda per +{phone.formatted}", "ok")
@@ -127,7 +121,7 @@ def conversation_page(phone_number: str):
     session = panel_session()
     phone = valid_phone(phone_number).formatted
     return render_template("admin/conversation.html", session=session, phone=phone,
-                           chat=conversations.chat(db, session, phone), error_text=_error_text)
+                           chat=conversations.chat(db, session, phone))
 
 
 @blp.route("/messages/<phone:phone_number>/chat", methods=["GET"])
@@ -136,10 +130,4 @@ def conversation_chat(phone_number: str):
     """The live part of a conversation (its messages and their ticks), polled."""
     session = panel_session()
     phone = valid_phone(phone_number).formatted
-    return render_template("admin/_chat.html", chat=conversations.chat(db, session, phone), error_text=_error_text)
-
-
-def _error_text(error_type: str | None) -> str:
-    """A failed message's reason in the reader's language (the API's `userMessage` of its type)."""
-    kind = error_type if error_type in ErrorType.__members__ else ErrorType.UNKNOWN
-    return error_body(ErrorType(kind), "", request_language())["error"]["userMessage"]
+    return render_template("admin/_chat.html", chat=conversations.chat(db, session, phone))
