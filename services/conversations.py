@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from models import Message
@@ -17,18 +17,23 @@ SCANNED = 500
 @dataclass(frozen=True)
 class Conversation:
     phone_number: str
-    last: Message
+    last: Row  # of the latest message: direction, body, caption, sender_name, created_at
     messages: int  # among the scanned ones
 
 
-def latest(session: Session, session_name: str, pattern: str | None = None) -> list[Conversation]:
-    """One entry per number among the session's latest SCANNED messages (matching `pattern`, an
-    ILIKE pattern on the text or the number), most recent conversation first."""
-    query = select(Message).where(Message.session == session_name, Message.phone_number.is_not(None))
+def latest(session: Session, session_name: str, *, pattern: str | None = None,
+           phone_number: str | None = None) -> list[Conversation]:
+    """One entry per number among the session's latest SCANNED messages, most recent conversation
+    first; only messages whose text matches `pattern` (an ILIKE pattern: the trigram index on the
+    text answers it) or with `phone_number` (the number's index) when given."""
+    query = select(Message.phone_number, Message.direction, Message.body, Message.caption, Message.sender_name,
+                   Message.created_at).where(Message.session == session_name, Message.phone_number.is_not(None))
     if pattern:
-        query = query.where(or_(Message.body.ilike(pattern), Message.phone_number.ilike(pattern)))
-    rows = session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(SCANNED))
-    found: dict[str, list[Message]] = {}
+        query = query.where(Message.body.ilike(pattern))
+    if phone_number:
+        query = query.where(Message.phone_number == phone_number)
+    rows = session.execute(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(SCANNED))
+    found: dict[str, list[Row]] = {}
     for row in rows:
         found.setdefault(row.phone_number, []).append(row)
     return [Conversation(phone, kept[0], len(kept)) for phone, kept in found.items()]

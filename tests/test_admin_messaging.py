@@ -80,7 +80,8 @@ def test_a_failed_message_shows_why_in_italian_and_search_finds_conversations(cl
     assert 'tick-READ' in client.get("/admin/messages/393330000002/chat").get_data(as_text=True)
     found = client.get("/admin/messages?q=spedito").get_data(as_text=True)
     assert "+393330000001" in found and "+393330000002" not in found
-    assert "+393330000002" in client.get("/admin/messages?q=0000002").get_data(as_text=True)
+    by_number = client.get("/admin/messages?q=%2B39 333 000 0002").get_data(as_text=True)
+    assert "+393330000002" in by_number and "+393330000001" not in by_number
     assert "Nessuna conversazione" in client.get("/admin/messages?q=%25_nothing").get_data(as_text=True)
 
 

@@ -42,3 +42,17 @@ def test_an_admin_sees_the_latest_errors_and_windows_are_fixed(client, make_user
     assert 'days=7" aria-current="page"' in client.get("/admin/monitoring?days=5").get_data(as_text=True)
     fragment = client.get("/admin/monitoring/figures?days=1", headers={"X-Panel-Fragment": "1"})
     assert fragment.status_code == 200 and 'id="kpi-today"' in fragment.get_data(as_text=True)
+
+
+def test_the_daily_series_is_detailed_stats_own(db_session, app):
+    """The page reads stats.daily (one GROUP BY on the hourly rollup): the same days and failures
+    as /detailed-stats computes."""
+    from services import stats
+
+    session = app.config["SETTINGS"].session_name
+    _messages(db_session, session)
+    for days in (1, 7):
+        for tz in ("Europe/Rome", "Asia/Kolkata"):  # a whole-hour zone, and one that takes the exact path
+            full = stats.detailed(db_session, days, tz, session)
+            assert stats.daily(db_session, days, tz, session) == {
+                "days": days, "perDay": full["perDay"], "failuresByType": full["failuresByType"]}

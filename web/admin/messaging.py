@@ -110,7 +110,11 @@ def send_template():
 def messages_page():
     session = panel_session()
     q = request.args.get("q", "")[:200].strip()
-    found = conversations.latest(db, session, contains_pattern(q) if q else None)
+    number = check_number(q, current_app.config["SETTINGS"].default_country, describe=False) if q else None
+    if number is not None and number.is_valid:  # a number: its conversation (an index lookup)
+        found = conversations.latest(db, session, phone_number=number.formatted)
+    else:  # words: in the text (the trigram index)
+        found = conversations.latest(db, session, pattern=contains_pattern(q) if q else None)
     return render_template("admin/messages.html", session=session, sessions=visible_sessions(), q=q,
                            conversations=found, scanned=conversations.SCANNED)
 

@@ -26,7 +26,7 @@ def _days() -> int:
 
 def _figures(session: str, days: int) -> dict:
     tz = current_app.config["SETTINGS"].timezone
-    detailed = stats.detailed(db, days, tz, session)
+    detailed = stats.daily(db, days, tz, session)
     peak = max([d["outgoing"] + d["incoming"] for d in detailed["perDay"]] or [0])
     may_read_errors = allowed(current_principal().role, Capability.MANAGE)
     return {"overview": stats.overview(db, tz, session), "detailed": detailed, "peak": peak or 1,
