@@ -142,3 +142,21 @@ def test_each_role_is_allowed_exactly_what_the_table_says_in_the_panel(app, clie
         if not expected_allowed and status != 403:
             mismatches.append((endpoint, method, status, "should be 403"))
     assert mismatches == []
+
+
+def test_the_session_picker_lists_only_the_sessions_the_user_may_use(client, make_user, db_session, app):
+    from models import WaSession
+
+    default = app.config["SETTINGS"].session_name
+    other, hidden = f"{default}-b", f"{default}-c"
+    db_session.add_all([WaSession(name=other), WaSession(name=hidden)])
+    db_session.commit()
+    user = make_user(Role.ADMIN)
+    db_session.get(User, user.id).allowed_sessions = [default, other]
+    db_session.commit()
+    log_in(client, user)
+    page = client.get(f"/admin/connection?session={other}").get_data(as_text=True)
+    assert f"Sessione {other}:" in page and f'<option value="{other}" selected>' in page
+    assert f'<option value="{default}"' in page and hidden not in page
+    refused = client.get(f"/admin/connection?session={hidden}")
+    assert refused.status_code == 403 and "PERMISSION_DENIED" in refused.get_data(as_text=True)
