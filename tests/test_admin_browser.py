@@ -42,7 +42,7 @@ def test_the_connection_page_shows_the_qr_and_turns_connected_by_itself_when_the
     page = panel_browser.login(make_user(Role.ADMIN).email, PASSWORD)
     assert page.driver.current_url.endswith("/admin/connection")
     page.driver.execute_script("window.__sameDocument = true")  # gone if the page reloads
-    wait_until(lambda: page.text("#state") == "QR_REQUIRED" and page.all("#qr img"), 60, "the QR on the page")
+    wait_until(lambda: page.text("#state") == "QR_REQUIRED" and page.count("#qr img"), 60, "the QR on the page")
     wait_until(lambda: page.driver.execute_script(
         "const img = document.querySelector('#qr img'); return img && img.complete && img.naturalWidth > 0"),
         10, "the QR image loaded")
@@ -50,7 +50,7 @@ def test_the_connection_page_shows_the_qr_and_turns_connected_by_itself_when_the
     simulator.scan()
     wait_until(lambda: page.text("#state") == "CONNECTED", 60, "the page to show CONNECTED")
     assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
-    assert not page.all("#qr") and page.text("#phone") not in ("", "—")
+    assert not page.count("#qr") and page.text("#phone") not in ("", "—")
     assert "attivo" in page.text("#worker")
 
     # a command asks first; dismissed, nothing happens; accepted, the session stops
@@ -65,7 +65,7 @@ def test_the_connection_page_shows_the_qr_and_turns_connected_by_itself_when_the
 
 def test_a_professional_sees_the_state_but_no_controls_nor_the_qr_by_url(panel_browser, make_user):
     page = panel_browser.login(make_user(Role.PROFESSIONAL).email, PASSWORD)
-    assert page.text("#state") and not page.all("#controls") and not page.all("#command-initialize")
+    assert page.text("#state") and not page.count("#controls") and not page.count("#command-initialize")
     page.open("/admin/connection/qr.png")
     assert "Errore 403" in page.text("h1")
 
@@ -96,17 +96,17 @@ def test_a_sent_message_ticks_to_read_and_an_answer_appears_without_a_reload(pan
     seen = []
 
     def status():
-        bubbles = page.all(".bubble.outgoing")
-        value = bubbles[-1].get_attribute("data-status") if bubbles else None
+        statuses = page.attributes(".bubble.outgoing", "data-status")
+        value = statuses[-1] if statuses else None
         if value and (not seen or seen[-1] != value):
             seen.append(value)
         return value == "READ"
 
     wait_until(status, 60, "the message's tick to turn READ")
-    assert "DELIVERED" in seen and seen[-1] == "READ" and page.all(".bubble.outgoing .tick-READ")
+    assert "DELIVERED" in seen and seen[-1] == "READ" and page.count(".bubble.outgoing .tick-READ")
     assert "Buongiorno dal pannello" in [m["body"] for m in simulator.messages()]
 
     simulator.incoming("393330004242", "Grazie, a presto", pushname="Anna")
-    wait_until(lambda: any("Grazie, a presto" in b.text for b in page.all(".bubble.incoming")), 30,
+    wait_until(lambda: any("Grazie, a presto" in text for text in page.texts(".bubble.incoming")), 30,
                "the answer in the chat")
     assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"

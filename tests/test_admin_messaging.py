@@ -103,3 +103,14 @@ def test_bad_input_is_4xx_never_500(client, make_user):
         assert 400 <= status < 500, (path, status)
     assert client.get("/admin/messages/12345").status_code == 422
     assert client.get("/admin/send?template=nope").status_code == 200
+
+
+def test_times_are_shown_in_the_gateways_time_zone(client, make_user, db_session, app):
+    from datetime import datetime, timezone
+
+    db_session.add(Message(session=app.config["SETTINGS"].session_name, direction="incoming", status="READ",
+                           phone_number="393330000009", chat_id="393330000009@c.us", body="ciao",
+                           created_at=datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)))
+    db_session.commit()
+    _logged_in(client, make_user)
+    assert "15/01 13:00" in client.get("/admin/messages/393330000009/chat").get_data(as_text=True)  # Europe/Rome

@@ -2,7 +2,9 @@
 the WhatsApp session a page shows (`?session=`), the template globals, and the static assets."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g, render_template, request, send_from_directory
 
@@ -28,6 +30,14 @@ def _page_globals():
         "csrf_token": csrf_token,
         "error_text": error_text,
     }
+
+
+@blp.app_template_filter("local")
+def local_time(moment: datetime | None, fmt: str = "%d/%m %H:%M") -> str:
+    """A stored (UTC) time in the gateway's TIMEZONE, as the statistics count days."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone)).strftime(fmt)
 
 
 @blp.errorhandler(NotLoggedIn)
