@@ -114,3 +114,21 @@ def test_times_are_shown_in_the_gateways_time_zone(client, make_user, db_session
     db_session.commit()
     _logged_in(client, make_user)
     assert "15/01 13:00" in client.get("/admin/messages/393330000009/chat").get_data(as_text=True)  # Europe/Rome
+
+
+def test_a_conversation_is_marked_read_and_a_message_shows_its_history(client, make_user, db_session, app):
+    session = app.config["SETTINGS"].session_name
+    incoming = [Message(session=session, direction="incoming", status="DELIVERED", phone_number="393330000010",
+                        chat_id="393330000010@c.us", body=f"domanda {n}", from_me=False) for n in range(2)]
+    db_session.add_all(incoming)
+    db_session.commit()
+    token = _logged_in(client, make_user)
+    chat = client.get("/admin/messages/393330000010/chat").get_data(as_text=True)
+    assert "Segna come letti (2)" in chat
+    assert client.post("/admin/messages/393330000010/read", data={"csrf_token": token}).status_code == 302
+    db_session.expire_all()
+    assert {m.status for m in _rows(db_session, "393330000010")} == {"READ"}
+    assert "Segna come letti" not in client.get("/admin/messages/393330000010/chat").get_data(as_text=True)
+    history = client.get(f"/admin/messages/{incoming[0].id}").get_data(as_text=True)
+    assert "RECEIVED" in history and "READ" in history and "domanda 0" in history
+    assert client.get(f"/admin/messages/{uuid.uuid4()}").status_code == 404

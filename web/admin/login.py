@@ -54,4 +54,4 @@ def logout():
 @blp.route("/", methods=["GET"])
 @panel_page(Capability.VIEW)
 def index():
-    return redirect(url_for("admin.connection"))
+    return redirect(url_for("admin.connection_page"))

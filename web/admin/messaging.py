@@ -7,9 +7,10 @@ import uuid
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from core.db import db
+from core.db import db, get_or_404
 from core.errors import GatewayError
-from models import Template
+from models import Message, MessageEvent, Template
+from models.enums import Direction, MessageStatus
 from services import conversations, messages, sending, templates
 from services.phones import check_number
 from web.admin.blueprint import blp, failure, panel_session, visible_sessions
@@ -17,6 +18,7 @@ from web.admin.security import panel_page
 from web.api.messages import valid_phone
 from web.auth import Capability
 from web.pagination import contains_pattern
+from web.session_scope import authorize_row_session
 from web.transaction import audit_target
 
 def _form(*names: str) -> dict[str, str]:
@@ -134,4 +136,29 @@ def conversation_chat(phone_number: str):
     """The live part of a conversation (its messages and their ticks), polled."""
     session = panel_session()
     phone = valid_phone(phone_number).formatted
-    return render_template("admin/_chat.html", chat=conversations.chat(db, session, phone))
+    return render_template("admin/_chat.html", chat=conversations.chat(db, session, phone), phone=phone,
+                           session=session)
+
+
+@blp.route("/messages/<phone:phone_number>/read", methods=["POST"])
+@panel_page(Capability.VIEW)
+def mark_conversation_read(phone_number: str):
+    """Mark the conversation's incoming messages read and send WhatsApp the read receipt."""
+    session = panel_session()
+    phone = valid_phone(phone_number).formatted
+    unread = db.scalars(select(Message).where(Message.session == session, Message.phone_number == phone,
+                                              Message.direction == Direction.INCOMING.value,
+                                              Message.status != MessageStatus.READ.value))
+    changed = messages.mark_read(db, list(unread))
+    audit_target(f"conversation:{phone}", action="message.read", messages=len(changed))
+    return redirect(url_for("admin.conversation_page", phone_number=phone, session=session))
+
+
+@blp.route("/messages/<uuid:message_id>", methods=["GET"])
+@panel_page(Capability.VIEW)
+def message_page(message_id: uuid.UUID):
+    """One message and its status history (each transition, every retry and failure)."""
+    message = get_or_404(db, Message, message_id, "message")
+    authorize_row_session(message.session)
+    events = list(db.scalars(select(MessageEvent).where(MessageEvent.message_id == message.id)))
+    return render_template("admin/message.html", message=message, history=messages.history(message, events))

@@ -7,11 +7,11 @@ import uuid
 from flask import current_app, send_file
 from sqlalchemy import select
 
-from core.db import after_commit, db, get_or_404
+from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
-from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, messages, sending
+from models.enums import Direction, ErrorType
+from services import bulk, messages, sending
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -141,10 +141,7 @@ def mark_read(message_id: uuid.UUID):
     if message.direction != Direction.INCOMING.value:
         raise GatewayError(409, "only incoming messages can be marked as read")
     audit_target(f"message:{message.id}", action="message.read")
-    if message.status != MessageStatus.READ.value:
-        message.status = MessageStatus.READ.value
-        message.read_at = messages.now()
-        after_commit(db, lambda: dispatch.publish_mark_read(message.id, message.session))
+    messages.mark_read(db, [message])
     return ok(message, "marked as read")
 
 
