@@ -29,7 +29,7 @@ def init_panel(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=settings.is_production,  # production is served over HTTPS
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
-    from web.admin import connection, login, messaging, monitoring  # noqa: F401 - their views join the blueprint
+    from web.admin import bulk, connection, login, messaging, monitoring  # noqa: F401 - their views join the blueprint
     from web.admin.blueprint import blp
 
     app.register_blueprint(blp)

@@ -29,7 +29,8 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 document.addEventListener("submit", (event) => {
-  const question = event.target.dataset.confirm;
+  // a form's own question (data-confirm), or the question of the button that submitted it
+  const question = event.target.dataset.confirm || (event.submitter && event.submitter.dataset.confirmButton);
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
