@@ -110,3 +110,28 @@ def test_a_sent_message_ticks_to_read_and_an_answer_appears_without_a_reload(pan
     wait_until(lambda: any("Grazie, a presto" in text for text in page.texts(".bubble.incoming")), 30,
                "the answer in the chat")
     assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
+
+
+def test_a_bulk_from_a_csv_shows_its_invalid_numbers_then_its_progress_bar_runs_to_the_end(
+        panel_browser, linked_worker, simulator, make_user, tmp_path):
+    numbers = [f"33300050{n:02d}" for n in range(5)]
+    upload = tmp_path / "numeri.csv"
+    upload.write_text("numero,nome\n" + "".join(f"{n},Cliente {i}\n" for i, n in enumerate(numbers)) + "12,Errato\n")
+    page = panel_browser.login(make_user(Role.ADMIN).email, PASSWORD).open("/admin/bulk")
+    page.find("#csv").send_keys(str(upload))
+    page.find("#bulk-message").send_keys("Promemoria: domani il negozio è chiuso")
+    page.find("#check-button").click()
+    wait_until(lambda: page.text("#valid-count") == "5" and page.text("#invalid-count") == "2", 15,
+               "the check's figures")
+    assert "12:" in page.text("#invalid") and "numero:" in page.text("#invalid")
+
+    page.find("#bulk-send-button").click()
+    page.driver.switch_to.alert.accept()
+    wait_until(lambda: "/admin/jobs/" in page.driver.current_url, 15, "the job's page")
+    page.driver.execute_script("window.__sameDocument = true")
+    wait_until(lambda: page.text("#job-status") == "DONE", 90, "the job to finish on the page")
+    bar = page.driver.execute_script("const b = document.querySelector('#job-bar'); return [b.value, b.max]")
+    assert bar == [5, 5] and "5 di 5 (100 %)" in page.text("#job-counts")
+    assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
+    arrived = {m["chatId"] for m in simulator.messages() if "negozio è chiuso" in (m.get("body") or "")}
+    assert arrived == {f"39{n}@c.us" for n in numbers}
