@@ -26,11 +26,12 @@ def worker(panel_server, simulator, tmp_path):
 
 @pytest.fixture
 def linked_worker(panel_server, simulator, tmp_path):
-    """A worker whose phone is linked, acks coming by themselves: sent, delivered after 2.5 s, read after 5 s."""
+    """A worker whose phone is linked, acks coming by themselves: sent, delivered after 2.5 s, read after 8 s
+    (DELIVERED lasts longer than a few of the page's polls, even on a loaded machine)."""
     client = get_redis()
     forget_session(client, SESSION)
     simulator.reset()
-    simulator.config(autoAck={"serverMs": 50, "deliveredMs": 2500, "readMs": 5000})
+    simulator.config(autoAck={"serverMs": 50, "deliveredMs": 2500, "readMs": 8000})
     started = [launch_linked_worker(simulator, tmp_path, SESSION, 0, client, SEND_MIN_INTERVAL_MS="200",
                                     SEND_JITTER_MS="0")]
     yield started[0]
