@@ -32,6 +32,8 @@ def build_schedule(settings: Settings) -> dict[str, dict]:
         ("backup-sessions",       "tasks.backups.schedule_backups",           settings.session_backup_seconds, None),
         # as often as the health check: a sender's LID is usually mappable within a minute or two
         ("resolve-lids",          "tasks.contacts.schedule_lid_resolution",   settings.health_check_seconds, None),
+        ("sweep-webhooks",        "tasks.webhooks.sweep_deliveries",          settings.webhook_sweep_seconds, None),
+        ("purge-events",          "tasks.webhooks.purge_events",              settings.cleanup_interval_seconds, None),
     ]
     return {
         name: {"task": task,

@@ -7,12 +7,21 @@ import gc
 # The image's defaults: safe on unknown hardware and for the slow endpoints (statistics, exports).
 # On a small host the benchmark's settings serve /send faster (README "Benchmarks"), e.g.
 # GUNICORN_CMD_ARGS="-w 3 --threads 1 --worker-connections 6".
+# A request with `Prefer: wait=N` holds one thread while it waits (blocked on an Event: no CPU, no
+# GIL, no database connection): 64 threads let each worker hold up to 60 waiting requests and
+# still serve others on 4 (web/prefer_wait.py keeps that reserve whatever `threads` is). Room for
+# more than a fair share each: a worker accepts whatever connection it can, so 100 waiting
+# requests land unevenly (seen: more than 28 on one of 4 workers, with 32 threads).
 workers = 4
-threads = 4
+threads = 64
 worker_class = "gthread"
 
 
 def post_worker_init(worker):
+    # how many requests may wait with `Prefer: wait` in this worker: its threads less a reserve
+    from web import prefer_wait
+
+    prefer_wait.server_threads = worker.cfg.threads
     # The objects the app creates while loading (~140,000: Flask, SQLAlchemy, marshmallow, Celery)
     # live as long as the worker. Frozen, they are no longer rescanned by every full collection,
     # which otherwise paused a worker for up to 70 ms under load: /send's worst latency spikes.

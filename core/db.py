@@ -18,8 +18,15 @@ from core.settings import current_settings
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
-    """One shared engine (and connection pool) per database URL."""
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    """One shared engine (and connection pool) per database URL.
+
+    At most 10 connections per process, never more: the API runs 64 threads per process (so that
+    requests waiting with `Prefer: wait` have threads to wait on, gunicorn.conf.py), and a burst
+    on all of them must not open more (with 20 of overflow, 4 processes may open 120, past
+    PostgreSQL's default max_connections of 100: bench_wait's 100 concurrent requests met "too many
+    clients"). A thread past the tenth waits for a connection (each request holds one for
+    milliseconds; pool_timeout 30 s)."""
+    engine = create_engine(url, pool_size=10, max_overflow=0)
     event.listen(engine, "checkout", _refuse_closed_connection)
     return engine
 

@@ -80,18 +80,24 @@ class GatewayError(Exception):
     """An expected failure with its type and HTTP status; rendered as the error envelope."""
 
     def __init__(self, status: int, message: str, error_type: ErrorType | None = None,
-                 details: Any = None, retry: bool | None = None):
+                 details: Any = None, retry: bool | None = None, texts: UserTexts | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type or STATUS_TYPES.get(status, ErrorType.UNKNOWN)
         self.details = details
         self.retry = retry
+        self.texts = texts  # a more precise userMessage than the type's (e.g. one wa-js group error)
+
+
+# {lang: (userMessage, [suggestions])}, "it" required
+UserTexts = dict[str, tuple[str, list[str]]]
 
 
 def error_body(error_type: ErrorType, message: str, lang: str = "it", details: Any = None,
-               retry: bool | None = None) -> dict:
-    default_retry, texts = _TEXTS[error_type]
+               retry: bool | None = None, texts: UserTexts | None = None) -> dict:
+    default_retry, type_texts = _TEXTS[error_type]
+    texts = texts or type_texts
     user_message, suggestions = texts.get(lang, texts["it"])
     return {
         "success": False,
@@ -101,6 +107,6 @@ def error_body(error_type: ErrorType, message: str, lang: str = "it", details: A
             "userMessage": user_message,
             "retry": default_retry if retry is None else retry,
             "suggestions": suggestions,
-            "details": details,
+            "details": {} if details is None else details,  # always an object, as the original sent
         },
     }

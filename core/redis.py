@@ -55,5 +55,17 @@ class Keys:
         return f"bulk:{job_id}:beat"  # set by every chain step; the sweeper restarts a silent chain
 
     @staticmethod
+    def events_wake(database: str) -> str:
+        return f"events:{database}:wake"  # pub/sub: a commit wrote events (a wake-up only, never an event)
+
+    @staticmethod
+    def job_progress_event(job_id) -> str:
+        return f"bulk:{job_id}:progress-event"  # set for a second after a job.progress event (throttle)
+
+    @staticmethod
+    def message_settled() -> str:
+        return "wa:messages:settled"  # pub/sub: the id of each message that became SENT or FAILED
+
+    @staticmethod
     def pacing(session: str) -> str:
         return f"wa:{session}:pacing"

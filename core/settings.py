@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import logging
 import os
 import re
 import sys
@@ -16,6 +18,7 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JWT_SECRET = "dev-only-change-me"
 
@@ -95,6 +98,7 @@ class Settings:
     retry_max_seconds: int = 600
     whatsapp_check_ttl_hours: int = 24 * 7
     check_min_interval_ms: int = 3000
+    group_read_timeout_seconds: int = 15
     outbox_republish_after_seconds: int = 60
     sweeper_interval_seconds: int = 30
     flower_user: str = "admin"
@@ -116,6 +120,19 @@ class Settings:
     contact_retention_days: int = 365
     opt_out_keywords: str = "STOP,ANNULLA,CANCELLA,DISISCRIVI,UNSUBSCRIBE"
     opt_in_keywords: str = "START,ISCRIVI,SUBSCRIBE"
+    events_retention_days: int = 7
+    events_stream_seconds: int = 300
+    events_heartbeat_seconds: int = 15
+    webhook_allow_hosts: str = ""
+    webhook_connect_timeout_seconds: int = 5
+    webhook_read_timeout_seconds: int = 10
+    webhook_retry_hours: int = 24
+    webhook_retry_base_ms: int = 5000
+    webhook_disable_after_hours: int = 24
+    webhook_secret_grace_hours: int = 24
+    webhook_sweep_seconds: int = 10
+    prefer_wait_max_seconds: int = 30
+    prefer_wait_max_requests: int = 60
 
     @property
     def is_production(self) -> bool:
@@ -179,6 +196,10 @@ class Settings:
             raise SettingsError(f"OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS share {', '.join(sorted(opt_out & opt_in))}")
         if not self.claim_patterns:
             raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
+        if not 1 <= self.prefer_wait_max_seconds <= 300:
+            raise SettingsError("PREFER_WAIT_MAX_SECONDS must be between 1 and 300")
+        if self.prefer_wait_max_requests < 0:
+            raise SettingsError("PREFER_WAIT_MAX_REQUESTS must be at least 0 (0: Prefer: wait is never applied)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         try:
@@ -189,8 +210,15 @@ class Settings:
             self.error_reset_clock
         except ValueError:
             raise SettingsError(f"ERROR_RESET_TIME={self.error_reset_time!r} is not a time HH:MM") from None
+        try:
+            self.webhook_allowed_networks
+        except ValueError as exc:
+            raise SettingsError(f"WEBHOOK_ALLOW_HOSTS: {exc}") from None
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
-                     "cleanup_interval_seconds", "session_backup_seconds"):
+                     "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
+                     "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
+                     "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_retry_base_ms", "webhook_disable_after_hours",
+                     "webhook_sweep_seconds", "group_read_timeout_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
@@ -208,6 +236,21 @@ class Settings:
         return tuple(p.strip() for p in self.claim_sessions.split(",") if p.strip())
 
     @property
+    def events_keep_days(self) -> int:
+        """Days the event log (and its webhook payloads) is kept: never longer than the messages'
+        bodies it repeats (MESSAGE_RETENTION_DAYS, when set)."""
+        if self.message_retention_days:
+            return min(self.events_retention_days, self.message_retention_days)
+        return self.events_retention_days
+
+    @property
+    def webhook_allowed_networks(self) -> tuple:
+        """WEBHOOK_ALLOW_HOSTS as networks: addresses or CIDRs a webhook may reach although they are
+        loopback, private or link-local (on-premise receivers)."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.webhook_allow_hosts.split(",") if item.strip())
+
+    @property
     def error_reset_clock(self) -> tuple[int, int]:
         """(hour, minute) of ERROR_RESET_TIME, local time in TIMEZONE."""
         clock = time.fromisoformat(self.error_reset_time)
@@ -216,9 +259,39 @@ class Settings:
         return clock.hour, clock.minute
 
 
+# The original Node integration's variables, so an existing .env keeps working: old name -> the
+# variable it stands for here, or None when it has no meaning here (recognised, then ignored).
+LEGACY_ALIASES: dict[str, str | None] = {
+    "WPPCONNECT_SESSION_NAME": "SESSION_NAME",
+    "WPPCONNECT_HEADLESS": "HEADLESS",
+    # WPPConnect closed the browser when no QR was scanned in time; here the worker keeps the QR
+    # screen open (it rotates every 20 s) and the health check restarts a stuck session.
+    "WPPCONNECT_AUTO_CLOSE": None,
+    # the original chose between WhatsApp libraries; this gateway always drives WhatsApp Web with wa-js
+    "WHATSAPP_PROVIDER": None,
+}
+
+
+def with_legacy_aliases(environ) -> dict[str, str]:
+    """`environ` with each original variable copied to its new name (the new name wins when both are
+    set), warning once per variable found so the operator can rename it."""
+    environ = dict(environ)
+    for old, new in LEGACY_ALIASES.items():
+        if old not in environ:
+            continue
+        if new is None:
+            log.warning("%s is a variable of the original integration with no meaning here: ignored", old)
+        elif new in environ:
+            log.warning("%s is ignored: %s is set too (the new name wins); remove %s", old, new, old)
+        else:
+            log.warning("%s is the original integration's name: read as %s; rename it to %s", old, new, new)
+            environ[new] = environ[old]
+    return environ
+
+
 def load_settings(environ: dict[str, str] | None = None, **overrides) -> Settings:
     """Build settings from `environ` (default: os.environ); keyword overrides win (tests)."""
-    environ = os.environ if environ is None else environ
+    environ = with_legacy_aliases(os.environ if environ is None else environ)
     values = {}
     for field in fields(Settings):
         raw = environ.get(field.name.upper())

@@ -5,6 +5,8 @@ from models.backups import SessionBackup
 from models.base import Base
 from models.checks import CheckJob
 from models.contacts import Contact
+from models.events import Event, WebhookDelivery, WebhookEndpoint
+from models.groups import GroupOperation, GroupParticipantChange
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import ErrorCounter, IdempotencyKey
 from models.scheduling import ScheduledMessage, ScheduledRun
@@ -13,8 +15,9 @@ from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDa
 from models.templates import Template
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "IdempotencyKey",
+    "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "Event", "GroupOperation",
+    "GroupParticipantChange", "IdempotencyKey",
     "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
     "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
-    "User", "WaSession",
+    "User", "WaSession", "WebhookDelivery", "WebhookEndpoint",
 ]

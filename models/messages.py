@@ -31,7 +31,8 @@ class Message(UUIDPrimaryKey, Base):
     session: Mapped[str] = mapped_column(String(64))
     direction: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(10))
-    # E.164 digits, no plus; None only for an incoming message from a LID not resolved yet (`lid`)
+    # E.164 digits, no plus; None for an incoming message from a LID not resolved yet (`lid`) and for
+    # our own sends to a group (`chat_id` is the group)
     phone_number: Mapped[str | None] = mapped_column(String(32))
     lid: Mapped[str | None] = mapped_column(String(64))  # the sender's `<digits>@lid`, when WhatsApp gave one
     chat_id: Mapped[str] = mapped_column(String(64))
@@ -78,7 +79,9 @@ class Message(UUIDPrimaryKey, Base):
         Index("ix_messages_session_wa_key", "session", text("split_part(wa_message_id, '_', 3)"),
               postgresql_where=text("wa_message_id IS NOT NULL")),
         Index("ix_messages_unresolved_lid", "session", "lid", postgresql_where=text("phone_number IS NULL")),
-        CheckConstraint("phone_number IS NOT NULL OR lid IS NOT NULL", name="phone_or_lid"),
+        # a person's message names them; only our own sends to a group have no person to name
+        CheckConstraint("phone_number IS NOT NULL OR lid IS NOT NULL OR (from_me AND is_group_msg)",
+                        name="phone_or_lid"),
         # the outbox sweeper's scan: only unfinished outgoing rows
         Index("ix_messages_outbox", "session", "status", "created_at",
               postgresql_where=text("status IN ('QUEUED', 'SENDING')")),

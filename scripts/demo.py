@@ -110,8 +110,9 @@ def start_all(processes: Processes, port: str, flower_port: str) -> None:
                     "-l", "INFO", env=env)
     processes.start("beat", celery, "-A", "worker", "beat", "-l", "INFO",
                     "-s", str(processes.log_dir / "celerybeat-schedule"), env=env)
+    # 64 threads as the image (gunicorn.conf.py): room for requests waiting with `Prefer: wait`
     processes.start("api", str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "2",
-                    "--threads", "4", "web:create_app()", env=env)
+                    "--threads", "64", "web:create_app()", env=env)
     processes.start("flower", celery, "-A", "worker", "flower", f"--port={flower_port}", "--address=127.0.0.1",
                     f"--basic-auth={settings.flower_user}:{settings.flower_password}", env=env)
 

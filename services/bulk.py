@@ -13,7 +13,7 @@ from core.errors import GatewayError
 from core.redis import Keys, get_redis
 from models import BulkJob, Message
 from models.enums import JobStatus, MessageStatus
-from services import optout
+from services import events, optout
 from services.messages import enqueue, now
 from services.phones import check_number
 
@@ -56,6 +56,7 @@ def create_job(session: Session, *, session_name: str, recipients: list, body: s
     else:
         job.status = JobStatus.DONE.value
         job.finished_at = now()
+        events.job_progress(session, job.id, final=True)
     return job, valid, invalid or []
 
 
@@ -92,12 +93,14 @@ def cancel(session: Session, job: BulkJob) -> int:
     """Stop what is not yet sent: QUEUED rows end FAILED/CANCELLED; a row being sent finishes."""
     if job.status != JobStatus.RUNNING.value:
         raise GatewayError(409, f"job is {job.status}, only a RUNNING job can be cancelled")
-    stopped = session.execute(
+    stopped = session.scalars(
         update(Message).where(Message.bulk_job_id == job.id, Message.status == MessageStatus.QUEUED.value)
         .values(status=MessageStatus.FAILED.value, error_type=CANCELLED, failed_at=now(),
-                error_message="cancelled before sending")
-    ).rowcount
+                error_message="cancelled before sending").returning(Message),
+        execution_options={"populate_existing": True}).all()
+    events.message_changed(session, "message.failed", stopped, progress=False)
     job.status = JobStatus.CANCELLED.value
     job.cancelled_at = now()
+    events.job_progress(session, job.id, final=True)
     after_commit(session, lambda: get_redis().delete(Keys.bulk_chain(job.id)))
-    return stopped
+    return len(stopped)

@@ -33,7 +33,7 @@ def status(session: str) -> dict:
     state, who is linked, worker liveness and queue depths."""
     state = read_state(session)
     phone = (state["phone"] or "").split("@")[0] or None
-    return {"session": session, "state": state["state"], "since": state["since"], "phoneNumber": phone,
+    return {"session": session, "connected": state["state"] == "CONNECTED", "state": state["state"], "since": state["since"], "phoneNumber": phone,
             "name": state["name"], "workerAlive": state["alive"], "worker": state["worker"],
             "heartbeatAge": state["heartbeat_age"], "qrWaiting": bool(state["qr"]) and state["alive"]
             and state["state"] == "QR_REQUIRED", "qrAt": state["qr_at"],

@@ -32,6 +32,8 @@ DOWNLOAD_MEDIA = "tasks.messages.download_media"
 CHECK_STEP = "tasks.contacts.check_step"
 SYNC_CONTACTS = "tasks.contacts.sync_contacts"
 RESOLVE_LIDS = "tasks.contacts.resolve_lids"
+GROUP_READ = "tasks.groups.read_groups"
+GROUP_OPERATION = "tasks.groups.run_group_operation"
 BACKUP_SESSION = "tasks.backups.backup_session"
 RESTORE_SESSION = "tasks.backups.restore_session"
 
@@ -104,6 +106,16 @@ def publish_check(job_id, session: str, countdown: float | None = None, batch: b
 def publish_sync_contacts(session: str, task_id: str | None = None) -> str:
     """Its result (how many contacts were synced) is what GET /contacts/sync/{taskId} reads."""
     return publish(SYNC_CONTACTS, [], interactive_queue(session), task_id=task_id, keep_result=True)
+
+
+def publish_group_read(session: str, what: str, group_id: str | None, expires: float) -> str:
+    """A group read whose result the API waits for (services/groups.py); dropped unless started in time."""
+    return publish(GROUP_READ, [session, what, group_id], interactive_queue(session), keep_result=True,
+                   expires=expires)
+
+
+def publish_group_operation(operation_id, session: str, countdown: float | None = None) -> str:
+    return publish(GROUP_OPERATION, [str(operation_id)], interactive_queue(session), countdown=countdown)
 
 
 def publish_download_media(message_id, session: str) -> None:

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from core.redis import Keys, get_redis
-from services import dispatch
+from sqlalchemy.orm import Session
+
+from services import dispatch, events
 from services.session_state import read_state, send_control
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,9 @@ def _age(since: str | None) -> float:
         return 0.0
 
 
-def check(session: str, *, stuck_seconds: float, backlog_alert: int = 1000) -> HealthReport:
+def check(session: str, *, stuck_seconds: float, backlog_alert: int = 1000,
+          store: Session | None = None) -> HealthReport:
+    """`store`: the database session the alerts' `alert.raised` events are recorded in."""
     state = read_state(session)
     report = HealthReport(session, state["last_state"] if state["alive"] else "STOPPED", state["alive"],
                           state["heartbeat_age"], dispatch.queue_depth(session))
@@ -59,12 +63,14 @@ def check(session: str, *, stuck_seconds: float, backlog_alert: int = 1000) -> H
     if report.action:
         send_control(session, report.action)
     for text in report.alerts:
-        alert(session, text, state=report.state, action=report.action)
+        alert(session, text, store=store, state=report.state, action=report.action)
     return report
 
 
-def alert(session: str, text: str, **details) -> None:
+def alert(session: str, text: str, store: Session | None = None, **details) -> None:
     log.warning("health: session %s: %s", session, text)
+    if store is not None:
+        events.alert(store, session, text, "health_check", **details)
     event = {"type": "alert", "session": session, "message": text, "source": "health_check",
              "at": datetime.now(timezone.utc).timestamp(), **details}
     get_redis().publish(Keys.session_events(session), json.dumps(event, default=str))

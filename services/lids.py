@@ -8,10 +8,15 @@ the same message (a send addressed `@c.us` acked under `@lid`): `key_id` is the 
 """
 from __future__ import annotations
 
+import logging
+from typing import Callable
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Contact, Message
+
+log = logging.getLogger(__name__)
 
 
 def is_lid(wid: str | None) -> bool:
@@ -27,6 +32,29 @@ def key_id(wa_message_id: str) -> str:
 def phone_of(session: Session, lid: str) -> str | None:
     """The phone number a LID is known to belong to (the contacts' cache), else None."""
     return session.scalar(select(Contact.phone_number).where(Contact.lid == lid))
+
+
+def digits(wid: str | None) -> str:
+    """The user part of a `<digits>[:device]@server` id."""
+    return (wid or "").split("@", 1)[0].split(":", 1)[0]
+
+
+def person(session: Session, wid: str | None,
+           ask: Callable[[str], str | None] | None = None) -> tuple[str | None, str | None]:
+    """(phone digits, LID) of someone WhatsApp named by `wid`: a LID is mapped through the contacts'
+    cache, then `ask` (WhatsApp Web, worker/calls.py `phone_of_lid`), and the mapping remembered; one
+    that cannot be mapped yet gives no phone number (never the LID's digits)."""
+    if not is_lid(wid):
+        return digits(wid), None
+    phone = phone_of(session, wid)
+    if phone is None and ask is not None:
+        try:
+            phone = ask(wid)
+        except Exception as exc:  # noqa: BLE001 - the caller keeps the LID; it is resolved later
+            log.warning("cannot map %s to a phone number now: %s", wid, exc)
+        if phone:
+            remember(session, phone, wid)
+    return phone, wid
 
 
 def remember(session: Session, phone_number: str, lid: str) -> None:

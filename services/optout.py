@@ -19,7 +19,7 @@ from core.errors import GatewayError
 from models.enums import ErrorType
 from core.settings import Settings
 from models import Contact
-from services import contacts
+from services import contacts, events
 from services.messages import now
 
 OPTED_OUT_REASON = "opted out"
@@ -34,12 +34,17 @@ def keyword(body: str | None, settings: Settings) -> str | None:
     return "out" if word in opt_out else "in" if word in opt_in else None
 
 
-def set_opted_out(session: Session, phone_number: str, opted_out: bool, reason: str | None) -> None:
-    """Opt a number out (with why: the message or who) or back in, creating its contact if need be."""
+def set_opted_out(session: Session, phone_number: str, opted_out: bool, reason: str | None,
+                  session_name: str | None = None) -> None:
+    """Opt a number out (with why: the message or who) or back in, creating its contact if need be;
+    a `contact.opt_out` event says so (`session_name`: the session the keyword came through)."""
     contacts.upsert(session, phone_number)
     contact = session.scalar(select(Contact).where(Contact.phone_number == phone_number).with_for_update())
     contact.opted_out_at = now() if opted_out else None
     contact.opt_out_reason = (reason or "")[:500] or None if opted_out else None
+    events.record(session, "contact.opt_out", session_name, [{
+        "phoneNumber": phone_number, "optedOut": opted_out, "optedOutAt": contact.opted_out_at,
+        "reason": contact.opt_out_reason}])
 
 
 def opted_out(session: Session, phone_numbers: list[str]) -> dict[str, datetime]:

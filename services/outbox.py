@@ -1,8 +1,10 @@
 """The outbox sweeper: the rows are the truth, the broker's tasks are only reminders.
 
 Re-publishes what Redis may have lost: QUEUED single messages with no progress, bulk chains that
-went silent, WhatsApp-existence check jobs with no progress, and rows stuck in SENDING (reconciled
-against the chat by the worker, never resent blindly). Every published task is idempotent, so a
+went silent, WhatsApp-existence check jobs and group operations with no progress, and rows stuck in
+SENDING (reconciled against the chat by the worker, never resent blindly). A group operation left
+RUNNING by a worker that died mid-call is not repeated: it ends FAILED (`no_answer`), for the
+client to check the group. Every published task is idempotent, so a
 reminder too many does nothing.
 
 It also publishes the single messages whose wait was too long for a countdown on the broker
@@ -19,10 +21,14 @@ from sqlalchemy import String, and_, cast, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.redis import Keys, get_redis
-from models import BulkJob, CheckJob, Message
+from models import BulkJob, CheckJob, GroupOperation, Message
 from models.enums import JobStatus, MessageStatus
-from services import dispatch
+from services import dispatch, events, groups
 from services.messages import now
+
+# A group change RUNNING this long has lost its worker (a call is bounded by BROWSER_TIMEOUT_SECONDS
+# plus the pacer's longest block, well under this).
+GROUP_RUNNING_GIVE_UP_SECONDS = 600
 
 
 @dataclass
@@ -32,6 +38,8 @@ class SweepReport:
     chains_restarted: int = 0
     jobs_finished: int = 0
     checks_resumed: int = 0
+    groups_resumed: int = 0
+    groups_abandoned: int = 0
 
 
 def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | None,
@@ -67,6 +75,7 @@ def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | 
             Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value]))))
         if not unfinished:
             job.status, job.finished_at = JobStatus.DONE.value, now()
+            events.job_progress(session, job.id, final=True)
             report.jobs_finished += 1
         elif chain_idle_seconds is None or _chain_silent(job, chain_idle_seconds):
             dispatch.start_chain(job.id, job.session)
@@ -76,7 +85,23 @@ def sweep(session: Session, *, idle_seconds: float, chain_idle_seconds: float | 
             *([CheckJob.session == session_name] if session_name else []))):
         dispatch.publish_check(job.id, job.session, batch=len(job.numbers) > 1)
         report.checks_resumed += 1
+    _sweep_group_operations(session, report, cutoff, session_name)
     return report
+
+
+def _sweep_group_operations(session: Session, report: SweepReport, cutoff: datetime,
+                            session_name: str | None) -> None:
+    scope = [GroupOperation.session == session_name] if session_name else []
+    for operation in session.scalars(select(GroupOperation).where(
+            *scope, GroupOperation.status == "PENDING", GroupOperation.updated_at <= cutoff)):
+        operation.updated_at = now()  # the next reminder only once it is idle again
+        dispatch.publish_group_operation(operation.id, operation.session)
+        report.groups_resumed += 1
+    given_up = now() - timedelta(seconds=GROUP_RUNNING_GIVE_UP_SECONDS)
+    for operation in session.scalars(select(GroupOperation).where(
+            *scope, GroupOperation.status == "RUNNING", GroupOperation.updated_at <= given_up)):
+        groups.fail(operation, "no_answer", "the worker stopped while running it: check the group before retrying")
+        report.groups_abandoned += 1
 
 
 def _chain_silent(job: BulkJob, seconds: float) -> bool:

@@ -7,8 +7,10 @@ media, and any text that quotes them (error details, audit details, idempotency 
 * Retention (`purge_expired`, run by beat in short batches): message bodies, captions, sender names
   and media older than MESSAGE_RETENTION_DAYS are blanked (the rows stay, so the statistics do not
   change), and contacts without messages untouched for CONTACT_RETENTION_DAYS are deleted.
-* Erasure (`erase`): everything that names one number, table by table; the audit log keeps that an
-  erasure happened with a keyed hash of the number (`number_hash`), never the number.
+* Erasure (`erase`): everything that names one number, table by table (the event log and webhook
+  deliveries included); the audit log keeps that an erasure happened with a keyed hash of the number
+  (`number_hash`), never the number. Events never outlive the messages they describe
+  (`Settings.events_keep_days`).
 * Export (`export_zip`): a zip of the contact, every message with its history and the media files,
   written as it streams.
 """
@@ -29,8 +31,8 @@ from sqlalchemy import String, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from models import (AuditLog, BulkJob, CheckJob, Contact, ErrorCounter, IdempotencyKey, Message, MessageDailyPhone,
-                    MessageEvent, ScheduledMessage, ScheduledRun)
+from models import (AuditLog, BulkJob, CheckJob, Contact, ErrorCounter, Event, IdempotencyKey, Message,
+                    MessageDailyPhone, MessageEvent, ScheduledMessage, ScheduledRun, WebhookDelivery)
 from models.enums import MessageStatus
 from services import audit, messages
 from services.messages import now
@@ -71,6 +73,12 @@ def erase(session: Session, phone_number: str, settings: Settings) -> dict[str, 
                                                    lambda item: item.get("number") == phone_number)
     report["check_jobs"] = _drop_from_json_lists(session, CheckJob, CheckJob.numbers, phone_number,
                                                  lambda item: item == phone_number, keep_positions=True)
+    # the event log and the webhook deliveries of those events (their payloads are the messages)
+    logged = list(session.scalars(select(Event.id).where(_mentions(Event.payload, needles))))
+    report["webhook_deliveries"] = session.execute(delete(WebhookDelivery).where(or_(
+        WebhookDelivery.event_id.in_(logged), _mentions(WebhookDelivery.payload, needles),
+        _mentions(WebhookDelivery.last_response, needles)))).rowcount
+    report["events"] = session.execute(delete(Event).where(Event.id.in_(logged))).rowcount
     report["idempotency_records"] = session.execute(delete(IdempotencyKey).where(
         _mentions(IdempotencyKey.response_body, needles))).rowcount
     report["error_details"] = session.execute(update(ErrorCounter).where(

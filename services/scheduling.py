@@ -19,7 +19,7 @@ from core.db import get_or_404
 from core.errors import GatewayError
 from models import Message, ScheduledMessage, ScheduledRun
 from models.enums import ErrorType, ScheduleStatus
-from services import bulk, messages, optout
+from services import bulk, events, messages, optout
 from services.messages import now
 from services.phones import check_number
 from services.recurrence import next_run
@@ -164,8 +164,11 @@ def _following(schedule: ScheduledMessage, after: datetime) -> datetime | None:
 
 def _record(session: Session, schedule: ScheduledMessage, due_at: datetime, outcome: str, reason: str | None = None,
             **links: Any) -> None:
-    session.add(ScheduledRun(scheduled_message_id=schedule.id, due_at=due_at, ran_at=now(), outcome=outcome,
-                             reason=reason, **links))
+    run = ScheduledRun(scheduled_message_id=schedule.id, due_at=due_at, ran_at=now(), outcome=outcome,
+                       reason=reason, **links)
+    session.add(run)
+    session.flush()  # the run's id is in its event
+    events.record(session, "schedule.run", schedule.session, [events.schedule_run_payload(schedule, run)])
 
 
 def _run_due(session: Session, schedule: ScheduledMessage, at: datetime, grace: timedelta, country: str,

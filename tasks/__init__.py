@@ -2,4 +2,4 @@
 
 Importing this package registers every task on the Celery app (`imports=("tasks",)`).
 """
-from tasks import backups, contacts, health, maintenance, messages, scheduling  # noqa: F401
+from tasks import backups, contacts, groups, health, maintenance, messages, scheduling, webhooks  # noqa: F401

@@ -12,7 +12,8 @@ def check_session() -> dict[str, dict]:
     """For every active session: restart it through its worker when failed or stuck; alert on
     anything else wrong. -> each session's report, by name."""
     settings = current_settings()
-    return {row.name: health.as_dict(health.check(row.name, stuck_seconds=settings.health_stuck_seconds))
+    return {row.name: health.as_dict(health.check(row.name, stuck_seconds=settings.health_stuck_seconds,
+                                                             store=db))
             for row in sessions.list_sessions(db, settings, active=True)}
 
 

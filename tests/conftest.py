@@ -12,6 +12,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("ENVIRONMENT", "test")
 os.environ.setdefault("JWT_SECRET", "test-secret-that-is-long-enough-for-hs256")
 os.environ.setdefault("RATE_LIMIT_LOGIN", "5/minute")
+# a test that reads a whole event stream (GET /api/events) waits this long for its end
+os.environ.setdefault("EVENTS_STREAM_SECONDS", "1")
 # the API's session, per run too: concurrent runs must not fight over one session lock in Redis
 os.environ.setdefault("SESSION_NAME", f"test{os.getpid()}")
 

@@ -22,9 +22,9 @@ FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
 # Built at collection: `schema.parametrize()` needs the document to make one test per operation
 # (schemathesis' fixture-based loader, `schemathesis.pytest.from_fixture`, fails on pytest 9.2).
 # Building the app opens no connection. Rate limits are out of the way: thousands of requests from
-# one caller are the point.
+# one caller are the point. The event stream ends after a second, so reading its whole body ends.
 APP = create_app(replace(get_settings(), rate_limit_default="1000000/minute",
-                         rate_limit_login="1000000/minute"))
+                         rate_limit_login="1000000/minute", events_stream_seconds=1))  # the stream ends
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", APP)
 
 

@@ -41,11 +41,12 @@ def test_first_answer_from_the_session_second_from_the_cache(session_worker, com
     body = {"number": "333 999 0001", "checkWhatsApp": True, "waitSeconds": 20}
     first = committed_client.post("/api/whatsapp/validate-number", json=body, headers=pro)
     assert first.status_code == 200 and first.json["data"]["hasWhatsApp"] is True
-    assert first.json["message"] == "answered by the session"
+    assert first.json["message"] == "Risposta della sessione"  # Italian by default, as errors
     checked_at = contact(committed_db, "393339990001").whatsapp_checked_at
     assert checked_at is not None
 
-    second = committed_client.post("/api/whatsapp/validate-number", json=body, headers=pro)
+    second = committed_client.post("/api/whatsapp/validate-number", json=body,
+                                   headers={**pro, "Accept-Language": "en-GB,en;q=0.9"})
     assert second.status_code == 200 and second.json["data"]["hasWhatsApp"] is True
     assert second.json["message"] == "cached answer"
     assert contact(committed_db, "393339990001").whatsapp_checked_at == checked_at  # no second query

@@ -18,6 +18,7 @@ from itertools import chain
 import redis
 from flask import current_app, g, request
 from flask_jwt_extended import JWTManager, current_user, decode_token, verify_jwt_in_request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -33,8 +34,9 @@ class Capability(StrEnum):
     VIEW = "view status, messages, stats, use templates and validation"
     SEND = "send single messages"
     BULK = "bulk sends and campaigns"
+    GROUPS = "create and change WhatsApp groups (participants, subject, description, invite link, leave)"
     CONNECTION = "manage the connection (initialize, disconnect, reconnect, logout)"
-    MANAGE = "manage templates, contacts sync, error statistics, API tokens"
+    MANAGE = "manage templates, contacts sync, error statistics, API tokens, webhooks"
     SESSIONS = "manage WhatsApp sessions (create, change, delete)"
     ADMINISTER = "reset error counters, manage users, read the audit log"
 
@@ -49,6 +51,7 @@ ROLE_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.VIEW: _STAFF,
     Capability.SEND: _STAFF,
     Capability.BULK: _ADMINS,
+    Capability.GROUPS: _ADMINS,
     Capability.CONNECTION: _ADMINS,
     Capability.MANAGE: _ADMINS,
     Capability.SESSIONS: _ADMINS,
@@ -151,9 +154,11 @@ def public(view):
     return view
 
 
-def requires(capability: Capability, *, refresh: bool = False):
+def requires(capability: Capability, *, refresh: bool = False, stream_token: bool = False):
     """Authenticate the JWT, then check the role against ROLE_CAPABILITIES, before the handler
-    parses its input: a caller without the right gets 403 whatever the body."""
+    parses its input: a caller without the right gets 403 whatever the body. `stream_token`: a
+    request without an Authorization header may instead carry a stream token in `?token=`
+    (browsers' EventSource cannot send headers)."""
 
     def decorator(view):
         @wraps(view)
@@ -161,6 +166,8 @@ def requires(capability: Capability, *, refresh: bool = False):
             if refresh:
                 verify_jwt_in_request(refresh=True)
                 principal: Principal = current_user
+            elif stream_token and "Authorization" not in request.headers and request.args.get("token"):
+                principal = stream_principal(request.args["token"])
             else:
                 principal = authenticate()
             g.principal = principal
@@ -171,9 +178,33 @@ def requires(capability: Capability, *, refresh: bool = False):
 
         wrapper._access = capability
         wrapper._refresh = refresh
+        wrapper._stream_token = stream_token
         return wrapper
 
     return decorator
+
+
+STREAM_TOKEN_SECONDS = 60
+_STREAM_SALT = "events-stream"
+
+
+def issue_stream_token(principal: Principal) -> str:
+    """A short-lived token that opens the event stream only (never a bearer token: one that
+    leaks from a URL in a log opens no other route, and dies within STREAM_TOKEN_SECONDS)."""
+    return URLSafeTimedSerializer(current_app.config["JWT_SECRET_KEY"], salt=_STREAM_SALT).dumps(principal.id)
+
+
+def stream_principal(token: str) -> Principal:
+    try:
+        identity = URLSafeTimedSerializer(current_app.config["JWT_SECRET_KEY"], salt=_STREAM_SALT).loads(
+            token, max_age=STREAM_TOKEN_SECONDS)
+    except (BadSignature, SignatureExpired):
+        raise GatewayError(401, "invalid or expired stream token: ask POST /api/events/token for a new one",
+                           ErrorType.AUTHENTICATION_ERROR) from None
+    principal = load_principal(str(identity))
+    if principal is None:
+        raise GatewayError(401, REVOKED, ErrorType.AUTHENTICATION_ERROR)
+    return principal
 
 
 def authorize_session(principal: Principal, session: str) -> None:

@@ -18,7 +18,8 @@ def request_language() -> str:
 
 
 def envelope_response(error: GatewayError):
-    body = error_body(error.error_type, error.message, request_language(), error.details, error.retry)
+    body = error_body(error.error_type, error.message, request_language(), error.details, error.retry,
+                      error.texts)
     response = jsonify(body)
     response.status_code = error.status
     return response

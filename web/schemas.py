@@ -19,10 +19,11 @@ def envelope(data_schema: type[Schema] | None = None, many: bool = False) -> typ
 
 
 @lru_cache(maxsize=None)
-def page_envelope(item_schema: type[Schema]) -> type[Schema]:
-    """A page of a keyset-paginated list: the envelope plus `nextCursor` (None on the last page)."""
+def page_envelope(item_schema: type[Schema], many: bool = True) -> type[Schema]:
+    """A page of a keyset-paginated list: the envelope plus `nextCursor` (None on the last page).
+    `many=False`: `data` is one object holding the page (a bulk job and a page of its recipients)."""
     return Schema.from_dict(
-        {"success": fields.Boolean(dump_default=True), "data": fields.Nested(item_schema, many=True),
+        {"success": fields.Boolean(dump_default=True), "data": fields.Nested(item_schema, many=many),
          "nextCursor": fields.String(allow_none=True), "message": fields.String(allow_none=True)},
         name=f"{item_schema.__name__.removesuffix('Schema')}Page",
     )
@@ -36,7 +37,8 @@ class ErrorDetailSchema(Schema):
     userMessage = fields.String(metadata={"description": "for people: Italian, or English per Accept-Language"})
     retry = fields.Boolean(metadata={"description": "whether the same request may succeed later"})
     suggestions = fields.List(fields.String())
-    details = fields.Raw(allow_none=True, metadata={"description": "e.g. the fields that failed validation"})
+    details = fields.Raw(metadata={"description": "e.g. the fields that failed validation; `{}` when there is "
+                                                  "nothing to add (never null)"})
 
 
 class ErrorSchema(Schema):

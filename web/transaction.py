@@ -7,8 +7,9 @@ fresh transaction, so denied and invalid attempts are on record too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from sqlalchemy.exc import OperationalError
 
 from core.db import db, session_has_work
@@ -66,6 +67,13 @@ def _write_audit(status: int) -> None:
     audit.record(db, **_audit_row(status))
 
 
+def after_boundary(hook: Callable[[Response], Response]) -> None:
+    """Run `hook(response)` once this request's work is committed, and answer what it returns (the
+    `Prefer: wait` of web/prefer_wait.py waits there: the worker sees the row, no transaction is
+    open). Not run when the request fails."""
+    g.setdefault("after_boundary", []).append(hook)
+
+
 def _finish(response):
     req = request._get_current_object()
     audited = (req.method in STATE_CHANGING or g.get("audit_always", False)) and req.endpoint is not None
@@ -74,6 +82,8 @@ def _finish(response):
             _write_audit(response.status_code)
         if session_has_work(db):
             db.commit()
+        for hook in g.pop("after_boundary", []):
+            response = hook(response)
         return response
     db.rollback()
     if audited:

@@ -27,7 +27,7 @@ from core.redis import Keys
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import contacts, dispatch, error_stats, lids, messages, send_rules
+from services import contacts, dispatch, error_stats, events, lids, messages, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
 from worker.calls import WhatsAppCalls
@@ -127,7 +127,10 @@ class Courier:
                 db.commit()
 
     def _ensure_on_whatsapp(self, message: Message) -> None:
-        """Real wa-js does not fail a send to a number without WhatsApp: ask first (cached)."""
+        """Real wa-js does not fail a send to a number without WhatsApp: ask first (cached). A group
+        is no number: wa-js refuses a chat it does not know (`chat_not_found`) by itself."""
+        if message.is_group_msg:
+            return
         known = contacts.cached_existence(db, message.phone_number, self.settings.whatsapp_check_ttl_hours)
         if known is None:
             try:
@@ -204,6 +207,7 @@ class Courier:
             Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value])))
         if earliest is None:
             job.status, job.finished_at = JobStatus.DONE.value, now()
+            events.job_progress(db, job.id, final=True)
             db.commit()
             self.redis.delete(Keys.bulk_chain(job.id))
             return Outcome.SKIPPED

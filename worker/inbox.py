@@ -19,7 +19,7 @@ from core.db import after_commit, db
 from models import Message
 from models.enums import Direction, MessageStatus
 from core.settings import current_settings
-from services import contacts, dispatch, lids, messages, optout
+from services import contacts, dispatch, events, groups, lids, messages, optout
 from services.messages import AckResult
 from worker.delivery import pending_ack_key
 
@@ -27,10 +27,7 @@ log = logging.getLogger(__name__)
 
 PARK_SECONDS = 600  # a send whose outcome is uncertain is reconciled well within this
 DATABASE_WAIT_SECONDS = 120
-
-
-def _digits(wid: str | None) -> str:
-    return (wid or "").split("@", 1)[0].split(":", 1)[0]
+STATE_FIELDS = ("state", "since", "phone", "name", "error")  # of worker.machine's state event
 
 
 class Inbox:
@@ -45,7 +42,8 @@ class Inbox:
         """Store one event. While the database is away (a restart, a failover) the event is tried
         again every second for DATABASE_WAIT_SECONDS: the events behind it wait in the dispatcher's
         queue, in order, rather than being dropped. Any other failure drops only this event."""
-        handler = {"incoming": self._incoming, "ack": self._ack, "state": self._state}.get(event.get("type"))
+        handler = {"incoming": self._incoming, "ack": self._ack, "state": self._state,
+                   "qr": self._qr, "participant_changed": self._participant_changed}.get(event.get("type"))
         if handler is None:
             return
         for attempt in range(DATABASE_WAIT_SECONDS + 1):
@@ -84,28 +82,23 @@ class Inbox:
         ).on_conflict_do_nothing(index_elements=["session", "wa_message_id"],
                                  index_where=text("wa_message_id IS NOT NULL")).returning(Message.id)
         message_id = db.execute(statement).scalar()
+        if message_id:
+            events.message_changed(db, "message.received", [db.get(Message, message_id)])
         if message_id and msg.get("mimetype"):
             after_commit(db, lambda: dispatch.publish_download_media(message_id, self.session_name))
         if sender:
             contacts.upsert(db, sender, pushname=msg.get("notifyName"), last_message_at=received,
                             has_whatsapp=True, whatsapp_checked_at=received)
             if message_id and (kind := optout.keyword(msg.get("body"), current_settings())):
-                optout.set_opted_out(db, sender, kind == "out", f"wrote {msg.get('body')!r}")
+                optout.set_opted_out(db, sender, kind == "out", f"wrote {msg.get('body')!r}", self.session_name)
 
     def _person(self, wid: str | None) -> tuple[str | None, str | None]:
-        """(phone digits, LID) of a sender: a LID is mapped through the contacts' cache, then WhatsApp
-        Web; one that cannot be mapped yet gives no phone number (resolved later, `resolve_lids`)."""
-        if not lids.is_lid(wid):
-            return _digits(wid), None
-        phone = lids.phone_of(db, wid)
-        if phone is None and self.phone_of_lid is not None:
-            try:
-                phone = self.phone_of_lid(wid)
-            except Exception as exc:  # noqa: BLE001 - the message is stored anyway, the LID resolved later
-                log.warning("session %s: cannot map %s to a phone number now: %s", self.session_name, wid, exc)
-            if phone:
-                lids.remember(db, phone, wid)
-        return phone, wid
+        """(phone digits, LID) of a sender (services/lids.py `person`): a LID not mapped yet is
+        stored without a number and resolved later (`resolve_lids`)."""
+        return lids.person(db, wid, self.phone_of_lid)
+
+    def _participant_changed(self, event: dict) -> None:
+        groups.record_participant_change(db, self.session_name, event, self._person)
 
     def _ack(self, event: dict) -> None:
         ack = int(event.get("ack") or 0)
@@ -127,5 +120,9 @@ class Inbox:
             client.delete(key)  # applied here; the courier finds nothing or applies a stale ack
 
     def _state(self, event: dict) -> None:
+        events.session_state(db, self.session_name, {key: event.get(key) or None for key in STATE_FIELDS})
         if event.get("state") == "CONNECTED" and self.on_connected:
             self.on_connected()
+
+    def _qr(self, event: dict) -> None:
+        events.session_qr(db, self.session_name, event.get("qr") or "", event.get("qr_at") or "")

@@ -244,3 +244,5 @@ class Lifecycle:
             emit({"type": "outgoing" if message.get("fromMe") else "incoming", "message": message})
         elif name == "chat.msg_ack_change":
             emit({"type": "ack", **data})
+        elif name == "group.participant_changed":
+            emit({"type": "participant_changed", **data})

@@ -19,6 +19,7 @@ EVENTS = (
     "conn.link_code_error",
     "chat.new_message",
     "chat.msg_ack_change",
+    "group.participant_changed",
 )
 
 # Shared helpers, defined once per page load (a reload wipes them, which is how a lost
@@ -56,6 +57,9 @@ window.__wagw.summary = function (name, p) {
     case 'chat.msg_ack_change':
       return {ack: p ? p.ack : null, chat: p ? s(p.chat) : null, sender: p ? s(p.sender) : null,
               ids: ((p && p.ids) || []).map(s)};
+    case 'group.participant_changed':
+      return {groupId: p ? s(p.groupId) : null, action: p ? p.action : null, author: p ? s(p.author) : null,
+              participants: ((p && p.participants) || []).map(s)};
     default: return {};
   }
 };

@@ -70,11 +70,27 @@ Reads: ``chat.getMessages`` (oldest first, MsgModel-like), ``chat.markIsRead`` -
 (``queryExists`` alias), ``contact.list`` -> ``[{id: Wid, pushname, name, ...}]``. Unknown chats
 raise ``chat_not_found`` as wa-js's assertGetChat does.
 
+Groups (``tests/simulator/groups.py``; wa-js ``src/group/functions/``): ``WPP.group.create(name, ids)`` ->
+``{gid: Wid, participants: {wid: {wid, code, invite_code, invite_code_exp}}}`` (``participant_not_exists``
+for a number not on WhatsApp), ``getAllGroups()`` -> ChatModel-like ``{id, name, groupMetadata}``,
+``getParticipants(gid)`` -> ``[{id: Wid, isAdmin, isSuperAdmin}]``, ``iAmAdmin``, ``addParticipants`` ->
+``{wid: {wid, code: 200|403|409|421, message, ...}}``, ``remove/promote/demoteParticipants`` -> undefined,
+``getInviteCode`` / ``revokeInviteCode`` -> code, ``leave``, ``setSubject`` / ``setDescription`` -> true;
+``WPP.chat.find(gid).groupMetadata`` (``id, subject, desc, owner, creation, announce, restrict, size,
+isLidAddressingMode, participants`` with ``getModelsArray()`` and ``iAmAdmin()``). Errors as wa-js:
+``chat_not_found``, ``not_a_group``, ``group_you_are_not_admin``, ``group_participant_not_found``,
+``not_valid_group_participants``, ``group_participant_is_already_(not_)a_group_admin``,
+``you_are_not_allowed_set_group_subject`` / ``_description``. Members of a number in LID mode are
+``<lid>@lid``. Every change emits ``group.participant_changed`` ``{author, authorPushName, groupId, action
+(add, remove, promote, demote, leaver, join), operation, participants: [id]}`` to linked pages.
+
 Control API (JSON; bad input -> 400): ``GET /sim/state``, ``POST /sim/scan`` (links the unlinked page
 that polled most recently; ``{"qr": fullCode}`` or ``{"device": id}`` picks one; 409 if no QR is
 shown), ``/sim/pairing/confirm``, ``/sim/qr/refresh`` (new QR for the page on screen), ``/sim/incoming``,
 ``/sim/ack``, ``/sim/config``, ``/sim/not-on-whatsapp``, ``/sim/fail-next``, ``/sim/drop``,
-``/sim/logout``, ``GET /sim/messages``, ``GET /sim/events`` (every incoming message and ack handed to a
+``/sim/logout``, ``/sim/lid``, ``/sim/lid/reveal``, ``GET``/``POST /sim/groups`` (list; a group someone
+else created with us in it), ``/sim/groups/change`` (a member's change from their phone),
+``/sim/groups/approval`` (numbers whose addition answers 421), ``GET /sim/messages``, ``GET /sim/events`` (every incoming message and ack handed to a
 page: ``{seq, name, ids, ack, at, pageAt}``, ``at`` when it was queued, ``pageAt`` when the page fetched
 it and emitted it to its listeners; ``?after=<seq>``), ``/sim/reset``. ``tests/fixtures/simulator.py`` wraps them.
 

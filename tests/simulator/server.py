@@ -196,6 +196,56 @@ def create_app(state: SimState) -> Flask:
         state.reveal_lid(lid)
         return jsonify(ok=True)
 
+    @app.post("/sim/page/group")
+    def page_group():
+        data = body()
+        args = data.get("args") or []
+        if not isinstance(data.get("op"), str) or not isinstance(args, list):
+            raise BadRequest("op (string) and args (list) are required")
+        return jsonify(result=state.group_call(device_arg(data), data["op"], args))
+
+    @app.get("/sim/groups")
+    def sim_groups():
+        """Every group with its participants, as the servers know them."""
+        with state.lock:
+            return jsonify([state.groups.metadata(g) for g in state.groups.groups.values()])
+
+    @app.post("/sim/groups")
+    def sim_group_create():
+        """A group someone else created (`owner`), with us among `participants` (admin if `meAdmin`)."""
+        data = body()
+        subject, owner, members = data.get("subject"), data.get("owner"), data.get("participants") or []
+        if not isinstance(subject, str) or not _number(owner) or not isinstance(members, list) \
+                or not all(_number(m) for m in members):
+            raise BadRequest("subject (string), owner (number) and participants (numbers) are required")
+        with state.lock:
+            me = state.groups.me
+            group = state.groups.new_group(subject, owner, [*members, me], [me] if data.get("meAdmin") else [])
+            return jsonify(state.groups.metadata(group))
+
+    @app.post("/sim/groups/change")
+    def sim_group_change():
+        """A participant change made by `author` from their phone: the pages get the event."""
+        data = body()
+        action, members = data.get("action"), data.get("participants")
+        if action not in ("add", "remove", "promote", "demote", "leaver", "join") or not isinstance(members, list) \
+                or not all(_number(m) for m in members) or not _number(data.get("author")) \
+                or not isinstance(data.get("group"), str):
+            raise BadRequest("group, action (add, remove, promote, demote, leaver, join), author and participants")
+        with state.lock:
+            return jsonify(state.groups.metadata(
+                state.groups.change(data["group"], action, members, data["author"])))
+
+    @app.post("/sim/groups/approval")
+    def sim_group_approval():
+        """Numbers whose addition to a group waits for an admin's approval (code 421)."""
+        numbers = body().get("numbers")
+        if not isinstance(numbers, list) or not all(_number(n) for n in numbers):
+            raise BadRequest("numbers must be a list of phone numbers")
+        with state.lock:
+            state.groups.needs_approval.update(n.lstrip("+").split("@")[0] for n in numbers)
+            return jsonify(numbers=sorted(state.groups.needs_approval))
+
     @app.post("/sim/page/contacts")
     def page_contacts():
         return jsonify(contacts=state.contact_list(device_arg(body())))
@@ -352,6 +402,10 @@ def create_app(state: SimState) -> Flask:
         return jsonify(ok=True)
 
     return app
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, str) and value.lstrip("+").split("@")[0].isdigit()
 
 
 def _check_base64(data: Any) -> None:

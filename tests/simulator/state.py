@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable
 
 from . import codes
+from .groups import Groups
 from .model import Chat, Device, NotReady, Offline, SimError, chat_id, key_serialized
 
 DEFAULT_AUTO_ACK = {"serverMs": 50, "deliveredMs": 500, "readMs": 1500}
@@ -58,6 +59,7 @@ class SimState:
         self.deferred: list[tuple[str | None, str, Any, bool]] = []
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.log: dict[int, dict] = {}  # seq -> message event handed to a device (see `emitted`)
+        self.groups = Groups(self)
 
     def reset(self) -> None:
         with self.lock:
@@ -444,6 +446,12 @@ class SimState:
                 return None
             lid = self.lid_form(cid)
             return {"wid": cid, "biz": False, **({"lid": lid} if lid != cid else {})}
+
+    def group_call(self, device_id: str, op: str, args: list) -> Any:
+        """`WPP.group.<op>(...args)` (and `WPP.chat.find` of a group) from a linked page."""
+        with self.lock:
+            self._linked_device(device_id)
+            return self.groups.call(op, args)
 
     def contact_list(self, device_id: str) -> list[dict]:
         with self.lock:

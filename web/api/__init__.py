@@ -6,12 +6,19 @@ from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
 from models.sessions import NAME_PATTERN
+from services.groups import GROUP_ID_INPUT
 
 
 class PhoneConverter(BaseConverter):
     """Digits with an optional plus: `/messages/<phone>` never collides with `/messages/<uuid>`."""
 
     regex = r"\+?[0-9]{5,20}"
+
+
+class GroupIdConverter(BaseConverter):
+    """A WhatsApp group id, with or without its `@g.us` (services.groups.GROUP_ID_INPUT)."""
+
+    regex = GROUP_ID_INPUT
 
 
 class SessionNameConverter(BaseConverter):
@@ -30,6 +37,7 @@ BLUEPRINT_MODULES = [
     "session",
     "backups",
     "messages",
+    "groups",
     "jobs",
     "scheduled",
     "templates",
@@ -37,13 +45,17 @@ BLUEPRINT_MODULES = [
     "contacts",
     "stats",
     "privacy",
+    "events",
+    "webhooks",
 ]
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
     app.url_map.converters["phone"] = PhoneConverter
     app.url_map.converters["session"] = SessionNameConverter
+    app.url_map.converters["group"] = GroupIdConverter
     api.register_converter(PhoneConverter, lambda _c: {"type": "string", "pattern": PhoneConverter.regex})
+    api.register_converter(GroupIdConverter, lambda _c: {"type": "string", "pattern": f"^{GROUP_ID_INPUT}$"})
     api.register_converter(SessionNameConverter, lambda _c: {"type": "string", "pattern": NAME_PATTERN})
     for name in BLUEPRINT_MODULES:
         api.register_blueprint(importlib.import_module(f"web.api.{name}").blp)

@@ -16,6 +16,7 @@ from web.auth import Capability, authorize_grantee, current_principal, public, r
 from web.ratelimit import rate_limited
 from web.schemas import envelope, ok
 from web.session_scope import AllowedSessions, granted_sessions
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication and API tokens")
@@ -147,7 +148,7 @@ def issue_token(args):
         expires_delta=token.expires_at - datetime.now(timezone.utc),
     )
     token.token = bearer  # shown in this answer only; never stored
-    return ok(token, "token issued: store it now")
+    return ok(token, say("token.issued"))
 
 
 @blp.route("/tokens/<uuid:token_id>", methods=["PATCH"])
@@ -162,7 +163,7 @@ def update_token(args, token_id: uuid.UUID):
     authorize_grantee(current_principal(), token)
     accounts.set_token_sessions(token, granted_sessions(args["allowed_sessions"]))
     audit_target(f"token:{token.id}", allowedSessions=token.allowed_sessions)
-    return ok(token, "token updated")
+    return ok(token, say("token.updated"))
 
 
 @blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
@@ -175,5 +176,5 @@ def revoke_token(token_id: uuid.UUID):
     authorize_grantee(current_principal(), token)
     accounts.revoke_token(token)
     audit_target(f"token:{token.id}")
-    return ok(token, "token revoked")
+    return ok(token, say("token.revoked"))
 

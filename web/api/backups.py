@@ -18,6 +18,7 @@ from web.api.blueprint import Blueprint
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import resolve
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("backups", __name__, url_prefix="/api/sessions",
@@ -92,7 +93,7 @@ def backup(name: str):
                            ErrorType.CONFLICT, details={"state": state})
     task_id = _publish(dispatch.publish_backup, session)
     audit_target(f"session:{session}", action="session.backup", taskId=task_id)
-    return ok({"session": session, "taskId": task_id, "backupId": None}, "backup requested")
+    return ok({"session": session, "taskId": task_id, "backupId": None}, say("backup.requested"))
 
 
 @blp.route("/<name>/restore", methods=["POST"])
@@ -111,4 +112,4 @@ def restore(args, name: str):
     _ready_for(session)
     task_id = _publish(dispatch.publish_restore, session, found.id)
     audit_target(f"session:{session}", action="session.restore", backupId=str(found.id), taskId=task_id)
-    return ok({"session": session, "taskId": task_id, "backupId": found.id}, "restore requested")
+    return ok({"session": session, "taskId": task_id, "backupId": found.id}, say("restore.requested"))

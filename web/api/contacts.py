@@ -17,6 +17,7 @@ from web.auth import Capability, current_principal, requires
 from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", description="Contacts")
@@ -111,7 +112,7 @@ def patch_contact(args, contact_id: uuid.UUID):
         optout.set_opted_out(db, contact.phone_number, args["optedOut"], f"by {current_principal().name}")
     audit_target(f"contact:{contact.id}", action="contact.update", fields=sorted(args))
     db.flush()
-    return ok(contact, "contact updated")
+    return ok(contact, say("contact.updated"))
 
 
 @blp.route("/sync", methods=["POST"])
@@ -124,7 +125,7 @@ def sync():
     session = current_session()
     after_commit(db, lambda: dispatch.publish_sync_contacts(session, task_id))
     audit_target(f"session:{session}", action="contact.sync", taskId=task_id)
-    return ok({"taskId": task_id, "status": "PENDING"}, "contact sync queued")
+    return ok({"taskId": task_id, "status": "PENDING"}, say("contacts.sync_queued"))
 
 
 @blp.route("/sync/<uuid:task_id>")

@@ -11,7 +11,7 @@ from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType
-from services import bulk, messages, sending
+from services import bulk, events, groups, messages, optout
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -19,8 +19,10 @@ from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDet
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import contains_pattern, page
+from web.prefer_wait import PREFER_WAIT_200, wait_after_commit
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.session_scope import authorize_row_session, current_session, session_scoped
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("messages", __name__, url_prefix="/api/whatsapp", description="Send and read messages")
@@ -44,20 +46,35 @@ def valid_phone(raw: str, field: str = "phoneNumber"):
 @blp.arguments(SendSchema)
 @idempotent
 @blp.response(202, envelope(QueuedSchema))
+@blp.alt_response(200, schema=envelope(QueuedSchema), description=PREFER_WAIT_200)
 def send(args):
-    """Queue one text message. Answers 202 at once; follow it with GET /messages/{id}.
+    """Queue one text message to a phone number or, with `groupId`, to a group. Answers 202 at
+    once; follow it with GET /messages/{id}.
 
     Send an `Idempotency-Key` header to make retries safe: the same key and body return the first
     answer (no second message), a different body with the same key is 422, and 409 while the first
-    request is still running. Keys are kept 24 hours, per caller."""
-    phone = valid_phone(args.get("phoneNumber") or args["recipient"])
+    request is still running. Keys are kept 24 hours, per caller.
+
+    Send `Prefer: wait=N` (RFC 7240; N seconds, at most PREFER_WAIT_MAX_SECONDS) to have the answer
+    wait until the message is sent (200 with `waMessageId`) or failed (200 with `errorType`); still
+    on its way after N seconds, it is the 202 QUEUED answer. `Preference-Applied: wait=N` says the
+    wait was applied (a busy server may answer at once without it). A replayed Idempotency-Key
+    answer is the first answer as it was stored (202), without waiting."""
+    if args.get("groupId"):  # the same pipeline: a group is one more kind of recipient
+        target = groups.GroupRecipient(groups.group_chat_id(args["groupId"]))
+    else:
+        target = valid_phone(args.get("phoneNumber") or args["recipient"])
+        optout.refuse_unless_transactional(db, target.formatted, args["transactional"])
+    group_id = target.chat_id if isinstance(target, groups.GroupRecipient) else None
     text = messages.sanitise_text(args["message"])
-    message = sending.send_one(db, session_name=current_session(), phone=phone, text=text,
-                               user_id=current_principal().id, transactional=args["transactional"])
-    audit_target(f"message:{message.id}", action="message.send", phoneNumber=phone.formatted,
+    [message] = messages.enqueue(db, session_name=current_session(), phones=[target], bodies=text,
+                                 user_id=current_principal().id)
+    audit_target(f"message:{message.id}", action="message.send",
+                 **({"groupId": group_id} if group_id else {"phoneNumber": target.formatted}),
                  **({"transactional": True} if args["transactional"] else {}))
-    return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted},
-              "message queued")
+    wait_after_commit(message.id)
+    return ok({"messageId": message.id, "status": message.status, "phoneNumber": target.formatted,
+               "groupId": group_id}, say("message.queued"))
 
 
 @blp.route("/send-bulk", methods=["POST"])
@@ -74,13 +91,15 @@ def send_bulk(args):
                                           user_id=current_principal().id)
     audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid))
     return ok({"jobId": job.id, "queued": [p.formatted for p in valid], "sent": [], "failed": [],
-               "invalid": invalid}, f"{len(valid)} messages queued, {len(invalid)} invalid numbers")
+               "invalid": invalid}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
 
 
 def _filtered(args) -> select:
     query = select(Message).where(Message.session == current_session())
     if args.get("phoneNumber"):
         query = query.where(Message.phone_number == valid_phone(args["phoneNumber"]).formatted)
+    if args.get("groupId"):
+        query = query.where(Message.chat_id == groups.group_chat_id(args["groupId"]))
     for key, column in (("direction", Message.direction), ("status", Message.status),
                         ("jobId", Message.bulk_job_id)):
         if args.get(key):
@@ -142,7 +161,7 @@ def mark_read(message_id: uuid.UUID):
         raise GatewayError(409, "only incoming messages can be marked as read")
     audit_target(f"message:{message.id}", action="message.read")
     messages.mark_read(db, [message])
-    return ok(message, "marked as read")
+    return ok(message, say("message.read"))
 
 
 @blp.route("/messages/<uuid:message_id>/media")

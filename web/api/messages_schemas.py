@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from models.enums import Direction, MessageStatus
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
+from web.api.groups_schemas import GroupId
 from web.schemas import PageArgs
 
 PhoneField = fields.String(validate=validate.Length(min=1, max=64))
@@ -21,19 +22,33 @@ class SendSchema(Schema):
     phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
     recipient = fields.String(validate=validate.Length(min=1, max=64),
                               metadata={"description": "alias of phoneNumber (the original API accepted both)"})
+    groupId = GroupId("send to this group instead of a phone number")
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
     transactional = transactional_field()
 
     @validates_schema
     def _one_recipient(self, data, **_kwargs):
-        if not (data.get("phoneNumber") or data.get("recipient")):
-            raise ValidationError("phoneNumber (or recipient) is required", field_name="phoneNumber")
+        person = data.get("phoneNumber") or data.get("recipient")
+        if not person and not data.get("groupId"):
+            raise ValidationError("phoneNumber (or recipient) or groupId is required", field_name="phoneNumber")
+        if person and data.get("groupId"):
+            raise ValidationError("give either phoneNumber (or recipient) or groupId, not both", field_name="groupId")
 
 
-class QueuedSchema(Schema):
+class SettledFields(Schema):
+    """What a `Prefer: wait` answer adds once the message is sent (200) or failed (web/prefer_wait.py)."""
+
+    waMessageId = fields.String(allow_none=True, metadata={"description": "the WhatsApp id (200, SENT)"})
+    sentAt = fields.String(allow_none=True)
+    errorType = fields.String(allow_none=True, metadata={"description": "why it failed (200, FAILED)"})
+    errorMessage = fields.String(allow_none=True)
+
+
+class QueuedSchema(SettledFields):
     messageId = fields.UUID()
-    status = fields.String()
-    phoneNumber = fields.String()
+    status = fields.String(metadata={"description": "QUEUED (202); SENT or further, or FAILED (200, Prefer: wait)"})
+    phoneNumber = fields.String(allow_none=True, metadata={"description": "null for a send to a group"})
+    groupId = fields.String(allow_none=True, metadata={"description": "the group's chat id for a send to a group"})
 
 
 class BulkSchema(Schema):
@@ -72,7 +87,36 @@ class JobSchema(Schema):
     cancelledAt = fields.DateTime(allow_none=True)
 
 
+class JobRecipientSchema(Schema):
+    """One recipient's outcome in a bulk job (what the original's synchronous `sent` list told)."""
+
+    id = fields.UUID(dump_only=True, metadata={"description": "the message's id"})
+    phoneNumber = fields.String(attribute="phone_number")
+    status = fields.String()
+    waMessageId = fields.String(attribute="wa_message_id", allow_none=True)
+    errorType = fields.String(attribute="error_type", allow_none=True)
+    errorMessage = fields.String(attribute="error_message", allow_none=True)
+    attempts = fields.Integer()
+    sentAt = fields.DateTime(attribute="sent_at", allow_none=True)
+    deliveredAt = fields.DateTime(attribute="delivered_at", allow_none=True)
+    readAt = fields.DateTime(attribute="read_at", allow_none=True)
+    failedAt = fields.DateTime(attribute="failed_at", allow_none=True)
+
+
+class JobDetailSchema(JobSchema):
+    recipients = fields.List(fields.Nested(JobRecipientSchema), metadata={
+        "description": "one page of the job's recipients with their outcome, newest first; the envelope's "
+                       "nextCursor (as ?cursor=) gives the next page"})
+
+
+class JobQuerySchema(PageArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]),
+                           metadata={"description": "only the recipients whose message has this status"})
+
+
 class MessageSchema(Schema):
+    id = fields.UUID(dump_only=True, metadata={"description": "the message's id, as messageId (the original's list and mark-read "
+                                              "flows read `id`)"})
     messageId = fields.UUID(attribute="id")
     phoneNumber = fields.String(attribute="phone_number", allow_none=True, metadata={
         "description": "personal data. E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
@@ -122,6 +166,7 @@ class MessageDetailSchema(MessageSchema):
 
 class MessageQuerySchema(PageArgs):
     phoneNumber = fields.String(validate=validate.Length(max=64))
+    groupId = GroupId("only the messages of this group (sent to it and received in it)")
     direction = fields.String(validate=validate.OneOf([d.value for d in Direction]))
     status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]))
     jobId = fields.UUID()

@@ -13,13 +13,14 @@ from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
+from web.texts import say
 from web.transaction import audit_read, audit_target
 
 blp = Blueprint("privacy", __name__, url_prefix="/api/privacy",
                 description="Personal data: erasure and export of one person's data (GDPR)")
 
 
-class PersonSchema(Schema):
+class PersonNumberSchema(Schema):
     phoneNumber = fields.String(required=True, validate=validate.Length(min=1, max=64),
                                 metadata={"description": "the person's number (personal data)"})
 
@@ -33,7 +34,7 @@ class ErasureSchema(Schema):
 
 @blp.route("/erasure", methods=["POST"])
 @requires(Capability.ADMINISTER)
-@blp.arguments(PersonSchema)
+@blp.arguments(PersonNumberSchema)
 @blp.response(200, envelope(ErasureSchema))
 def erase(args):
     """Erase a person: queued messages cancelled first, then every message (both directions), its
@@ -44,12 +45,12 @@ def erase(args):
     report = privacy.erase(db, phone.formatted, settings)
     hashed = privacy.number_hash(phone.formatted, settings)
     audit_target(f"person:{hashed}", action="privacy.erasure", erased=report)
-    return ok({"phoneNumber": phone.formatted, "numberHash": hashed, "erased": report}, "dati personali cancellati")
+    return ok({"phoneNumber": phone.formatted, "numberHash": hashed, "erased": report}, say("privacy.erased"))
 
 
 @blp.route("/export")
 @requires(Capability.ADMINISTER)
-@blp.arguments(PersonSchema, location="query")
+@blp.arguments(PersonNumberSchema, location="query")
 @blp.response(200, description="a zip: contact.json, messages.json (with each message's history), media/",
               content_type="application/zip")
 def export(args):

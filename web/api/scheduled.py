@@ -25,6 +25,7 @@ from web.auth import Capability, allowed, current_principal, requires
 from web.pagination import page
 from web.schemas import envelope, ok
 from web.session_scope import authorize_row_session, current_session, session_scoped
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("scheduled", __name__, url_prefix="/api/whatsapp/scheduled",
@@ -74,7 +75,7 @@ def create_schedule(args):
                                  user_id=current_principal().id, **_values(args))
     audit_target(f"schedule:{schedule.id}", action="schedule.create", recipients=len(schedule.recipients),
                  recurring=bool(schedule.cron))
-    return ok(schedule, f"scheduled, first run at {schedule.next_run_at.isoformat()}")
+    return ok(schedule, say("scheduled.created", at=schedule.next_run_at.isoformat()))
 
 
 @blp.route("")
@@ -138,7 +139,7 @@ def _change(schedule_id: uuid.UUID, args: dict, partial: bool):
     authorize_row_session(schedule.session)
     scheduling.update(db, schedule, _values(_merged(schedule, args) if partial else args))
     audit_target(f"schedule:{schedule.id}", action="schedule.update")
-    return ok(schedule, f"updated, next run at {schedule.next_run_at.isoformat()}")
+    return ok(schedule, say("scheduled.updated", at=schedule.next_run_at.isoformat()))
 
 
 @blp.route("/<uuid:schedule_id>", methods=["PUT"])
@@ -173,4 +174,4 @@ def cancel_schedule(schedule_id: uuid.UUID):
                            ErrorType.PERMISSION_DENIED)
     schedule = scheduling.cancel(db, schedule_id)
     audit_target(f"schedule:{schedule.id}", action="schedule.cancel")
-    return ok(schedule, "cancelled")
+    return ok(schedule, say("scheduled.cancelled"))

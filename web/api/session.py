@@ -17,6 +17,7 @@ from web.api.messages import valid_phone
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import current_session, session_scoped
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("session", __name__, url_prefix="/api/whatsapp", description="The WhatsApp Web session")
@@ -24,6 +25,8 @@ blp = Blueprint("session", __name__, url_prefix="/api/whatsapp", description="Th
 
 class StatusSchema(Schema):
     session = fields.String()
+    connected = fields.Boolean(metadata={"description": "true only when state is CONNECTED (what the original "
+                                                        "panel reads to decide whether to show the QR)"})
     state = fields.String(metadata={"description": "STOPPED, STARTING, QR_REQUIRED, PAIRING_CODE, CONNECTED, "
                                                    "DISCONNECTED, LOGGED_OUT or FAILED"})
     since = fields.String(allow_none=True)
@@ -75,7 +78,7 @@ def status():
 def _command(name: str):
     result = connection.command(current_session(), name)
     audit_target(f"session:{current_session()}", action=f"session.{name}", previousState=result["from"])
-    return ok(result, f"{name} requested")
+    return ok(result, say("session.command", command=name))
 
 
 @blp.route("/initialize", methods=["POST"])

@@ -19,6 +19,7 @@ from web.api.sessions_schemas import (DeleteQuerySchema, SessionCreateSchema, Se
                                       SessionPatchSchema, SessionQuerySchema, SessionSchema)
 from web.auth import Capability, authorize_session, current_principal, requires
 from web.schemas import envelope, ok
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/sessions", description="WhatsApp sessions (accounts)")
@@ -66,7 +67,7 @@ def create_session(args):
                            ErrorType.PERMISSION_DENIED)
     row = sessions.create(db, _settings(), by=principal.id, **args)
     audit_target(f"session:{row.name}", action="sessions.create", fields=sorted(args))
-    return ok(_shaped(row), "session created")
+    return ok(_shaped(row), say("session.created"))
 
 
 @blp.route("/<session:name>")
@@ -85,7 +86,7 @@ def update_session(args, name: str):
     default). The worker applies new caps within seconds."""
     row = _own(name)
     audit_target(f"session:{row.name}", action="sessions.update", fields=sorted(args))
-    return ok(_shaped(sessions.update(db, row, by=current_principal().id, **args)), "session updated")
+    return ok(_shaped(sessions.update(db, row, by=current_principal().id, **args)), say("session.updated"))
 
 
 @blp.route("/<session:name>", methods=["DELETE"])
@@ -103,4 +104,4 @@ def delete_session(args, name: str):
     sessions.delete(db, row, _settings(), by=current_principal().id)
     audit_target(f"session:{row.name}", action="sessions.delete")
     return ok({"name": row.name, "deletedAt": row.deleted_at, "logout": "queued",
-               "workerAlive": read_state(row.name)["alive"]}, "session deleted; logout queued")
+               "workerAlive": read_state(row.name)["alive"]}, say("session.deleted"))

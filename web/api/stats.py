@@ -22,6 +22,7 @@ from web.api.messages_schemas import MessageSchema
 from web.auth import Capability, requires
 from web.schemas import envelope, ok
 from web.session_scope import current_session, session_scoped
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("stats", __name__, url_prefix="/api/whatsapp", description="Statistics and system information")
@@ -179,4 +180,4 @@ def reset_error_stats():
     (ERROR_RESET_TIME) zeroes every session's."""
     reset = error_stats.reset(db, current_session())
     audit_target(f"session:{current_session()}", action="error_stats.reset", counters=reset)
-    return ok({"reset": reset}, "error counters reset")
+    return ok({"reset": reset}, say("errors.reset"))

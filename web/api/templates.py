@@ -20,8 +20,10 @@ from web.api.templates_schemas import (PreviewOutSchema, PreviewSchema, Template
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
 from web.pagination import contains_pattern, page
+from web.prefer_wait import PREFER_WAIT_200, wait_after_commit
 from web.schemas import envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("templates", __name__, url_prefix="/api/whatsapp/templates", description="Message templates")
@@ -59,7 +61,7 @@ def create_template(args):
     """Create a template; placeholders `{{name}}` not declared in `variables` become required ones."""
     template = templates.create(db, by=current_principal().id, **args)
     audit_target(f"template:{template.id}", action="template.create", name=template.name)
-    return ok(template, "template created")
+    return ok(template, say("template.created"))
 
 
 @blp.route("/<uuid:template_id>")
@@ -77,7 +79,7 @@ def update_template(args, template_id: uuid.UUID):
     """Change any of name, category, content, variables, isActive and tags."""
     template = templates.get_or_404(db, template_id)
     audit_target(f"template:{template.id}", action="template.update", fields=sorted(args))
-    return ok(templates.update_template(db, template, by=current_principal().id, **args), "template updated")
+    return ok(templates.update_template(db, template, by=current_principal().id, **args), say("template.updated"))
 
 
 @blp.route("/<uuid:template_id>", methods=["DELETE"])
@@ -89,7 +91,7 @@ def delete_template(template_id: uuid.UUID):
     audit_target(f"template:{template.id}", action="template.delete", name=template.name)
     db.delete(template)
     db.flush()
-    return ok(None, "template deleted")
+    return ok(None, say("template.deleted"))
 
 
 @blp.route("/<uuid:template_id>/clone", methods=["POST"])
@@ -99,7 +101,7 @@ def clone_template(template_id: uuid.UUID):
     """Copy a template under the first free name "<name> (copy)", "<name> (copy 2)", ..."""
     copy = templates.clone(db, templates.get_or_404(db, template_id), by=current_principal().id)
     audit_target(f"template:{copy.id}", action="template.clone", source=str(template_id), name=copy.name)
-    return ok(copy, "template cloned")
+    return ok(copy, say("template.cloned"))
 
 
 @blp.route("/<uuid:template_id>/preview", methods=["POST"])
@@ -121,8 +123,10 @@ def preview(args, template_id: uuid.UUID):
 @blp.arguments(TemplateSendSchema)
 @idempotent
 @blp.response(202, envelope(TemplateQueuedSchema))
+@blp.alt_response(200, schema=envelope(TemplateQueuedSchema), description=PREFER_WAIT_200)
 def send(args, template_id: uuid.UUID):
-    """Render the template with `variables` and queue it to `phoneNumber` (as POST /send)."""
+    """Render the template with `variables` and queue it to `phoneNumber` (as POST /send, `Prefer:
+    wait=N` included)."""
     phone = valid_phone(args["phoneNumber"])
     text, template = templates.render_for(db, template_id, args["variables"])
     ignored = templates.render(template, args["variables"]).ignored
@@ -131,8 +135,9 @@ def send(args, template_id: uuid.UUID):
                                template=template)
     audit_target(f"message:{message.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted, **({"transactional": True} if args["transactional"] else {}))
+    wait_after_commit(message.id)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted,
-               "templateId": template.id, "message": text, "ignoredVariables": ignored}, "message queued")
+               "templateId": template.id, "message": text, "ignoredVariables": ignored}, say("message.queued"))
 
 
 @blp.route("/<uuid:template_id>/send-bulk", methods=["POST"])
@@ -175,4 +180,4 @@ def send_bulk(args, template_id: uuid.UUID):
                  invalid=len(invalid), errors=len(errors))
     return ok({"jobId": job.id, "templateId": template.id, "queued": [p.formatted for p in valid],
                "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored)},
-              f"{len(valid)} messages queued, {len(invalid)} invalid numbers, {len(errors)} with missing variables")
+              say("template_bulk.queued", queued=len(valid), invalid=len(invalid), errors=len(errors)))

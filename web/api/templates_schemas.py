@@ -7,7 +7,7 @@ from models.enums import TemplateCategory
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.templates import KEY, NAME_LENGTH
-from web.api.messages_schemas import InvalidNumberSchema, transactional_field
+from web.api.messages_schemas import InvalidNumberSchema, QueuedSchema, transactional_field
 from web.schemas import PageArgs
 
 CATEGORIES = [c.value for c in TemplateCategory]
@@ -98,9 +98,29 @@ class RecipientSchema(Schema):
     variables = Variables(load_default=dict)
 
 
+class Recipient(fields.Field):
+    """One recipient of a template bulk: `{phoneNumber, variables}`, or a plain number string (the
+    original API's form, which takes only the shared variables)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = {"phoneNumber": value}
+        if not isinstance(value, dict):
+            raise ValidationError("must be a phone number string or an object {phoneNumber, variables}")
+        return RecipientSchema().load(value)  # its ValidationError names the nested fields
+
+
 class TemplateBulkSchema(Schema):
-    recipients = fields.List(fields.Nested(RecipientSchema), required=True,
-                             validate=validate.Length(min=1, max=MAX_RECIPIENTS))
+    recipients = fields.List(
+        Recipient(metadata={"oneOf": [
+            {"type": "string", "maxLength": 64},
+            {"type": "object", "required": ["phoneNumber"],
+             "properties": {"phoneNumber": {"type": "string", "maxLength": 64},
+                            "variables": {"type": "object", "maxProperties": 200, "additionalProperties": {}}}},
+        ]}),
+        required=True, validate=validate.Length(min=1, max=MAX_RECIPIENTS),
+        metadata={"description": "numbers as strings (shared variables only) or {phoneNumber, variables} "
+                                 "objects, mixed as you like"})
     variables = Variables(load_default=dict, metadata={"description": "shared defaults for every recipient"})
 
 
@@ -110,10 +130,8 @@ class PreviewOutSchema(Schema):
     ignoredVariables = fields.List(fields.String())
 
 
-class TemplateQueuedSchema(PreviewOutSchema):
-    messageId = fields.UUID()
-    status = fields.String()
-    phoneNumber = fields.String()
+class TemplateQueuedSchema(PreviewOutSchema, QueuedSchema):
+    pass
 
 
 class RecipientErrorSchema(Schema):

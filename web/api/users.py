@@ -16,6 +16,7 @@ from web.auth import Capability, authorize_grantee, current_principal, requires
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.pagination import page
 from web.session_scope import AllowedSessions, granted_sessions
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users and their roles")
@@ -80,7 +81,7 @@ def create_user(args):
     allowed = granted_sessions(args.get("allowed_sessions"))
     user = accounts.create_user(db, args["email"], args["password"], Role(args["role"]), allowed)
     audit_target(f"user:{user.id}", action="user.create", role=user.role)
-    return ok(user, "user created")
+    return ok(user, say("user.created"))
 
 
 @blp.route("/<uuid:user_id>", methods=["PATCH"])
@@ -106,4 +107,4 @@ def update_user(args, user_id: uuid.UUID):
     if "allowed_sessions" in args:
         user.allowed_sessions = granted_sessions(args["allowed_sessions"])
     audit_target(f"user:{user.id}", action="user.update", changed=sorted(args))
-    return ok(user, "user updated")
+    return ok(user, say("user.updated"))

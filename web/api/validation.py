@@ -19,6 +19,7 @@ from web.api.validation_schemas import (MAX_TEXT_BYTES, BatchResultSchema, Check
 from web.auth import Capability, current_principal, requires
 from web.schemas import body_limit, envelope, ok
 from web.session_scope import authorize_row_session, current_session, session_scoped
+from web.texts import say
 from web.transaction import audit_target
 
 blp = Blueprint("validation", __name__, url_prefix="/api/whatsapp", description="Number validation")
@@ -62,12 +63,15 @@ def validate_number(args):
     the job to poll at GET /whatsapp-checks/{jobId}."""
     check = check_number(args["number"], _country(args))
     result = check.as_dict()
-    if not (args["checkWhatsApp"] and check.is_valid):
+    if not check.is_valid:
         return ok(result)
     settings = _settings()
+    # a cached answer costs one indexed read and no session call: given even when not asked for
     cached = contacts.cached_existence(db, check.formatted, settings.whatsapp_check_ttl_hours)
     if cached is not None:
-        return ok({**result, "hasWhatsApp": cached}, "cached answer")
+        return ok({**result, "hasWhatsApp": cached}, say("check.cached"))
+    if not args["checkWhatsApp"]:
+        return ok(result)
     job = existence.create_job(db, session_name=current_session(), numbers=[check.formatted],
                                user_id=current_principal().id)
     audit_target(f"check:{job.id}", action="number.check_whatsapp", phoneNumber=check.formatted)
@@ -76,10 +80,10 @@ def validate_number(args):
     if args["waitSeconds"] > 0 and read_state(current_session())["state"] == "CONNECTED":
         answer = _wait_for_answer(job.id, check.formatted, args["waitSeconds"])
     if answer is not None:
-        return ok({**result, "hasWhatsApp": answer}, "answered by the session")
+        return ok({**result, "hasWhatsApp": answer}, say("check.answered"))
     pending = {"jobId": job.id, "status": "RUNNING", "pending": 1}
     return ok({**result, "hasWhatsApp": None, "whatsAppCheck": pending},
-              "the session has not answered yet: poll whatsAppCheck.jobId"), 202
+              say("check.pending")), 202
 
 
 @blp.route("/validate-batch", methods=["POST"])

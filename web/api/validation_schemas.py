@@ -39,7 +39,9 @@ class NumberResultSchema(Schema):
     type = fields.String(allow_none=True)
     displayFormat = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
-    hasWhatsApp = fields.Boolean(allow_none=True, metadata={"description": "only when checkWhatsApp was asked"})
+    hasWhatsApp = fields.Boolean(allow_none=True, metadata={
+        "description": "the cached answer when there is one (asked for or not); else, with checkWhatsApp, the "
+                       "session's answer (null while it has not answered); absent otherwise"})
 
 
 class CheckRefSchema(Schema):

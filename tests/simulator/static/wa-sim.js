@@ -423,6 +423,89 @@
     return await response.blob();
   }
 
+  // ----- group (wa-js src/group/functions) ------------------------------------------------
+  async function groupCall(op, args) {
+    requireLinked();
+    var data = await request('POST', '/sim/page/group', {op: op, args: args});
+    return data.result;
+  }
+
+  function groupWid(id) {
+    var wid = assertWid(id);
+    return wid._serialized;
+  }
+
+  function widList(ids) {
+    return (Array.isArray(ids) ? ids : [ids]).map(function (id) { return assertWid(id)._serialized; });
+  }
+
+  function participantModels(list) {
+    return list.map(function (p) { return {id: toWid(p.id), isAdmin: !!p.isAdmin, isSuperAdmin: !!p.isSuperAdmin}; });
+  }
+
+  // A GroupMetadataModel-like object: participants is a collection (getModelsArray, iAmAdmin).
+  function metadataModel(m) {
+    var models = participantModels(m.participants);
+    var participants = {
+      getModelsArray: function () { return models.slice(); },
+      get length() { return models.length; },
+      iAmAdmin: function () {
+        return models.some(function (p) { return p.id.toString() === st.me && (p.isAdmin || p.isSuperAdmin); });
+      },
+    };
+    return {id: toWid(m.id), subject: m.subject, desc: m.desc, owner: toWid(m.owner), creation: m.creation,
+      announce: m.announce, restrict: m.restrict, size: m.size, isLidAddressingMode: m.isLidAddressingMode,
+      participants: participants};
+  }
+
+  function chatModel(c) {
+    return {id: toWid(c.id), name: c.name, isGroup: true, groupMetadata: metadataModel(c.groupMetadata)};
+  }
+
+  var group = {
+    create: async function (groupName, participantsIds) {
+      var result = await groupCall('create', [String(groupName), widList(participantsIds)]);
+      return {gid: toWid(result.gid), participants: result.participants};
+    },
+    getAllGroups: async function () {
+      return (await groupCall('getAllGroups', [])).map(chatModel);
+    },
+    getParticipants: async function (groupId) {
+      return participantModels(await groupCall('getParticipants', [groupWid(groupId)]));
+    },
+    iAmAdmin: async function (groupId) { return await groupCall('iAmAdmin', [groupWid(groupId)]); },
+    addParticipants: async function (groupId, ids) {
+      return await groupCall('addParticipants', [groupWid(groupId), widList(ids)]);
+    },
+    removeParticipants: async function (groupId, ids) {
+      await groupCall('removeParticipants', [groupWid(groupId), widList(ids)]);
+    },
+    promoteParticipants: async function (groupId, ids) {
+      await groupCall('promoteParticipants', [groupWid(groupId), widList(ids)]);
+    },
+    demoteParticipants: async function (groupId, ids) {
+      await groupCall('demoteParticipants', [groupWid(groupId), widList(ids)]);
+    },
+    getInviteCode: async function (groupId) { return await groupCall('getInviteCode', [groupWid(groupId)]); },
+    revokeInviteCode: async function (groupId) { return await groupCall('revokeInviteCode', [groupWid(groupId)]); },
+    leave: async function (groupId) { await groupCall('leave', [groupWid(groupId)]); },
+    setSubject: async function (groupId, subject) {
+      return await groupCall('setSubject', [groupWid(groupId), String(subject)]);
+    },
+    setDescription: async function (groupId, description) {
+      return await groupCall('setDescription', [groupWid(groupId), String(description)]);
+    },
+  };
+
+  // WPP.chat.find: a ChatModel; only groups carry groupMetadata (what the driver reads it for).
+  async function findChat(chatId) {
+    var wid = assertWid(chatId);
+    requireLinked();
+    if (!wid.isGroup()) return {id: wid, name: undefined, isGroup: false, groupMetadata: undefined};
+    var meta = await groupCall('find', [wid._serialized]);
+    return {id: wid, name: meta.subject, isGroup: true, groupMetadata: metadataModel(meta)};
+  }
+
   // ----- contact --------------------------------------------------------------------------
   async function queryWidExists(id) {
     var wid = assertWid(id);
@@ -528,7 +611,9 @@
       getMessages: getMessages,
       markIsRead: markIsRead,
       downloadMedia: downloadMedia,
+      find: findChat,
     },
+    group: group,
     contact: {queryWidExists: queryWidExists, queryExists: queryWidExists, list: listContacts,
       getPnLidEntry: getPnLidEntry},
     util: {WPPError: WPPError, createWid: function (id) { try { return assertWid(id); } catch (e) { return undefined; } }},
