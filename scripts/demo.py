@@ -185,6 +185,7 @@ def main() -> int:
         else:
             print("(set ADMIN_PASSWORD to let the demo log in and send a message)")
         print(f"""
+panel:     {base}/admin/ (the admin panel: log in with the credentials below)
 API:       {base}/api/docs (OpenAPI: {base}/api/openapi.json)
 login:     {email} / {password or '(the password you set before: ADMIN_PASSWORD resets it)'}
 Flower:    http://127.0.0.1:{flower_port}/ (user {settings.flower_user} / {settings.flower_password})

@@ -12,6 +12,7 @@ import time
 from core.errors import GatewayError
 from core.redis import Keys, get_redis
 from models.enums import ErrorType
+from services import dispatch
 from services.session_state import read_state, send_control
 
 # command -> (states it makes sense from, the state it moves to)
@@ -25,6 +26,18 @@ MOVES = {
                 "STOPPED"}, "LOGGED_OUT"),
     "pairing_code": ({"QR_REQUIRED", "PAIRING_CODE", "LOGGED_OUT"}, "PAIRING_CODE"),
 }
+
+
+def status(session: str) -> dict:
+    """What a caller sees of `session` (GET /api/whatsapp/status and the admin panel): the published
+    state, who is linked, worker liveness and queue depths."""
+    state = read_state(session)
+    phone = (state["phone"] or "").split("@")[0] or None
+    return {"session": session, "connected": state["state"] == "CONNECTED", "state": state["state"], "since": state["since"], "phoneNumber": phone,
+            "name": state["name"], "workerAlive": state["alive"], "worker": state["worker"],
+            "heartbeatAge": state["heartbeat_age"], "qrWaiting": bool(state["qr"]) and state["alive"]
+            and state["state"] == "QR_REQUIRED", "qrAt": state["qr_at"],
+            "queueDepth": dispatch.queue_depth(session), "error": state["error"]}
 
 
 def worker_state(session: str) -> dict:

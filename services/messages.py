@@ -312,3 +312,20 @@ def history(message: Message, events: list[MessageEvent]) -> list[dict]:
             steps.append({"status": status.value, "at": at})
     steps += [{"status": e.status, "at": e.at, "errorType": e.error_type, "detail": e.detail} for e in events]
     return sorted(steps, key=lambda step: step["at"])
+
+
+def mark_read(session: Session, rows: Sequence[Message]) -> list[Message]:
+    """Mark incoming messages READ (the API's /messages/{id}/read, the panel's conversation) and,
+    after commit, send the read receipt: one per chat, since WhatsApp reads a chat, not a message.
+    -> the rows that changed."""
+    changed = [m for m in rows if m.direction == Direction.INCOMING.value and m.status != MessageStatus.READ.value]
+    for message in changed:
+        message.status = MessageStatus.READ.value
+        message.read_at = now()
+    if changed:
+        events.message_changed(session, "message.read", changed)
+    receipts = {(m.session, m.chat_id): m.id for m in changed}  # the last row of each chat carries it
+    for (session_name, _chat), message_id in receipts.items():
+        after_commit(session, lambda message_id=message_id, name=session_name: dispatch.publish_mark_read(
+            message_id, name))
+    return changed

@@ -146,6 +146,35 @@ def detailed(session: Session, days: int, tz: str, session_name: str) -> dict:
     return _answer(session, days, since, tz, hours, top, used, failures, medians)
 
 
+def daily(session: Session, days: int, tz: str, session_name: str) -> dict:
+    """The per-day series and failures by type of detailed(), alone: one GROUP BY on the hourly
+    rollup (no top contacts, no medians), for the admin panel's monitoring page, which shows only
+    these and must answer within 300 ms over 90 days. Zones with a non-whole-hour offset (whose
+    local days do not fall on the rollup's UTC hours) take detailed()'s exact path."""
+    since = window_start(days, tz)
+    if not _whole_hour_offsets(tz, since):
+        full = detailed_scan(session, days, tz, session_name)
+        return {"days": days, "perDay": full["perDay"], "failuresByType": full["failuresByType"]}
+    rows = session.execute(text("""
+        SELECT (hour AT TIME ZONE :tz)::date AS day, direction, status, error_type, sum(count) AS n
+        FROM message_hourly_counts WHERE session = :session AND hour >= :since
+        GROUP BY 1, 2, 3, 4 HAVING sum(count) > 0 ORDER BY 1"""),
+        {"since": since, "tz": tz, "session": session_name}).all()
+    per_day: dict[str, dict] = {}
+    failures: dict[str, int] = {}
+    for row in rows:
+        date = row.day.isoformat()
+        day = per_day.setdefault(date, {"date": date, "incoming": 0, "outgoing": 0, "sent": 0, "failed": 0})
+        day[row.direction] += row.n
+        if row.direction == Direction.OUTGOING.value and row.status in DONE:
+            day["sent"] += row.n
+        elif row.direction == Direction.OUTGOING.value and row.status == MessageStatus.FAILED.value:
+            day["failed"] += row.n
+            failures[row.error_type or "UNKNOWN"] = failures.get(row.error_type or "UNKNOWN", 0) + row.n
+    return {"days": days, "perDay": list(per_day.values()),
+            "failuresByType": dict(sorted(failures.items(), key=lambda item: (-item[1], item[0])))}
+
+
 def _bucket_bounds(bucket: int) -> tuple[float, float]:
     """Seconds [low, high) of a latency bucket (see models.stats.MessageLatencyDaily)."""
     if bucket <= 0:

@@ -13,9 +13,13 @@ SPEC_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
 SAMPLE_VALUES = {"UUIDConverter": str(uuid.uuid4()), "IntegerConverter": "1"}
 
 
-def _routes(app):
+def _routes(app, panel: bool = False):
+    """The API's routes (bearer tokens), or with `panel` the admin panel's (session cookie: walked
+    per role by tests/test_admin_panel.py), each as (endpoint, method, path, view)."""
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.endpoint.startswith("api-docs."):
+            continue
+        if rule.endpoint.startswith("admin.") != panel:
             continue
         view = app.view_functions[rule.endpoint]
         path = rule.build({name: SAMPLE_VALUES.get(type(conv).__name__, "393331234567")
@@ -32,7 +36,8 @@ def _call(client, method, path, headers):
 
 
 def test_every_route_declares_its_access(app):
-    undeclared = [endpoint for endpoint, _m, _p, view in _routes(app) if not hasattr(view, "_access")]
+    undeclared = [endpoint for panel in (False, True) for endpoint, _m, _p, view in _routes(app, panel)
+                  if not hasattr(view, "_access")]
     assert undeclared == []
     assert {endpoint for endpoint, *_ in _routes(app)} >= {"auth.login", "auth.me", "audit.list_audit"}
 

@@ -10,6 +10,7 @@ from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from models.enums import ErrorType
 from services.bulk import MAX_RECIPIENTS
+from web.admin import PANEL_BLUEPRINT
 from web.api.docs import SWAGGER_UI_URL
 from web.transaction import JSON_METHODS
 
@@ -63,12 +64,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     })
     register_error_handlers(app)
 
+    from web.admin import init_panel
     from web.api import register_blueprints
     from web.api.docs import blp as docs_assets
     from web.cli import register_cli
 
     register_blueprints(app, api)
     app.register_blueprint(docs_assets)
+    init_panel(app, settings)
     register_cli(app)
     init_rate_limits(app, settings)  # last: it wraps the views that have a limit of their own
     return app
@@ -77,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _check_body():
     """Refuse bodies that are too large or not JSON before any view reads them."""
     req = request._get_current_object()  # one context lookup, not one per attribute (every request pays)
-    if req.method not in JSON_METHODS:
+    if req.method not in JSON_METHODS or req.blueprint == PANEL_BLUEPRINT:  # the panel posts HTML forms
         return None
     view = current_app.view_functions.get(req.endpoint)
     larger = getattr(view, "_max_body", None)

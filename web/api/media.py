@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app
 
 from core.db import db
-from services import bulk, media, messages, optout, safe_fetch
+from services import bulk, media, optout, safe_fetch, sending
 from web.api.blueprint import MULTIPART_OR_JSON, Blueprint
 from web.api.media_schemas import (MediaQueuedSchema, SendMediaBulkSchema, SendMediaSchema, StoredSchema,
                                    UploadSchema)
@@ -85,10 +85,10 @@ def send_media(args):
     MEDIA_MAX_BYTES, 413; empty, 422. Nothing is stored then. `Idempotency-Key`, `transactional`
     (a number that opted out) and `Prefer: wait=N` as for /send."""
     phone = valid_phone(args.get("phoneNumber") or args["recipient"])
-    optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])
+    optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])  # before the bytes are stored
     stored = _store(args)
-    [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=args.get("caption"),
-                                 user_id=current_principal().id, media=stored)
+    message = sending.send_one(db, session_name=current_session(), phone=phone, text=args.get("caption"),
+                               user_id=current_principal().id, transactional=args["transactional"], media=stored)
     audit_target(f"message:{message.id}", action="message.send_media", phoneNumber=phone.formatted,
                  mediaId=str(stored.id), type=stored.kind, size=stored.size,
                  **({"transactional": True} if args["transactional"] else {}))

@@ -6,11 +6,11 @@ import uuid
 from flask import Response, current_app
 from sqlalchemy import select
 
-from core.db import after_commit, db, get_or_404
+from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
-from models.enums import Direction, ErrorType, MessageStatus
-from services import bulk, dispatch, events, groups, guard_rails, media, messages, optout
+from models.enums import Direction, ErrorType
+from services import bulk, groups, guard_rails, media, messages, sending
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -63,11 +63,10 @@ def send(args):
         target = groups.GroupRecipient(groups.group_chat_id(args["groupId"]))
     else:
         target = valid_phone(args.get("phoneNumber") or args["recipient"])
-        optout.refuse_unless_transactional(db, target.formatted, args["transactional"])
     group_id = target.chat_id if isinstance(target, groups.GroupRecipient) else None
-    text = messages.sanitise_text(args["message"])
-    [message] = messages.enqueue(db, session_name=current_session(), phones=[target], bodies=text,
-                                 user_id=current_principal().id)
+    message = sending.send_one(db, session_name=current_session(), phone=target,
+                               text=messages.sanitise_text(args["message"]), user_id=current_principal().id,
+                               transactional=args["transactional"])
     audit_target(f"message:{message.id}", action="message.send",
                  **({"groupId": group_id} if group_id else {"phoneNumber": target.formatted}),
                  **({"transactional": True} if args["transactional"] else {}))
@@ -161,11 +160,7 @@ def mark_read(message_id: uuid.UUID):
     if message.direction != Direction.INCOMING.value:
         raise GatewayError(409, "only incoming messages can be marked as read")
     audit_target(f"message:{message.id}", action="message.read")
-    if message.status != MessageStatus.READ.value:
-        message.status = MessageStatus.READ.value
-        message.read_at = messages.now()
-        events.message_changed(db, "message.read", [message])
-        after_commit(db, lambda: dispatch.publish_mark_read(message.id, message.session))
+    messages.mark_read(db, [message])
     return ok(message, say("message.read"))
 
 

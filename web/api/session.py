@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from core.errors import GatewayError
 from models.enums import ErrorType
-from services import connection, dispatch
+from services import connection
 from services.session_state import read_state
 from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
@@ -72,13 +72,7 @@ class PairingCodeSchema(Schema):
 @blp.response(200, envelope(StatusSchema))
 def status():
     """State of the session (from Redis, never the browser), worker liveness and queue depth."""
-    session = current_session()
-    state = read_state(session)
-    phone = (state["phone"] or "").split("@")[0] or None
-    return ok({"session": session, "connected": state["state"] == "CONNECTED", "state": state["state"], "since": state["since"], "phoneNumber": phone,
-               "name": state["name"], "workerAlive": state["alive"], "worker": state["worker"],
-               "heartbeatAge": state["heartbeat_age"], "qrWaiting": bool(state["qr"]) and state["alive"]
-               and state["state"] == "QR_REQUIRED", "queueDepth": dispatch.queue_depth(session), "error": state["error"]})
+    return ok(connection.status(current_session()))
 
 
 def _command(name: str):

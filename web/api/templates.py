@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from core.db import db
 from core.errors import GatewayError
 from models import Template
-from services import bulk, guard_rails, media, messages, optout, templates
+from services import bulk, guard_rails, media, messages, sending, templates
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
@@ -130,11 +130,10 @@ def send(args, template_id: uuid.UUID):
     phone = valid_phone(args["phoneNumber"])
     text, template = templates.render_for(db, template_id, args["variables"])
     ignored = templates.render(template, args["variables"]).ignored
-    optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])
     stored = media.attachment(db, args.get("mediaId"), current_session())
-    [message] = messages.enqueue(db, session_name=current_session(), phones=[phone], bodies=text,
-                                 user_id=current_principal().id, template_id=template.id, media=stored)
-    templates.count_usage(db, template, 1)
+    message = sending.send_one(db, session_name=current_session(), phone=phone, text=text,
+                               user_id=current_principal().id, transactional=args["transactional"],
+                               template=template, media=stored)
     audit_target(f"message:{message.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted, **({"transactional": True} if args["transactional"] else {}))
     wait_after_commit(message.id)

@@ -1,0 +1,70 @@
+"""Issue 16's benchmark: the server time of every admin panel page on 1,000,000 messages.
+
+    python -m tests.benchmarks bench_panel      (or `make bench` for every benchmark)
+
+The same seeded database as bench_validation (`<bench database>_stats`, BENCH_STATS_REUSE=1 reuses
+it), the whole app in-process through the Flask test client with a logged-in panel session
+(cookie, role check, session resolution, queries, Jinja). Target: p95 <= 300 ms for every page.
+"""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from sqlalchemy import text
+
+from tests.benchmarks.bench_validation import MESSAGES, REQUESTS, SESSION, _app_and_token, _stats_database
+from tests.benchmarks.harness import emit, median, percentile, prepare
+
+BENCH = "panel"
+TARGET_MS = 300
+
+
+def _logged_in_client(app):
+    from core.db import db
+    from models import User
+    from models.enums import Role
+    from services.passwords import hash_password
+
+    user = User(email=f"panel-{uuid.uuid4().hex[:6]}@example.com", password_hash=hash_password("bench password"),
+                role=Role.SUPER_ADMIN.value)
+    db.add(user)
+    db.commit()
+    phone = db.execute(text("SELECT phone_number FROM messages WHERE session = :s ORDER BY created_at DESC LIMIT 1"),
+                       {"s": SESSION}).scalar()
+    db.remove()
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/login").get_data(as_text=True)).group(1)
+    response = client.post("/admin/login", data={"email": user.email, "password": "bench password", "csrf_token": token})
+    assert response.status_code == 302, response.status_code
+    return client, phone
+
+
+def main() -> None:
+    prepare()
+    app, _headers = _app_and_token(_stats_database())
+    client, phone = _logged_in_client(app)
+    fragment = {"X-Panel-Fragment": "1"}
+    for path, headers in ((f"/admin/connection?session={SESSION}", None),
+                          (f"/admin/connection/state?session={SESSION}", fragment),
+                          (f"/admin/send?session={SESSION}", None),
+                          (f"/admin/messages?session={SESSION}", None),
+                          (f"/admin/messages?session={SESSION}&q=prova", None),
+                          (f"/admin/messages?session={SESSION}&q=nowhere", None),
+                          (f"/admin/messages?session={SESSION}&q={phone}", None),
+                          (f"/admin/messages/{phone}?session={SESSION}", None),
+                          (f"/admin/messages/{phone}/chat?session={SESSION}", fragment),
+                          (f"/admin/monitoring?session={SESSION}", None),
+                          (f"/admin/monitoring/figures?session={SESSION}&days=30", fragment),
+                          (f"/admin/monitoring?session={SESSION}&days=90", None)):
+        client.get(path, headers=headers)  # warm-up
+        times = []
+        for _ in range(REQUESTS):
+            started = time.perf_counter()
+            response = client.get(path, headers=headers)
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (path, response.status_code)
+        p95 = percentile(times, 95)
+        emit(BENCH, f"p95_ms {path.replace(phone, '<number>')}", p95, target=f"<= {TARGET_MS} ms",
+             ok=p95 <= TARGET_MS, p50_ms=round(median(times), 1), messages=MESSAGES)

@@ -1,0 +1,75 @@
+"""The README's screenshots of the panel's main pages (docs/panel/*.png), taken on the simulator.
+Not part of `make test` (the name is not test_*); run it by path when a page changes:
+
+    .venv/bin/pytest tests/panel_screenshots.py
+"""
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from selenium.webdriver.support.ui import Select
+from sqlalchemy import text
+
+from core.db import db
+from models.enums import Role
+from services import templates
+from tests.fixtures.web import PASSWORD
+from tests.test_admin_browser import worker  # noqa: F401 - the fixture
+from tests.waiting import wait_until
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "panel"
+pytestmark = [pytest.mark.browser]
+
+
+def shot(page, name):
+    """A small PNG: three quarters of the window, 64 colours."""
+    png = page.driver.get_screenshot_as_png()
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.LANCZOS)
+    image.quantize(colors=64).save(OUT / f"{name}.png", optimize=True)
+
+
+def test_screenshots_of_the_main_pages(panel_browser, worker, simulator, make_user):
+    page = panel_browser
+    page.driver.set_window_size(1000, 820)
+    page.login(make_user(Role.SUPER_ADMIN, email="anna.admin@example.com").email, PASSWORD)
+    wait_until(lambda: page.count("#qr img") and page.driver.execute_script(
+        "const i = document.querySelector('#qr img'); return i && i.complete && i.naturalWidth > 0"), 60, "QR")
+    shot(page, "connection-qr")
+    simulator.config(autoAck={"serverMs": 50, "deliveredMs": 800, "readMs": 1600})
+    simulator.scan()
+    wait_until(lambda: page.text("#state") == "CONNECTED", 60, "connected")
+    shot(page, "connection")
+    templates.create(db, by=None, name="promemoria", category="notification",
+                     content="Ciao {{nome}}, ti aspettiamo il {{giorno}} alle {{ora}}.")
+    db.commit()
+    page.open("/admin/send")
+    page.find("#phoneNumber").send_keys("333 123 4567")
+    page.find("#message").send_keys("Buongiorno, la pratica è pronta.")
+    page.find("#send-text button[type=submit]").click()
+    wait_until(lambda: page.count(".bubble.outgoing .tick-READ"), 60, "read")
+    simulator.incoming("393331234567", "Grazie mille, passo domani!", pushname="Mario Rossi")
+    wait_until(lambda: page.count(".bubble.incoming"), 30, "incoming")
+    page.find("#message").send_keys("Perfetto, a domani.")
+    page.find("form.card button[type=submit]").click()
+    wait_until(lambda: page.count(".bubble.outgoing .tick-READ") == 2, 60, "read 2")
+    shot(page, "conversation")
+    simulator.incoming("393339876543", "Salve, vorrei un appuntamento", pushname="Giulia")
+    wait_until(lambda: db.execute(text("SELECT count(*) FROM messages WHERE direction = 'incoming'")).scalar() == 2,
+               30, "the second incoming message")
+    page.open("/admin/messages")
+    shot(page, "messages")
+    page.open("/admin/send")
+    Select(page.find("#template-pick")).select_by_visible_text("promemoria")
+    wait_until(lambda: page.count("#var-nome"), 10, "template form")
+    page.find("#tpl-phoneNumber").send_keys("333 987 6543")
+    page.find("#var-nome").send_keys("Giulia")
+    page.find("#var-giorno").send_keys("martedì 2")
+    page.find("#var-ora").send_keys("10:30")
+    page.find("#preview-button").click()
+    wait_until(lambda: page.count("#preview"), 10, "preview")
+    page.driver.execute_script("document.querySelector('#preview').scrollIntoView()")
+    shot(page, "send")
+    page.open("/admin/monitoring")
+    shot(page, "monitoring")

@@ -1,0 +1,51 @@
+"""The monitoring page: sends today and in total with their success rate (target > 98 %), the
+connection, the last days' series and failures by type from the rollups (services.stats, as the
+API's /stats and /detailed-stats), and the latest errors for who may read /error-stats."""
+from __future__ import annotations
+
+from flask import current_app, render_template, request
+
+from core.db import db
+from services import connection, error_stats, stats
+from web.admin.blueprint import blp, panel_session, visible_sessions
+from web.admin.security import panel_page
+from web.auth import Capability, allowed, current_principal
+
+WINDOWS = (1, 7, 30, 90)  # days, as the original panel's charts
+TARGET_SUCCESS = 0.98
+LATEST_ERRORS = 10
+
+
+def _days() -> int:
+    try:
+        days = int(request.args.get("days", "7"))
+    except ValueError:
+        days = 7
+    return days if days in WINDOWS else 7
+
+
+def _figures(session: str, days: int) -> dict:
+    tz = current_app.config["SETTINGS"].timezone
+    detailed = stats.daily(db, days, tz, session)
+    peak = max([d["outgoing"] + d["incoming"] for d in detailed["perDay"]] or [0])
+    may_read_errors = allowed(current_principal().role, Capability.MANAGE)
+    return {"overview": stats.overview(db, tz, session), "detailed": detailed, "peak": peak or 1,
+            "status": connection.status(session), "target": TARGET_SUCCESS, "days": days,
+            "errors": error_stats.recent_failures(db, session, LATEST_ERRORS) if may_read_errors else None}
+
+
+@blp.route("/monitoring", methods=["GET"])
+@panel_page(Capability.VIEW)
+def monitoring_page():
+    session = panel_session()
+    days = _days()
+    return render_template("admin/monitoring.html", session=session, sessions=visible_sessions(),
+                           windows=WINDOWS, **_figures(session, days))
+
+
+@blp.route("/monitoring/figures", methods=["GET"])
+@panel_page(Capability.VIEW)
+def monitoring_figures():
+    """The live part of the monitoring page, polled."""
+    session = panel_session()
+    return render_template("admin/_monitoring.html", session=session, **_figures(session, _days()))
