@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from models import Contact, Message
@@ -27,6 +27,11 @@ def key_id(wa_message_id: str) -> str:
     """The message's own id inside a serialized key, whichever form its chat takes."""
     parts = wa_message_id.split("_")
     return parts[2] if len(parts) >= 3 else wa_message_id
+
+
+def key_id_sql():
+    """`key_id` of messages.wa_message_id in SQL: the expression of the index ix_messages_session_wa_key."""
+    return func.split_part(Message.wa_message_id, literal_column("'_'"), literal_column("3"))
 
 
 def phone_of(session: Session, lid: str) -> str | None:

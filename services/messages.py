@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import redis
-from sqlalchemy import func, insert, literal_column, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import metrics
@@ -280,7 +280,7 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
         # the same message of ours under the chat's other form (`@lid` / `@c.us`, see services/lids.py)
         message = session.scalar(select(Message).where(
             Message.session == session_name, Message.from_me.is_(True),
-            func.split_part(Message.wa_message_id, literal_column("'_'"), literal_column("3")) == own_id)
+            lids.key_id_sql() == own_id)
             .limit(1).with_for_update())
     if message is None:
         return AckResult.UNKNOWN

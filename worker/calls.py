@@ -79,22 +79,11 @@ class WhatsAppCalls:
         """-> {id, ack, from, to, ...}; `options` as wa-js (quotedMsg, linkPreview, waitForAck...)."""
         return self.call_wpp("chat.sendTextMessage", chat_id, text, options)
 
-    def send_file(self, chat_id: str, data: str, *, type: str = "auto-detect", caption: str | None = None,
-                  filename: str | None = None, mimetype: str | None = None) -> dict:
-        """`data` is a data URL or base64 string (wa-js `sendFileMessage`)."""
-        options = {"type": type, "caption": caption, "filename": filename, "mimetype": mimetype}
-        return self.call_wpp("chat.sendFileMessage", chat_id, data,
-                             {k: v for k, v in options.items() if v is not None})
-
     def get_messages(self, chat_id: str, count: int = 20, **options: Any) -> list[dict]:
         return self.call_wpp("chat.getMessages", chat_id, {"count": count, **options}) or []
 
     def mark_read(self, chat_id: str) -> dict:
         return self.call_wpp("chat.markIsRead", chat_id) or {}
-
-    def download_media(self, message_id: str) -> str:
-        """The media of a message as a data URL (`data:<mimetype>;base64,...`)."""
-        return self.call_wpp("chat.downloadMedia", message_id)
 
     def query_exists(self, chat_id: str) -> dict | None:
         """None when the number is not on WhatsApp."""

@@ -261,9 +261,11 @@ class Courier:
         except WhatsAppError:
             recent = []  # no chat at all: it was never sent
         candidates = [m for m in recent if m.get("fromMe") and same_content(m, message)]
-        taken = set(db.scalars(select(Message.wa_message_id).where(
-            Message.session == message.session, Message.wa_message_id.in_([m["id"] for m in candidates]))))
-        found = [m for m in candidates if m["id"] not in taken]
+        # a row may hold the id under the chat's other form (`@c.us` / `@lid`): compare the keys' own ids
+        own_ids = [lids.key_id(m["id"]) for m in candidates]
+        taken = set(db.scalars(select(lids.key_id_sql()).where(
+            Message.session == message.session, Message.from_me.is_(True), lids.key_id_sql().in_(own_ids))))
+        found = [m for m in candidates if lids.key_id(m["id"]) not in taken]
         if found:
             log.info("message %s was sent before the crash: %s", message.id, found[0]["id"])
             self._record_sent(message, found[0]["id"])
