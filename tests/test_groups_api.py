@@ -78,6 +78,26 @@ def test_text_to_a_group_is_one_more_queued_message(committed_client, committed_
     assert [m["messageId"] for m in listed["data"]] == [data["messageId"]]
 
 
+def test_media_to_a_group_is_one_more_queued_message(committed_client, committed_db, pro, queued_tasks):
+    import base64
+
+    from tests.media_samples import png
+
+    picture = png()
+    answer = committed_client.post("/api/whatsapp/send-media", headers=pro, json={
+        "groupId": "120363012345678901", "base64": base64.b64encode(picture).decode(), "caption": "foto"})
+    assert answer.status_code == 202, answer.json
+    data = answer.json["data"]
+    assert (data["groupId"], data["phoneNumber"], data["type"]) == ("120363012345678901@g.us", None, "image")
+    row = committed_db.get(Message, uuid.UUID(data["messageId"]))
+    assert (row.chat_id, row.phone_number, row.is_group_msg, row.caption, row.media_id) == \
+        ("120363012345678901@g.us", None, True, "foto", uuid.UUID(data["mediaId"]))
+    assert [t["task"] for t in queued_tasks()] == ["tasks.messages.send_message"]
+    both = committed_client.post("/api/whatsapp/send-media", headers=pro, json={
+        "groupId": "120363012345678901", "phoneNumber": "3331234567", "base64": base64.b64encode(picture).decode()})
+    assert both.status_code == 422
+
+
 def test_reads_answer_503_at_once_without_a_connected_worker(client, pro, admin, queued_tasks):
     for path, headers in (("/groups", pro), ("/groups/120363012345678901", pro),
                           ("/groups/120363012345678901/invite-link", admin)):

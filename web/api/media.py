@@ -8,7 +8,7 @@ from services import bulk, media, optout, safe_fetch, sending
 from web.api.blueprint import MULTIPART_OR_JSON, Blueprint
 from web.api.media_schemas import (MediaQueuedSchema, SendMediaBulkSchema, SendMediaSchema, StoredSchema,
                                    UploadSchema)
-from web.api.messages import valid_phone
+from web.api.messages import recipient_of, valid_phone
 from web.api.messages_schemas import BulkAcceptedSchema
 from web.auth import Capability, current_principal, requires
 from web.idempotent import idempotent
@@ -77,24 +77,27 @@ def upload(args):
 @blp.response(202, envelope(MediaQueuedSchema))
 @blp.alt_response(200, schema=envelope(MediaQueuedSchema), description=PREFER_WAIT_200)
 def send_media(args):
-    """Queue one image, video, audio, voice note (`ptt`), document or sticker, with an optional caption.
+    """Queue one image, video, audio, voice note (`ptt`), document or sticker, with an optional caption,
+    to a phone number or, with `groupId`, to a group.
 
     The body is `multipart/form-data` (a `file` part plus the other fields) or JSON with `url`,
     `base64` or `mediaId` (a file stored before with POST /media). The type is read from the file's bytes: a file of no known type, or whose bytes are
     not what `type` or its name says, is 415; larger than WhatsApp's limit for its type or than
     MEDIA_MAX_BYTES, 413; empty, 422. Nothing is stored then. `Idempotency-Key`, `transactional`
     (a number that opted out) and `Prefer: wait=N` as for /send."""
-    phone = valid_phone(args.get("phoneNumber") or args["recipient"])
-    optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])  # before the bytes are stored
+    phone, group_id = recipient_of(args)
+    if phone.formatted:  # before the bytes are stored
+        optout.refuse_unless_transactional(db, phone.formatted, args["transactional"])
     stored = _store(args)
     message = sending.send_one(db, session_name=current_session(), phone=phone, text=args.get("caption"),
                                user_id=current_principal().id, transactional=args["transactional"], media=stored)
-    audit_target(f"message:{message.id}", action="message.send_media", phoneNumber=phone.formatted,
+    audit_target(f"message:{message.id}", action="message.send_media",
+                 **({"groupId": group_id} if group_id else {"phoneNumber": phone.formatted}),
                  mediaId=str(stored.id), type=stored.kind, size=stored.size,
                  **({"transactional": True} if args["transactional"] else {}))
     wait_after_commit(message.id)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": phone.formatted,
-               "mediaId": stored.id, "type": stored.kind, "mimetype": stored.mimetype, "size": stored.size,
+               "groupId": group_id, "mediaId": stored.id, "type": stored.kind, "mimetype": stored.mimetype, "size": stored.size,
                "filename": stored.filename}, "media message queued")
 
 

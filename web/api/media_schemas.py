@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.bulk import MAX_RECIPIENTS
 from services.media import KINDS
-from web.api.messages_schemas import transactional_field
+from web.api.messages_schemas import OneRecipient
 
 CAPTION_MAX = 4096  # WhatsApp cuts captions longer than this
 URL_MAX = 2000
@@ -45,16 +45,8 @@ class _MediaSource(UploadSchema):
     caption = fields.String(validate=validate.Length(max=CAPTION_MAX))
 
 
-class SendMediaSchema(_MediaSource):
-    phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
-    recipient = fields.String(validate=validate.Length(min=1, max=64),
-                              metadata={"description": "alias of phoneNumber"})
-    transactional = transactional_field()
-
-    @validates_schema
-    def _one_recipient(self, data, **_kwargs):
-        if not (data.get("phoneNumber") or data.get("recipient")):
-            raise ValidationError("phoneNumber (or recipient) is required", field_name="phoneNumber")
+class SendMediaSchema(_MediaSource, OneRecipient):
+    pass
 
 
 class SendMediaBulkSchema(_MediaSource):
@@ -74,7 +66,8 @@ class StoredSchema(Schema):
 class MediaQueuedSchema(Schema):
     messageId = fields.UUID()
     status = fields.String()
-    phoneNumber = fields.String()
+    phoneNumber = fields.String(allow_none=True, metadata={"description": "null for a send to a group"})
+    groupId = fields.String(allow_none=True, metadata={"description": "the group's chat id for a send to a group"})
     mediaId = fields.UUID()
     type = fields.String()
     mimetype = fields.String()

@@ -59,11 +59,7 @@ def send(args):
     on its way after N seconds, it is the 202 QUEUED answer. `Preference-Applied: wait=N` says the
     wait was applied (a busy server may answer at once without it). A replayed Idempotency-Key
     answer is the first answer as it was stored (202), without waiting."""
-    if args.get("groupId"):  # the same pipeline: a group is one more kind of recipient
-        target = groups.GroupRecipient(groups.group_chat_id(args["groupId"]))
-    else:
-        target = valid_phone(args.get("phoneNumber") or args["recipient"])
-    group_id = target.chat_id if isinstance(target, groups.GroupRecipient) else None
+    target, group_id = recipient_of(args)
     message = sending.send_one(db, session_name=current_session(), phone=target,
                                text=messages.sanitise_text(args["message"]), user_id=current_principal().id,
                                transactional=args["transactional"])
@@ -73,6 +69,15 @@ def send(args):
     wait_after_commit(message.id)
     return ok({"messageId": message.id, "status": message.status, "phoneNumber": target.formatted,
                "groupId": group_id}, say("message.queued"))
+
+
+def recipient_of(args: dict) -> tuple:
+    """(recipient, group chat id or None) of a OneRecipient body: a group is one more kind of
+    recipient, through the same pipeline."""
+    if args.get("groupId"):
+        target = groups.GroupRecipient(groups.group_chat_id(args["groupId"]))
+        return target, target.chat_id
+    return valid_phone(args.get("phoneNumber") or args["recipient"]), None
 
 
 @blp.route("/send-bulk", methods=["POST"])

@@ -18,12 +18,13 @@ def transactional_field() -> fields.Boolean:
                        "expects, such as an order confirmation; recorded in the audit log"})
 
 
-class SendSchema(Schema):
+class OneRecipient(Schema):
+    """Whom one message goes to: a person (`phoneNumber`, or its alias `recipient`) or a group."""
+
     phoneNumber = fields.String(validate=validate.Length(min=1, max=64))
     recipient = fields.String(validate=validate.Length(min=1, max=64),
                               metadata={"description": "alias of phoneNumber (the original API accepted both)"})
     groupId = GroupId("send to this group instead of a phone number")
-    message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
     transactional = transactional_field()
 
     @validates_schema
@@ -33,6 +34,10 @@ class SendSchema(Schema):
             raise ValidationError("phoneNumber (or recipient) or groupId is required", field_name="phoneNumber")
         if person and data.get("groupId"):
             raise ValidationError("give either phoneNumber (or recipient) or groupId, not both", field_name="groupId")
+
+
+class SendSchema(OneRecipient):
+    message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
 
 
 class SettledFields(Schema):
