@@ -28,6 +28,8 @@ class WaSession(UUIDPrimaryKey, Timestamps, Base):
     send_max_per_second: Mapped[int | None]
     send_max_per_hour: Mapped[int | None]
     send_max_per_day: Mapped[int | None]
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))  # "21:00-08:00": bulks wait (services/quiet_hours.py)
+    quiet_timezone: Mapped[str | None] = mapped_column(String(64))  # of the quiet hours; null: TIMEZONE
     created_by: Mapped[str | None] = mapped_column(String(80))
     updated_by: Mapped[str | None] = mapped_column(String(80))
     deleted_at: Mapped[datetime | None]

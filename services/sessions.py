@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # the per-session overrides, named as the settings whose defaults they override
 CAP_FIELDS = ("send_min_interval_ms", "send_jitter_ms", "send_max_per_second", "send_max_per_hour",
               "send_max_per_day")
-EDITABLE = frozenset({"description", "active", *CAP_FIELDS})
+EDITABLE = frozenset({"description", "active", "quiet_hours", "quiet_timezone", *CAP_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class PacingCaps:
     max_per_second: int
     max_per_hour: int
     max_per_day: int
+    quiet_hours: str | None = None  # bulk and campaign messages wait in this daily window
+    quiet_timezone: str | None = None  # null: TIMEZONE
 
 
 def default_caps(settings: Settings) -> PacingCaps:
@@ -51,7 +53,9 @@ def caps_of(row: WaSession | None, settings: Settings) -> PacingCaps:
     """The row's overrides where set, the settings' values elsewhere."""
     values = [getattr(row, name, None) for name in CAP_FIELDS]
     return PacingCaps(*(getattr(settings, name) if value is None else value
-                        for name, value in zip(CAP_FIELDS, values)))
+                        for name, value in zip(CAP_FIELDS, values)),
+                      quiet_hours=getattr(row, "quiet_hours", None),
+                      quiet_timezone=getattr(row, "quiet_timezone", None))
 
 
 def pacing_for(session: Session, name: str, settings: Settings) -> PacingCaps:
@@ -117,7 +121,7 @@ def create(session: Session, settings: Settings, *, name: str, by: str | None, *
         row = WaSession(name=name)
         session.add(row)
     row.description, row.active = None, True
-    for field in CAP_FIELDS:
+    for field in (*CAP_FIELDS, "quiet_hours", "quiet_timezone"):
         setattr(row, field, None)
     row.created_at, row.created_by, row.updated_by = utcnow(), by, by
     row.deleted_at = row.deleted_by = None

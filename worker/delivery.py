@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 from sqlalchemy import func, or_, select
@@ -26,7 +26,7 @@ from core.redis import Keys
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import contacts, dispatch, error_stats, events, lids, messages, send_rules
+from services import contacts, dispatch, error_stats, events, lids, messages, quiet_hours, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
 from worker import media
@@ -109,7 +109,7 @@ class Courier:
     def _deliver(self, message: Message) -> Outcome:
         try:
             self._ensure_on_whatsapp(message)
-            self._wait_turn(message.session)
+            self._wait_turn(message)
             result = (self.files.send(message) if message.media_type
                       else self.calls.send_text(message.chat_id, message.body))
             self.pacer.record_send()
@@ -131,14 +131,24 @@ class Courier:
         self._record_sent(message, (result or {}).get("id"))
         return Outcome.SENT
 
-    def _wait_turn(self, session: str) -> None:
+    def _wait_turn(self, message: Message) -> None:
+        session = message.session
         started = time.monotonic()
         try:
+            if message.bulk_job_id is not None:  # bulks and campaigns wait out the quiet hours
+                self._hold_in_quiet_hours()
             self.pacer.wait_turn()
         except PacingDeferred as exc:
             metrics.PACING_DEFERRALS.labels(session, exc.reason).inc()
             raise
         metrics.PACING_WAIT.labels(session).observe(time.monotonic() - started)
+
+    def _hold_in_quiet_hours(self) -> None:
+        caps = self.pacer.limits()
+        left = quiet_hours.seconds_left(caps.quiet_hours, caps.quiet_timezone or self.settings.timezone,
+                                        datetime.now(timezone.utc))
+        if left > 0:
+            raise PacingDeferred(left, "quiet hours")
 
     def _record_sent(self, message: Message, wa_message_id: str | None) -> None:
         self._check_claim(message)

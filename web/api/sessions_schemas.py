@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services import quiet_hours as quiet
 from web.session_scope import SessionName
 
 HOUR_MS = 3_600_000
@@ -11,6 +12,16 @@ HOUR_MS = 3_600_000
 def _cap(key: str, low: int, high: int, what: str) -> fields.Integer:
     return fields.Integer(data_key=key, allow_none=True, validate=validate.Range(min=low, max=high),
                           metadata={"description": f"{what}; null: the default from the settings"})
+
+
+def _valid(check):
+    """A marshmallow validator from a function raising ValueError."""
+    def validator(value):
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+    return validator
 
 
 class SessionEditSchema(Schema):
@@ -23,6 +34,11 @@ class SessionEditSchema(Schema):
     send_max_per_second = _cap("sendMaxPerSecond", 1, 100, "sends at most in any 1-second window")
     send_max_per_hour = _cap("sendMaxPerHour", 0, 1_000_000, "sends at most per clock hour, 0: no cap")
     send_max_per_day = _cap("sendMaxPerDay", 0, 10_000_000, "sends at most per UTC day, 0: no cap")
+    quiet_hours = fields.String(data_key="quietHours", allow_none=True, validate=_valid(quiet.parse),
+                                metadata={"description": "HH:MM-HH:MM, e.g. 21:00-08:00: bulk and campaign messages "
+                                                         "wait in this daily window; null: none"})
+    quiet_timezone = fields.String(data_key="quietTimezone", allow_none=True, validate=_valid(quiet.check_zone),
+                                   metadata={"description": "IANA time zone of the quiet hours; null: TIMEZONE"})
 
 
 class SessionCreateSchema(SessionEditSchema):
@@ -67,6 +83,8 @@ class SessionSchema(Schema):
     sendMaxPerSecond = fields.Integer(attribute="send_max_per_second", allow_none=True)
     sendMaxPerHour = fields.Integer(attribute="send_max_per_hour", allow_none=True)
     sendMaxPerDay = fields.Integer(attribute="send_max_per_day", allow_none=True)
+    quietHours = fields.String(attribute="quiet_hours", allow_none=True)
+    quietTimezone = fields.String(attribute="quiet_timezone", allow_none=True)
     effectivePacing = fields.Nested(PacingSchema, attribute="effective_pacing", metadata={
         "description": "the caps in force: overrides, else the defaults"})
     createdBy = fields.String(attribute="created_by", allow_none=True)
