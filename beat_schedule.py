@@ -28,6 +28,7 @@ def build_schedule(settings: Settings) -> dict[str, dict]:
         ("sweep-outbox",          "tasks.maintenance.sweep_outbox",           settings.sweeper_interval_seconds, None),
         ("purge-idempotency-keys", "tasks.maintenance.purge_idempotency_keys", settings.cleanup_interval_seconds, None),
         ("purge-qr-payloads",     "tasks.maintenance.purge_qr_payloads",      settings.cleanup_interval_seconds, None),
+        ("purge-media",           "tasks.maintenance.purge_media",            settings.cleanup_interval_seconds, None),
         ("purge-personal-data",   "tasks.maintenance.purge_personal_data",    settings.cleanup_interval_seconds, None),
         ("backup-sessions",       "tasks.backups.schedule_backups",           settings.session_backup_seconds, None),
         # as often as the health check: a sender's LID is usually mappable within a minute or two

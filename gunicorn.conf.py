@@ -26,3 +26,13 @@ def post_worker_init(worker):
     # live as long as the worker. Frozen, they are no longer rescanned by every full collection,
     # which otherwise paused a worker for up to 70 ms under load: /send's worst latency spikes.
     gc.freeze()
+
+
+def child_exit(server, worker):
+    # Multiprocess metrics (core/metrics.py): drop the live-gauge files of a worker that is gone.
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,6 +1,7 @@
 """The Redis client and the key names every part agrees on."""
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 import redis
@@ -33,6 +34,10 @@ class Keys:
     @staticmethod
     def session_lock(session: str) -> str:
         return f"wa:{session}:lock"  # owner token of the worker driving the session
+
+    @staticmethod
+    def session_restarts(session: str) -> str:
+        return f"wa:{session}:restarts"  # sorted set of browser restart times (the last hour's)
 
     @staticmethod
     def session_control(session: str) -> str:
@@ -69,3 +74,8 @@ class Keys:
     @staticmethod
     def pacing(session: str) -> str:
         return f"wa:{session}:pacing"
+
+    @staticmethod
+    def pacing_buckets(base: str, moment: datetime) -> tuple[str, str]:
+        """The hourly and daily send counters under a pacing key (UTC hour and day of `moment`)."""
+        return f"{base}:h:{moment:%Y%m%d%H}", f"{base}:d:{moment:%Y%m%d}"

@@ -82,7 +82,10 @@ class Settings:
     whatsapp_url: str = "https://web.whatsapp.com/"
     wa_script_path: str = str(ROOT / "vendor" / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js")
     tokens_dir: str = str(ROOT / "tokens")
-    media_dir: str = str(ROOT / "media")
+    media_max_bytes: int = 100 * 1024 * 1024
+    media_retention_days: int = 30
+    media_fetch_timeout_seconds: int = 30
+    media_url_allow_hosts: str = ""
     chromium_path: str = "/usr/bin/chromium"
     chromedriver_path: str = "/usr/bin/chromedriver"
     browser_timeout_seconds: int = 60
@@ -133,6 +136,14 @@ class Settings:
     webhook_sweep_seconds: int = 10
     prefer_wait_max_seconds: int = 30
     prefer_wait_max_requests: int = 60
+    metrics_token: str = ""
+    alert_error_rate: float = 0.05
+    alert_error_min_messages: int = 20
+    alert_disconnected_minutes: int = 10
+    alert_queue_age_minutes: int = 15
+    alert_disk_free_mb: int = 1024
+    alert_browser_restarts_per_hour: int = 3
+    prometheus_multiproc_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -202,6 +213,17 @@ class Settings:
             raise SettingsError("PREFER_WAIT_MAX_REQUESTS must be at least 0 (0: Prefer: wait is never applied)")
         if self.send_max_per_second < 1:
             raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
+        if not 0 < self.alert_error_rate < 1:
+            raise SettingsError("ALERT_ERROR_RATE must be a fraction between 0 and 1 (0.05 = 5 %)")
+        for name in ("alert_error_min_messages", "alert_disconnected_minutes", "alert_queue_age_minutes",
+                     "alert_disk_free_mb", "alert_browser_restarts_per_hour"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must be 0 or more")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
+        if self.prometheus_multiproc_dir and not os.path.isdir(self.prometheus_multiproc_dir):
+            raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={self.prometheus_multiproc_dir!r} is not a directory: "
+                                "create it (empty) before starting the gateway's processes")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -214,14 +236,28 @@ class Settings:
             self.webhook_allowed_networks
         except ValueError as exc:
             raise SettingsError(f"WEBHOOK_ALLOW_HOSTS: {exc}") from None
+        try:
+            self.media_url_allowed_networks
+        except ValueError as exc:
+            raise SettingsError(f"MEDIA_URL_ALLOW_HOSTS: {exc}") from None
+        if self.media_retention_days < 0:
+            raise SettingsError("MEDIA_RETENTION_DAYS must be 0 (keep forever) or more")
         for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
                      "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
                      "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
                      "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_retry_base_ms", "webhook_disable_after_hours",
-                     "webhook_sweep_seconds", "group_read_timeout_seconds"):
+                     "webhook_sweep_seconds", "group_read_timeout_seconds",
+                     "media_max_bytes", "media_fetch_timeout_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         return self
+
+    @property
+    def media_url_allowed_networks(self) -> tuple:
+        """MEDIA_URL_ALLOW_HOSTS as networks: addresses or CIDRs a media URL may reach although they
+        are private (an on-premise file server); empty: public addresses only."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.media_url_allow_hosts.split(",") if item.strip())
 
     @property
     def opt_keywords(self) -> tuple[frozenset[str], frozenset[str]]:
@@ -302,6 +338,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
                 values[field.name] = _bool(raw)
             elif field.type == "int":
                 values[field.name] = int(raw)
+            elif field.type == "float":
+                values[field.name] = float(raw)
             else:
                 values[field.name] = raw
         except ValueError as exc:

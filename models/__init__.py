@@ -7,17 +7,17 @@ from models.checks import CheckJob
 from models.contacts import Contact
 from models.events import Event, WebhookDelivery, WebhookEndpoint
 from models.groups import GroupOperation, GroupParticipantChange
+from models.media import Media, MediaChunk
 from models.messages import BulkJob, Message, MessageCount, MessageEvent
-from models.ops import ErrorCounter, IdempotencyKey
+from models.ops import Alert, ErrorCounter, IdempotencyKey, RuntimeSetting
 from models.scheduling import ScheduledMessage, ScheduledRun
 from models.sessions import WaSession
 from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDaily
 from models.templates import Template
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "Event", "GroupOperation",
-    "GroupParticipantChange", "IdempotencyKey",
-    "Message", "MessageCount", "MessageDailyPhone", "MessageEvent",
-    "MessageHourlyCount", "MessageLatencyDaily", "ScheduledMessage", "ScheduledRun", "SessionBackup", "Template",
-    "User", "WaSession", "WebhookDelivery", "WebhookEndpoint",
+    "Alert", "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "Event", "GroupOperation",
+    "GroupParticipantChange", "IdempotencyKey", "Media", "MediaChunk", "Message", "MessageCount", "MessageDailyPhone",
+    "MessageEvent", "MessageHourlyCount", "MessageLatencyDaily", "RuntimeSetting", "ScheduledMessage", "ScheduledRun",
+    "SessionBackup", "Template", "User", "WaSession", "WebhookDelivery", "WebhookEndpoint",
 ]

@@ -41,7 +41,10 @@ class Message(UUIDPrimaryKey, Base):
     from_me: Mapped[bool] = mapped_column(default=True)
     is_group_msg: Mapped[bool] = mapped_column(default=False)
     media_url: Mapped[str | None] = mapped_column(Text)
-    media_path: Mapped[str | None] = mapped_column(Text)
+    # the attachment in the media store (models/media.py); NULL once purged (MEDIA_RETENTION_DAYS)
+    media_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    media_type: Mapped[str | None] = mapped_column(String(16))  # image, video, audio, ptt, document, sticker
+    filename: Mapped[str | None] = mapped_column(String(255))
     mimetype: Mapped[str | None] = mapped_column(String(255))
     caption: Mapped[str | None] = mapped_column(Text)
     wa_message_id: Mapped[str | None] = mapped_column(String(255))
@@ -78,6 +81,7 @@ class Message(UUIDPrimaryKey, Base):
         # an ack names the message key in the chat's LID form or its phone form: the key's own id matches both
         Index("ix_messages_session_wa_key", "session", text("split_part(wa_message_id, '_', 3)"),
               postgresql_where=text("wa_message_id IS NOT NULL")),
+        Index("ix_messages_media_id", "media_id", postgresql_where=text("media_id IS NOT NULL")),
         Index("ix_messages_unresolved_lid", "session", "lid", postgresql_where=text("phone_number IS NULL")),
         # a person's message names them; only our own sends to a group have no person to name
         CheckConstraint("phone_number IS NOT NULL OR lid IS NOT NULL OR (from_me AND is_group_msg)",

@@ -21,6 +21,8 @@ class ScheduledMessage(UUIDPrimaryKey, Timestamps, Base):
     body: Mapped[str | None] = mapped_column(Text)
     template_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
     variables: Mapped[dict] = mapped_column(JSONB, default=dict)
+    # one file (services/media.py) sent with every run, the text being its caption
+    media_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
     send_at: Mapped[datetime | None]
     cron: Mapped[str | None] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Rome")

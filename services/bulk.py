@@ -36,11 +36,12 @@ def split_recipients(recipients: Iterable, country: str) -> tuple[list, list[dic
 
 def create_job(session: Session, *, session_name: str, recipients: list, body: str | list[str], country: str,
                user_id: str | None, kind: str = "bulk", template_id=None, scheduled_message_id=None,
-               valid=None, invalid=None) -> tuple[BulkJob, list, list[dict]]:
+               valid=None, invalid=None, media=None) -> tuple[BulkJob, list, list[dict]]:
     """Insert the job and queue one message per valid recipient (`messages.enqueue`, which starts
     the job's chain after the commit).
 
-    `body` is one text for everyone, or one text per valid recipient (templates)."""
+    `body` is one text for everyone, or one text per valid recipient (templates); `media` (stored
+    once, services/media.py) is attached to every message, the text being its caption."""
     if valid is None:
         if len(recipients) > MAX_RECIPIENTS:
             raise GatewayError(422, f"at most {MAX_RECIPIENTS} recipients per job",
@@ -52,7 +53,8 @@ def create_job(session: Session, *, session_name: str, recipients: list, body: s
     session.add(job)
     if valid:
         enqueue(session, session_name=session_name, phones=valid, bodies=body, user_id=user_id,
-                bulk_job_id=job.id, template_id=template_id, scheduled_message_id=scheduled_message_id)
+                bulk_job_id=job.id, template_id=template_id, scheduled_message_id=scheduled_message_id,
+                media=media)
     else:
         job.status = JobStatus.DONE.value
         job.finished_at = now()

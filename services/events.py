@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MESSAGE_TYPES = ("message.queued", "message.sending", "message.sent", "message.delivered", "message.read",
                  "message.failed", "message.received")
 EVENT_TYPES = (*MESSAGE_TYPES, "session.state", "session.qr", "job.progress", "job.finished", "schedule.run",
-               "alert.raised", "contact.opt_out", "group.participant_changed")
+               "alert.raised", "alert.resolved", "contact.opt_out", "group.participant_changed")
 QR_TYPE = "session.qr"
 LOCK_KEY = 0x6576_7473  # the writers' shared advisory lock ('evts'): classid 0, objid this, objsubid 1
 PROGRESS_EVERY_MS = 1000  # job.progress at most once a second per job
@@ -143,7 +143,7 @@ def _message_schema():
 
 
 _ROW_DEFAULTS = {name: None for name in (
-    "sender_name", "lid", "timestamp", "media_url", "media_path", "mimetype", "caption", "wa_message_id", "error_type",
+    "sender_name", "lid", "timestamp", "media_url", "media_id", "media_type", "filename", "mimetype", "caption", "wa_message_id", "error_type",
     "error_message", "sending_at", "sent_at", "delivered_at", "read_at", "failed_at")}
 
 

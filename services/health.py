@@ -1,25 +1,37 @@
-"""The health check beat runs every minute: is the session's worker alive, is its browser working,
-is work piling up? A session the worker can bring back gets a control command; every problem is an
-alert (logged, and published as `{"type": "alert", ...}` on the session's event channel).
+"""What beat's health check finds wrong (tasks/health.py, every HEALTH_CHECK_SECONDS): each problem is
+a `Condition` that services/alerts.py stores as an alert while it lasts. A session the worker can
+bring back also gets a control command (reconnect).
+
+Per session: no worker, browser FAILED or stuck, waiting for a person (QR), a backlog, not CONNECTED
+for ALERT_DISCONNECTED_MINUTES, the oldest due message QUEUED for ALERT_QUEUE_AGE_MINUTES, today's
+error rate above ALERT_ERROR_RATE, more than ALERT_BROWSER_RESTARTS_PER_HOUR restarts in the last hour.
+For the host: free disk under TOKENS_DIR below ALERT_DISK_FREE_MB.
 """
 from __future__ import annotations
 
-import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from core.redis import Keys, get_redis
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from services import dispatch, events
-from services.session_state import read_state, send_control
+from core.redis import Keys, get_redis
+from core.settings import Settings
+from models import Message
+from models.enums import Direction, MessageStatus
+from services import dispatch, stats
+from services.alerts import Condition
+from services.session_state import read_state, restarts_within, send_control
 
 log = logging.getLogger(__name__)
 
 WAITING_FOR_A_PERSON = ("QR_REQUIRED", "PAIRING_CODE", "LOGGED_OUT")
 TRANSIENT = ("STARTING", "DISCONNECTED")
+BACKLOG_ALERT = 1000  # tasks waiting on a session's queues
 
 
 @dataclass
@@ -31,6 +43,12 @@ class HealthReport:
     queue_depth: dict[str, int]
     action: str | None = None
     alerts: list[str] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list, repr=False)
+
+    def found(self, kind: str, message: str, **details) -> None:
+        self.alerts.append(message)
+        self.conditions.append(Condition(kind, self.session, message, self.session,
+                                         {"state": self.state, **details}))
 
 
 def _age(since: str | None) -> float:
@@ -40,44 +58,96 @@ def _age(since: str | None) -> float:
         return 0.0
 
 
-def check(session: str, *, stuck_seconds: float, backlog_alert: int = 1000,
-          store: Session | None = None) -> HealthReport:
-    """`store`: the database session the alerts' `alert.raised` events are recorded in."""
+def check(session: str, settings: Settings, db: Session | None = None) -> HealthReport:
+    """The session's conditions from Redis (and from PostgreSQL when `db` is given); sends the
+    reconnect a FAILED or stuck session needs."""
     state = read_state(session)
     report = HealthReport(session, state["last_state"] if state["alive"] else "STOPPED", state["alive"],
                           state["heartbeat_age"], dispatch.queue_depth(session))
     if not state["alive"]:
-        report.alerts.append("no worker is driving the session (no heartbeat): start "
-                             f"`celery -A worker worker -Q wa.{session}`")
+        report.found("session_no_worker", "no worker is driving the session (no heartbeat): start "
+                                          f"`celery -A worker worker -Q wa.{session}`")
     elif report.state == "FAILED":
         report.action = "reconnect"
-        report.alerts.append(f"the browser failed ({state['error'] or 'no detail'}): restarting it")
-    elif report.state in TRANSIENT and _age(state["since"]) > stuck_seconds:
+        report.found("browser_failed", f"the browser failed ({state['error'] or 'no detail'}): restarting it")
+    elif report.state in TRANSIENT and _age(state["since"]) > settings.health_stuck_seconds:
         report.action = "reconnect"
-        report.alerts.append(f"the session is {report.state} for {_age(state['since']):.0f} s: restarting the browser")
+        report.found("session_stuck", f"the session is {report.state} for {_age(state['since']):.0f} s: "
+                                      "restarting the browser")
     elif report.state in WAITING_FOR_A_PERSON:
-        report.alerts.append(f"the session is {report.state}: link the phone again (QR or pairing code)")
+        report.found("session_needs_link", f"the session is {report.state}: link the phone again (QR or pairing code)")
+    _check_down(report, state, settings)
     waiting = report.queue_depth["total"]
-    if waiting >= backlog_alert:
-        report.alerts.append(f"{waiting} tasks waiting on the session's queues")
+    if waiting >= BACKLOG_ALERT:
+        report.found("queue_backlog", f"{waiting} tasks waiting on the session's queues", waiting=waiting)
+    restarts = restarts_within(session)
+    if restarts > settings.alert_browser_restarts_per_hour:
+        report.found("browser_restarts", f"the browser restarted {restarts} times in the last hour "
+                                         f"(more than {settings.alert_browser_restarts_per_hour})", restarts=restarts)
+    if db is not None:
+        _check_queue_age(report, db, settings)
+        _check_error_rate(report, db, settings)
     if report.action:
         send_control(session, report.action)
-    for text in report.alerts:
-        alert(session, text, store=store, state=report.state, action=report.action)
     return report
 
 
-def alert(session: str, text: str, store: Session | None = None, **details) -> None:
-    log.warning("health: session %s: %s", session, text)
-    if store is not None:
-        events.alert(store, session, text, "health_check", **details)
-    event = {"type": "alert", "session": session, "message": text, "source": "health_check",
-             "at": datetime.now(timezone.utc).timestamp(), **details}
-    get_redis().publish(Keys.session_events(session), json.dumps(event, default=str))
+def _check_down(report: HealthReport, state: dict, settings: Settings) -> None:
+    """Not CONNECTED for longer than ALERT_DISCONNECTED_MINUTES: since the state changed while a
+    worker drives it, since the last heartbeat when none does (never driven: down all along)."""
+    if report.state == "CONNECTED":
+        return
+    down_for = _age(state["since"]) if state["alive"] else state["heartbeat_age"]
+    limit = settings.alert_disconnected_minutes * 60
+    if down_for is None or down_for > limit:
+        how_long = "ever since it was created" if down_for is None else f"for {down_for / 60:.0f} minutes"
+        report.found("session_down", f"the session is not CONNECTED ({report.state}) {how_long}",
+                     seconds=None if down_for is None else round(down_for))
+
+
+def _check_queue_age(report: HealthReport, db: Session, settings: Settings) -> None:
+    """The oldest message due now (not a retry waiting for its time) still QUEUED."""
+    now = datetime.now(timezone.utc)
+    oldest = db.scalar(select(func.min(Message.created_at)).where(
+        Message.session == report.session, Message.status == MessageStatus.QUEUED.value,
+        or_(Message.not_before.is_(None), Message.not_before <= now)))
+    if oldest is not None and now - oldest > timedelta(minutes=settings.alert_queue_age_minutes):
+        minutes = (now - oldest).total_seconds() / 60
+        report.found("queue_stale", f"a message has been waiting in the queue for {minutes:.0f} minutes "
+                                    f"(more than {settings.alert_queue_age_minutes})", minutes=round(minutes))
+
+
+def _check_error_rate(report: HealthReport, db: Session, settings: Settings) -> None:
+    """Today's failed share of finished outgoing messages (local day in TIMEZONE), once there are
+    ALERT_ERROR_MIN_MESSAGES of them: one failure out of two is no trend."""
+    today = stats.overview(db, settings.timezone, report.session)["today"]["byDirection"][Direction.OUTGOING.value]
+    failed = today.get(MessageStatus.FAILED.value, 0)
+    finished = failed + sum(today.get(s, 0) for s in stats.DONE)
+    if finished >= settings.alert_error_min_messages and failed / finished > settings.alert_error_rate:
+        report.found("error_rate", f"{failed} of today's {finished} messages failed ({failed / finished:.1%}, "
+                                   f"above {settings.alert_error_rate:.1%})", failed=failed, finished=finished)
+
+
+def disk_conditions(settings: Settings) -> list[Condition]:
+    """Free space on the file system of the browser profiles (media live in PostgreSQL: its disk is
+    the database's, watched with the database)."""
+    found = []
+    for subject, directory in (("tokens", settings.tokens_dir),):
+        path = Path(directory)
+        while not path.exists() and path != path.parent:  # not created yet: its file system is its parent's
+            path = path.parent
+        free_mb = shutil.disk_usage(path).free // (1024 * 1024)
+        if free_mb < settings.alert_disk_free_mb:
+            found.append(Condition("disk_low", subject, f"{free_mb} MB free under {directory} "
+                                   f"(below {settings.alert_disk_free_mb} MB)", None,
+                                   {"free_mb": free_mb, "path": str(directory)}))
+    return found
 
 
 def as_dict(report: HealthReport) -> dict:
-    return asdict(report)
+    out = asdict(report)
+    out.pop("conditions")
+    return out
 
 
 def purge_old_qr(session: str, max_age_seconds: float) -> bool:

@@ -13,18 +13,22 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import redis
 from sqlalchemy import func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.db import after_commit
 from core.errors import GatewayError
 from core.redis import Keys, get_redis
 from models import Message, MessageEvent
 from models.enums import Direction, MessageStatus
 from services import dispatch, events, lids
+
+if TYPE_CHECKING:
+    from services.media import Stored
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +76,19 @@ class Recipient(Protocol):
     def chat_id(self) -> str: ...
 
 
-def new_outgoing(*, session_name: str, phone: Recipient, body: str, user_id: str | None,
+def new_outgoing(*, session_name: str, phone: Recipient, body: str | None, user_id: str | None,
                  bulk_job_id=None, template_id=None, scheduled_message_id=None,
-                 idempotency_key: str | None = None) -> dict:
-    """Column values of a QUEUED outgoing row (a dict, so bulk inserts skip the ORM's per-row cost)."""
-    return {
-        "id": uuid.uuid4(), "session": session_name, "direction": Direction.OUTGOING.value,
+                 idempotency_key: str | None = None, media: Stored | None = None) -> dict:
+    """Column values of a QUEUED outgoing row (a dict, so bulk inserts skip the ORM's per-row cost).
+    With a `media` attachment the text is its caption."""
+    attachment = {"media_id": None, "media_type": None, "mimetype": None, "filename": None, "caption": None}
+    if media is not None:
+        attachment = {"media_id": media.id, "media_type": media.kind, "mimetype": media.mimetype,
+                      "filename": media.filename, "caption": body or None}
+        body = None
+    row_id = uuid.uuid4()
+    return {**attachment, "media_url": media_path(row_id) if media is not None else None,
+        "id": row_id, "session": session_name, "direction": Direction.OUTGOING.value,
         "status": MessageStatus.QUEUED.value, "phone_number": phone.formatted, "chat_id": phone.chat_id,
         "body": body, "from_me": True, "is_group_msg": phone.chat_id.endswith("@g.us"), "attempts": 0,
         "user_id": user_id,
@@ -85,6 +96,11 @@ def new_outgoing(*, session_name: str, phone: Recipient, body: str, user_id: str
         "scheduled_message_id": scheduled_message_id, "idempotency_key": idempotency_key,
         "task_id": str(uuid.uuid4()), "created_at": now(),
     }
+
+
+def media_path(message_id) -> str:
+    """Where the API serves a message's attachment (web/api/messages.py)."""
+    return f"/api/whatsapp/messages/{message_id}/media"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,26 +118,30 @@ class Queued:
 COPY_FROM_ROWS = 50
 
 
-def enqueue(session: Session, *, session_name: str, phones: Sequence[Recipient], bodies: str | Sequence[str],
-            user_id: str | None, bulk_job_id=None, template_id=None, scheduled_message_id=None) -> list[Queued]:
+def enqueue(session: Session, *, session_name: str, phones: Sequence[Recipient],
+            bodies: str | None | Sequence[str | None], user_id: str | None, bulk_job_id=None, template_id=None,
+            scheduled_message_id=None, media: Stored | None = None) -> list[Queued]:
     """THE way to queue outgoing messages: every route and job that sends goes through here.
 
     Writes one QUEUED row per phone in `session`'s transaction (the caller's boundary commits) and
     registers their publication for after the commit: one send task per row, or, for the rows of
     a bulk job, the first step of the job's chain. Nothing is published if the transaction rolls
-    back; a publish that fails after the commit leaves the rows QUEUED for the outbox sweeper."""
-    texts = [bodies] * len(phones) if isinstance(bodies, str) else list(bodies)
+    back; a publish that fails after the commit leaves the rows QUEUED for the outbox sweeper.
+
+    `media` (services/media.py, stored once) is attached to every row, the text being its caption."""
+    texts = [bodies] * len(phones) if bodies is None or isinstance(bodies, str) else list(bodies)
     if len(texts) != len(phones):
         raise ValueError(f"{len(phones)} recipients but {len(texts)} bodies")
     rows = [new_outgoing(session_name=session_name, phone=phone, body=text, user_id=user_id,
                          bulk_job_id=bulk_job_id, template_id=template_id,
-                         scheduled_message_id=scheduled_message_id)
+                         scheduled_message_id=scheduled_message_id, media=media)
             for phone, text in zip(phones, texts)]
     if not rows:
         return []
     _insert_rows(session, rows)
     events.message_changed(session, "message.queued", rows, progress=False)
     queued = [Queued(row["id"], row["status"], session_name, row["task_id"], row["phone_number"]) for row in rows]
+    after_commit(session, lambda: metrics.count_status(session_name, MessageStatus.QUEUED.value, number=len(rows)))
     if bulk_job_id is None:
         after_commit(session, lambda: _publish_each(queued))
     else:
@@ -208,6 +228,12 @@ def mark_sent(session: Session, message: Message, wa_message_id: str | None) -> 
     message.not_before = None
     events.message_changed(session, "message.sent", [message])
     _announce_settled(session, message.id)
+    _count_once_committed(session, message, MessageStatus.SENT)
+
+
+def _count_once_committed(session: Session, message: Message, *statuses: MessageStatus) -> None:
+    """Metrics of the transitions, once they are on record (a rolled-back change counts nothing)."""
+    after_commit(session, lambda: [metrics.observe_transition(message, status.value) for status in statuses])
 
 
 def mark_failed(session: Session, message: Message, error_type: str, detail: str) -> None:
@@ -218,6 +244,7 @@ def mark_failed(session: Session, message: Message, error_type: str, detail: str
     add_event(session, message.id, MessageStatus.FAILED.value, error_type, detail[:2000])
     events.message_changed(session, "message.failed", [message])
     _announce_settled(session, message.id)
+    _count_once_committed(session, message, MessageStatus.FAILED)
 
 
 def requeue(session: Session, message: Message, not_before: datetime, error_type: str | None,
@@ -231,6 +258,8 @@ def requeue(session: Session, message: Message, not_before: datetime, error_type
         message.attempts = max(0, message.attempts - 1)
     add_event(session, message.id, "RETRY", error_type, detail[:2000])
     events.message_changed(session, "message.queued", [message])
+    if count_attempt:  # a wait for the connection or for pacing is not a retry of a failed attempt
+        after_commit(session, lambda: metrics.RETRIES.labels(message.session, error_type or "").inc())
 
 
 class AckResult(StrEnum):
@@ -262,13 +291,15 @@ def apply_ack(session: Session, session_name: str, wa_message_id: str, ack: int,
         return AckResult.STALE
     at = at or now()
     # a READ ack implies the message was delivered: fill the skipped steps' times too
-    for status, rank in ORDER.items():
-        if ORDER[current] < rank <= ORDER[target] and status in _TIMESTAMP:
+    passed = [status for status, rank in ORDER.items() if ORDER[current] < rank <= ORDER[target]]
+    for status in passed:
+        if status in _TIMESTAMP:
             column = _TIMESTAMP[status]
             if getattr(message, column) is None:
                 setattr(message, column, at)
     message.status = target.value
     events.message_changed(session, f"message.{target.value.lower()}", [message])
+    _count_once_committed(session, message, *(status for status in passed if status != MessageStatus.SENDING))
     return AckResult.APPLIED
 
 

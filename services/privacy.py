@@ -20,11 +20,11 @@ import hashlib
 import hmac
 import json
 import logging
+import mimetypes
 import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import String, cast, delete, func, or_, select, update
@@ -34,7 +34,7 @@ from core.settings import Settings
 from models import (AuditLog, BulkJob, CheckJob, Contact, ErrorCounter, Event, IdempotencyKey, Message,
                     MessageDailyPhone, MessageEvent, ScheduledMessage, ScheduledRun, WebhookDelivery)
 from models.enums import MessageStatus
-from services import audit, messages
+from services import audit, media, messages
 from services.messages import now
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,13 @@ def erase(session: Session, phone_number: str, settings: Settings) -> dict[str, 
     theirs = or_(Message.phone_number == phone_number, *([Message.lid == lid] if lid else []))
     report["queued_cancelled"] = session.execute(delete(Message).where(
         theirs, Message.status == MessageStatus.QUEUED.value)).rowcount
-    media = [path for path in session.scalars(select(Message.media_path).where(theirs, Message.media_path.is_not(None)))]
+    files = list(session.scalars(select(Message.media_id).where(theirs, Message.media_id.is_not(None))))
     report["messages"] = session.execute(delete(Message).where(theirs)).rowcount  # history rows cascade
     # the per-number statistics rollup (counts, now all zero for the number) must not keep the number
     report["statistics_rows"] = session.execute(
         delete(MessageDailyPhone).where(MessageDailyPhone.phone_number == phone_number)).rowcount
     report["contacts"] = session.execute(delete(Contact).where(Contact.phone_number == phone_number)).rowcount
-    report["media_files"] = sum(_unlink(path) for path in media)
+    report["media_files"] = media.release(session, files)
     hashed = number_hash(phone_number, settings)
     needles = [phone_number, *([lid] if lid else [])]
     report["schedules"] = _drop_from_schedules(session, phone_number)
@@ -91,14 +91,6 @@ def erase(session: Session, phone_number: str, settings: Settings) -> dict[str, 
 
 def _mentions(column, needles: list[str]):
     return or_(*[cast(column, String).contains(needle, autoescape=True) for needle in needles])
-
-
-def _unlink(path: str) -> int:
-    try:
-        Path(path).unlink()
-        return 1
-    except FileNotFoundError:
-        return 0
 
 
 def _drop_from_schedules(session: Session, phone_number: str) -> int:
@@ -159,17 +151,17 @@ def purge_expired(session: Session, settings: Settings, budget_seconds: float = 
         cutoff = now() - timedelta(days=settings.message_retention_days)
         while time.monotonic() - started < budget_seconds:
             ids_and_media = session.execute(
-                select(Message.id, Message.media_path).where(Message.created_at < cutoff, _holds_content())
+                select(Message.id, Message.media_id).where(Message.created_at < cutoff, _holds_content())
                 .order_by(Message.created_at).limit(batch).with_for_update(skip_locked=True)).all()
             if not ids_and_media:
                 break
             ids = [row.id for row in ids_and_media]
             session.execute(update(Message).where(Message.id.in_(ids)).values(
-                body=None, caption=None, sender_name=None, media_path=None, media_url=None, error_message=None))
+                body=None, caption=None, sender_name=None, media_id=None, media_url=None, error_message=None))
             session.execute(update(MessageEvent).where(MessageEvent.message_id.in_(ids)).values(detail=None))
+            report.media_files += media.release(session, [row.media_id for row in ids_and_media])
             session.commit()
             report.messages_blanked += len(ids)
-            report.media_files += sum(_unlink(row.media_path) for row in ids_and_media if row.media_path)
             report.batches += 1
         else:
             report.finished = False
@@ -191,7 +183,7 @@ def purge_expired(session: Session, settings: Settings, budget_seconds: float = 
 
 def _holds_content():
     return or_(Message.body.is_not(None), Message.caption.is_not(None), Message.sender_name.is_not(None),
-               Message.media_path.is_not(None), Message.error_message.is_not(None))
+               Message.media_id.is_not(None), Message.error_message.is_not(None))
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -227,7 +219,7 @@ def export_zip(session: Session, phone_number: str) -> Iterator[bytes]:
         archive.writestr("contact.json", json.dumps(_contact(contact), ensure_ascii=False, indent=2, default=str))
         yield out.take()
         theirs = or_(Message.phone_number == phone_number, *([Message.lid == contact.lid] if contact and contact.lid else []))
-        media: list[tuple[str, str]] = []
+        files: list[tuple[Any, str]] = []
         with archive.open("messages.json", "w") as document:
             document.write(b"[")
             query = select(Message).where(theirs).order_by(Message.created_at, Message.id)
@@ -235,14 +227,15 @@ def export_zip(session: Session, phone_number: str) -> Iterator[bytes]:
                 events = session.scalars(select(MessageEvent).where(MessageEvent.message_id == message.id)).all()
                 item = _message(message, messages.history(message, list(events)))
                 document.write((b"," if index else b"") + json.dumps(item, ensure_ascii=False, default=str).encode())
-                if message.media_path and Path(message.media_path).is_file():
-                    media.append((message.media_path, f"media/{message.id}{Path(message.media_path).suffix}"))
+                if message.media_id is not None:
+                    extension = mimetypes.guess_extension(message.mimetype or "") or ".bin"
+                    files.append((message.media_id, f"media/{message.id}{extension}"))
                 yield out.take()
             document.write(b"]")
         yield out.take()
-        for path, name in media:
-            with open(path, "rb") as source, archive.open(name, "w") as target:
-                while chunk := source.read(1 << 20):
+        for media_id, name in files:  # from the media store, a chunk at a time
+            with archive.open(name, "w") as target:
+                for chunk in media.read_chunks(session.get_bind(), media_id):
                     target.write(chunk)
                     yield out.take()
     yield out.take()

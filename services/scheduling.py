@@ -19,7 +19,7 @@ from core.db import get_or_404
 from core.errors import GatewayError
 from models import Message, ScheduledMessage, ScheduledRun
 from models.enums import ErrorType, ScheduleStatus
-from services import bulk, events, messages, optout
+from services import bulk, events, media, messages, optout
 from services.messages import now
 from services.phones import check_number
 from services.recurrence import next_run
@@ -37,7 +37,8 @@ def render(session: Session, template_id, variables: dict[str, Any]) -> str:
     return text
 
 
-def _check_content(session: Session, values: dict[str, Any]) -> None:
+def _check_content(session: Session, values: dict[str, Any], session_name: str) -> None:
+    media.attachment(session, values.get("media_id"), session_name)  # 422 now, not at run time
     if values.get("template_id") is not None:
         render(session, values["template_id"], values.get("variables") or {})  # 404/409/422 now, not at run time
         values["body"] = None
@@ -61,7 +62,7 @@ def _first_run(values: dict[str, Any], at: datetime) -> datetime:
 def create(session: Session, *, session_name: str, user_id: str | None, **values: Any) -> ScheduledMessage:
     """`values`: recipients (E.164 digits), body or template_id + variables, send_at or cron + timezone,
     end_at, max_runs - already validated in shape by the API schema."""
-    _check_content(session, values)
+    _check_content(session, values, session_name)
     schedule = ScheduledMessage(session=session_name, created_by=user_id, run_count=0,
                                 status=ScheduleStatus.ACTIVE.value, **values)
     schedule.next_run_at = _first_run(values, now())
@@ -70,7 +71,8 @@ def create(session: Session, *, session_name: str, user_id: str | None, **values
     return schedule
 
 
-FIELDS = ("recipients", "body", "template_id", "variables", "send_at", "cron", "timezone", "end_at", "max_runs")
+FIELDS = ("recipients", "body", "template_id", "variables", "media_id", "send_at", "cron", "timezone", "end_at",
+          "max_runs")
 
 
 def lock_for_change(session: Session, schedule_id) -> ScheduledMessage:
@@ -85,7 +87,7 @@ def lock_for_change(session: Session, schedule_id) -> ScheduledMessage:
 
 def update(session: Session, schedule: ScheduledMessage, values: dict[str, Any]) -> ScheduledMessage:
     """Replace the schedule's definition with `values` (complete, as for create)."""
-    _check_content(session, values)
+    _check_content(session, values, schedule.session)
     first = _first_run(values, now())
     for name in FIELDS:
         setattr(schedule, name, values.get(name))
@@ -211,6 +213,13 @@ def _send(session: Session, schedule: ScheduledMessage, due: datetime, country: 
         report.skipped += 1
         report.failed.append(str(schedule.id))
         return
+    try:
+        stored = media.attachment(session, schedule.media_id, schedule.session)
+    except GatewayError:
+        _record(session, schedule, due, SKIPPED, "the attached file is no longer stored")
+        report.skipped += 1
+        report.failed.append(str(schedule.id))
+        return
     recipients = [f"+{number}" for number in schedule.recipients]
     if len(recipients) == 1:
         phone = check_number(recipients[0], country)
@@ -220,13 +229,13 @@ def _send(session: Session, schedule: ScheduledMessage, due: datetime, country: 
             return
         [message] = messages.enqueue(session, session_name=schedule.session, phones=[phone], bodies=text,
                                      user_id=schedule.created_by, template_id=schedule.template_id,
-                                     scheduled_message_id=schedule.id)
+                                     scheduled_message_id=schedule.id, media=stored)
         _record(session, schedule, due, SENT, message_id=message.id)
     else:
         job, _valid, _invalid = bulk.create_job(session, session_name=schedule.session, recipients=recipients,
                                                 body=text, country=country, user_id=schedule.created_by,
                                                 kind="campaign", template_id=schedule.template_id,
-                                                scheduled_message_id=schedule.id)
+                                                scheduled_message_id=schedule.id, media=stored)
         _record(session, schedule, due, SENT, bulk_job_id=job.id)
     report.sent += 1
     log.info("schedule %s: run due %s queued", schedule.id, due.isoformat())

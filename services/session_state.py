@@ -6,12 +6,18 @@ module is the API's side of both.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from typing import Any
 
+import redis
+
 from core.redis import Keys, get_redis
 
+log = logging.getLogger(__name__)
+
+RESTARTS_WINDOW = 3600.0  # seconds of browser restarts kept, for the restarts-per-hour alert
 ALIVE_WITHIN = 15.0  # seconds: a worker heartbeats every 3 s
 COMMANDS = ("initialize", "disconnect", "reconnect", "logout", "pairing_code")
 
@@ -56,3 +62,22 @@ def send_control(session: str, command: str, **args: Any) -> str:
     payload = {"id": command_id, "command": command, "args": args, "at": time.time()}
     get_redis().rpush(Keys.session_control(session), json.dumps(payload))
     return command_id
+
+
+def record_restart(session: str) -> None:
+    """The session's worker restarted its browser: counted for /metrics and for the alert on
+    restarts per hour (services/health.py), which beat evaluates from Redis."""
+    from core.metrics import BROWSER_RESTARTS
+
+    BROWSER_RESTARTS.labels(session).inc()
+    now = time.time()
+    key = Keys.session_restarts(session)
+    try:
+        get_redis().pipeline().zadd(key, {f"{now:.6f}": now}).zremrangebyscore(key, "-inf", now - RESTARTS_WINDOW) \
+            .expire(key, int(RESTARTS_WINDOW) * 2).execute()
+    except redis.RedisError as exc:  # never in the way of the restart itself
+        log.warning("session %s: browser restart not recorded (%s)", session, type(exc).__name__)
+
+
+def restarts_within(session: str, seconds: float = RESTARTS_WINDOW) -> int:
+    return get_redis().zcount(Keys.session_restarts(session), time.time() - seconds, "+inf")

@@ -22,6 +22,7 @@ from core.settings import Settings
 from models import WaSession
 from models.base import utcnow
 from models.enums import ErrorType
+from services import runtime_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ def caps_of(row: WaSession | None, settings: Settings) -> PacingCaps:
 
 
 def pacing_for(session: Session, name: str, settings: Settings) -> PacingCaps:
-    """The caps in force for session `name` (the defaults for a session without a row)."""
-    return caps_of(session.scalar(select(WaSession).where(WaSession.name == name)), settings)
+    """The caps in force for session `name`: its row's own, else the runtime settings', else the
+    environment's (the defaults for a session without a row)."""
+    return caps_of(session.scalar(select(WaSession).where(WaSession.name == name)),
+                   runtime_settings.effective(session, settings))
 
 
 def by_name(session: Session, name: str) -> WaSession | None:

@@ -9,11 +9,9 @@ task (Redis flushed, a worker killed mid-delivery) only delays a delivery.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
 import random
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -30,8 +28,7 @@ from core.db import after_commit
 from core.errors import GatewayError
 from core.settings import Settings
 from models import Event, WebhookDelivery, WebhookEndpoint
-from models.enums import ErrorType
-from services import dispatch, events
+from services import dispatch, events, safe_fetch
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +43,6 @@ EXCERPT_BYTES = 1024  # of a receiver's answer, kept on the delivery
 PUBLISH_CHUNK = 20  # delivery ids per task
 BACKOFF_MAX_SECONDS = 3600
 URL_MAX_LENGTH = 2000
-METADATA_HOSTS = {"metadata.google.internal", "metadata"}
 
 
 def now() -> datetime:
@@ -58,45 +54,12 @@ def new_secret() -> str:
 
 
 # -- safety -------------------------------------------------------------------------------------
-def _refused(address: ipaddress._BaseAddress) -> bool:
-    """Loopback, private, link-local (cloud metadata lives at 169.254.169.254), multicast, reserved."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified)
-
-
 def resolve(url: str, settings: Settings) -> tuple[str, str, int, str]:
-    """-> (scheme, host, port, address to connect to) for a URL a webhook may call, else a 422:
-    http(s) only, and no address SSRF could abuse unless WEBHOOK_ALLOW_HOSTS allows it. The
-    address is pinned: the request goes where the check looked (no DNS rebinding in between)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise _bad_url(f"not a URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _bad_url("only http:// and https:// URLs with a host")
-    if parts.username or parts.password:
-        raise _bad_url("no credentials in the URL (put a token in its path or query instead)")
-    host = parts.hostname
-    if host in METADATA_HOSTS:
-        raise _bad_url(f"{host} is a cloud metadata service")
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise _bad_url(f"{host} does not resolve: {exc}") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-    allowed = settings.webhook_allowed_networks
-    for address in addresses:
-        if _refused(address) and not any(address in network for network in allowed):
-            raise _bad_url(f"{host} resolves to {address}, a loopback, private, link-local or reserved "
-                           "address (allow it with WEBHOOK_ALLOW_HOSTS for an on-premise receiver)")
-    return parts.scheme, host, port, str(addresses[0])
-
-
-def _bad_url(reason: str) -> GatewayError:
-    return GatewayError(422, f"url refused: {reason}", ErrorType.VALIDATION_ERROR, details={"url": [reason]})
+    """-> (scheme, host, port, address to connect to) for a URL a webhook may call, else a 422: the
+    one SSRF guard (services/safe_fetch.py), with WEBHOOK_ALLOW_HOSTS as its allow-list. The address
+    is pinned: the request goes where the check looked (no DNS rebinding in between)."""
+    target = safe_fetch.resolve(url, settings.webhook_allowed_networks, allow_setting="WEBHOOK_ALLOW_HOSTS")
+    return target.scheme, target.host, target.port, target.address
 
 
 # -- endpoints ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from core.db import db
 from core.settings import current_settings
-from services import health, idempotency, outbox, privacy, sessions
+from services import health, idempotency, media, outbox, privacy, sessions
 from tasks.periodic import locked_task
 
 
@@ -33,3 +33,13 @@ def purge_personal_data() -> dict:
     """Retention (MESSAGE_RETENTION_DAYS, CONTACT_RETENTION_DAYS): short batches for at most a
     minute a run; what is left waits for the next run."""
     return asdict(privacy.purge_expired(db, current_settings()))
+
+
+@locked_task("tasks.maintenance.purge_media", lock_seconds=600)
+def purge_media() -> int:
+    """-> files deleted: those older than MEDIA_RETENTION_DAYS, a batch per commit."""
+    days, total = current_settings().media_retention_days, 0
+    while deleted := media.purge(db, days):
+        db.commit()
+        total += deleted
+    return total

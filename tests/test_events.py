@@ -240,3 +240,14 @@ def test_a_bulk_job_reports_progress_at_most_once_a_second_and_its_end(db_sessio
     finished = db_session.scalars(select(Event).where(Event.type == "job.finished",
                                                       Event.payload["jobId"].astext == str(job.id))).one()
     assert finished.payload["status"] == "CANCELLED" and finished.payload["total"] == 2
+
+
+def test_an_opt_out_and_an_opt_in_are_events(db_session):
+    from services import optout
+
+    optout.set_opted_out(db_session, "393331112299", True, "wrote 'STOP'", SESSION)
+    optout.set_opted_out(db_session, "393331112299", False, None, SESSION)
+    logged = db_session.scalars(select(Event).where(Event.type == "contact.opt_out",
+                                                    Event.payload["phoneNumber"].astext == "393331112299")
+                                .order_by(Event.id)).all()
+    assert [(e.session, e.payload["optedOut"]) for e in logged] == [(SESSION, True), (SESSION, False)]

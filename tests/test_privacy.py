@@ -14,9 +14,10 @@ from sqlalchemy import text
 
 from core.redis import get_redis
 from core.settings import get_settings
-from models import (AuditLog, Base, BulkJob, CheckJob, Contact, ErrorCounter, IdempotencyKey, Message, MessageEvent,
-                    ScheduledMessage)
+from models import (AuditLog, Base, BulkJob, CheckJob, Contact, ErrorCounter, IdempotencyKey, Media, Message,
+                    MessageEvent, ScheduledMessage)
 from models.enums import Role
+from services import media as media_store
 from services import privacy
 from services.messages import now
 
@@ -29,16 +30,16 @@ def root(auth_headers):
 
 
 def add_message(db, number: str | None, body: str, direction: str = "incoming", *, lid: str | None = None,
-                media: bytes | None = None, media_dir=None, status: str = "DELIVERED", days_ago: float = 0):
+                media: bytes | None = None, status: str = "DELIVERED", days_ago: float = 0):
     message = Message(session=get_settings().session_name, direction=direction, status=status, phone_number=number,
                       lid=lid, chat_id=f"{number or lid}@c.us", body=body, from_me=direction == "outgoing",
                       attempts=0, created_at=now() - timedelta(days=days_ago))
     db.add(message)
     db.flush()
-    if media is not None:
-        path = media_dir / f"{message.id}.pdf"
-        path.write_bytes(media)
-        message.media_path, message.mimetype, message.caption = str(path), "application/pdf", f"caption {body}"
+    if media is not None:  # as the worker stores an incoming file
+        stored = media_store.store(db, session_name=message.session, chunks=[media], kind="document",
+                                   filename="doc.pdf", max_bytes=10**6, direction="incoming")
+        message.media_id, message.mimetype, message.caption = stored.id, stored.mimetype, f"caption {body}"
     db.add(MessageEvent(message_id=message.id, status="RETRY", detail=f"{number} answered slowly"))
     db.flush()
     return message
@@ -48,7 +49,7 @@ def a_person_everywhere(db, client, pro, tmp_path):
     """The person in every place the gateway keeps something about people; OTHER beside them."""
     db.add(Contact(phone_number=PERSON, lid=LID, name="Maria Rossi", pushname="Maria"))
     db.add(Contact(phone_number=OTHER, name="Luca"))
-    add_message(db, PERSON, "ciao, sono Maria", media=b"%PDF-1.4 maria", media_dir=tmp_path)
+    add_message(db, PERSON, "ciao, sono Maria", media=b"%PDF-1.4 maria")
     add_message(db, None, "scritto dal LID", lid=LID)  # not resolved yet: the LID is theirs too
     add_message(db, PERSON, "risposta", direction="outgoing", status="READ")
     add_message(db, OTHER, "ciao da Luca")
@@ -91,14 +92,13 @@ def redis_mentions(needle: str) -> list[str]:
 def test_an_erasure_leaves_no_trace_of_the_number_and_keeps_the_others(client, pro, root, db_session, tmp_path):
     a_person_everywhere(db_session, client, pro, tmp_path)
     assert tables_mentioning(db_session, PERSON)  # the fixture did put them everywhere
-    media = next(tmp_path.glob("*.pdf"))
 
     answer = client.post("/api/privacy/erasure", headers=root, json={"phoneNumber": "+39 333 666 0001"})
     assert answer.status_code == 200, answer.json
     data = answer.json["data"]
     erased = data["erased"]
     assert erased["queued_cancelled"] == 1 and erased["messages"] == 3 and erased["contacts"] == 1
-    assert erased["media_files"] == 1 and not media.exists()
+    assert erased["media_files"] == 1 and db_session.query(Media).count() == 0
     db_session.expire_all()
     assert tables_mentioning(db_session, PERSON) == {}
     assert tables_mentioning(db_session, LID) == {}
@@ -154,7 +154,7 @@ def test_retention_blanks_old_messages_in_batches_and_keeps_the_statistics(db_se
     from services import stats
 
     settings = get_settings()
-    old = [add_message(db_session, OTHER, f"vecchio {i}", days_ago=400, media=b"x", media_dir=tmp_path)
+    old = [add_message(db_session, OTHER, f"vecchio {i}", days_ago=400, media=b"%PDF-1.4 x")
            for i in range(5)]
     recent = add_message(db_session, OTHER, "recente", days_ago=10)
     db_session.add(Contact(phone_number="393336660009", name="mai scritto"))
@@ -166,11 +166,11 @@ def test_retention_blanks_old_messages_in_batches_and_keeps_the_statistics(db_se
     report = privacy.purge_expired(db_session, settings, batch=2)
     assert (report.messages_blanked, report.batches, report.media_files, report.contacts_deleted) == (5, 3, 5, 1)
     db_session.expire_all()
-    assert all(db_session.get(Message, m.id).body is None and db_session.get(Message, m.id).media_path is None
+    assert all(db_session.get(Message, m.id).body is None and db_session.get(Message, m.id).media_id is None
                for m in old)
     assert db_session.get(Message, recent.id).body == "recente"
     assert report.oldest_kept == db_session.get(Message, recent.id).created_at
-    assert list(tmp_path.glob("*.pdf")) == []
+    assert db_session.query(Media).count() == 0
     assert stats.detailed(db_session, 30, settings.timezone, settings.session_name) == before
     assert db_session.query(AuditLog).filter_by(action="privacy.retention").one().details["messagesBlanked"] == 5
 

@@ -76,7 +76,7 @@ def test_the_beat_table_has_every_job_with_an_expiry_within_its_period():
         "tasks.maintenance.sweep_outbox", "tasks.maintenance.purge_idempotency_keys",
         "tasks.maintenance.purge_qr_payloads", "tasks.backups.schedule_backups",
         "tasks.contacts.schedule_lid_resolution", "tasks.maintenance.purge_personal_data",
-        "tasks.webhooks.sweep_deliveries", "tasks.webhooks.purge_events"}
+        "tasks.webhooks.sweep_deliveries", "tasks.webhooks.purge_events", "tasks.maintenance.purge_media"}
     for entry in table.values():
         assert entry["options"]["queue"] == "default"
         period = entry["schedule"]

@@ -87,3 +87,15 @@ def test_a_lease_shorter_than_three_heartbeats_or_an_empty_claim_pool_is_refused
     with pytest.raises(SettingsError, match="CLAIM_SESSIONS"):
         load_settings({"CLAIM_SESSIONS": " , "})
     assert load_settings({"CLAIM_SESSIONS": "eu-*, support"}).claim_patterns == ("eu-*", "support")
+
+
+@pytest.mark.parametrize("environ, named", [
+    ({"MEDIA_URL_ALLOW_HOSTS": "10.0.0.0/8, not-an-address"}, "MEDIA_URL_ALLOW_HOSTS"),
+    ({"MEDIA_RETENTION_DAYS": "-1"}, "MEDIA_RETENTION_DAYS"),
+    ({"MEDIA_MAX_BYTES": "0"}, "MEDIA_MAX_BYTES"),
+])
+def test_bad_media_settings_fail_loudly(environ, named):
+    with pytest.raises(SettingsError, match=named):
+        load_settings(environ)
+    allowed = load_settings({"MEDIA_URL_ALLOW_HOSTS": "10.0.5.0/24,192.168.1.7"}).media_url_allowed_networks
+    assert [str(n) for n in allowed] == ["10.0.5.0/24", "192.168.1.7/32"]

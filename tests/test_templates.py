@@ -156,3 +156,26 @@ def test_render_for_is_the_service_for_scheduled_messages(client, admin, db_sess
     with pytest.raises(GatewayError) as unknown:
         templates_service.render_for(db_session, "00000000-0000-0000-0000-000000000000", {})
     assert unknown.value.status == 404
+
+
+def test_a_template_carries_a_stored_file_its_text_the_caption(client, admin, pro, db_session):
+    import base64
+
+    from tests import media_samples
+
+    template_id = create(client, admin).json["data"]["id"]
+    media_id = client.post("/api/whatsapp/media", json={"base64": base64.b64encode(media_samples.png()).decode()},
+                           headers=pro).json["data"]["mediaId"]
+    one = client.post(f"{URL}/{template_id}/send", headers=pro, json={
+        "phoneNumber": "3331234567", "variables": {"nome": "Mario"}, "mediaId": media_id}).json["data"]
+    message = db_session.get(Message, one["messageId"])
+    assert (str(message.media_id), message.caption, message.body, message.media_type) == (
+        media_id, "Ciao Mario, il tuo codice è 0000.", None, "image")
+    many = client.post(f"{URL}/{template_id}/send-bulk", headers=admin, json={
+        "recipients": [{"phoneNumber": "3331234567", "variables": {"nome": "A"}},
+                       {"phoneNumber": "3331234568", "variables": {"nome": "B"}}], "mediaId": media_id}).json["data"]
+    rows = db_session.query(Message).filter_by(bulk_job_id=many["jobId"]).all()
+    assert {str(r.media_id) for r in rows} == {media_id} and {r.caption[:7] for r in rows} == {"Ciao A,", "Ciao B,"}
+    assert client.post(f"{URL}/{template_id}/send", headers=pro, json={
+        "phoneNumber": "3331234567", "variables": {"nome": "M"},
+        "mediaId": "00000000-0000-0000-0000-000000000000"}).status_code == 422

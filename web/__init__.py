@@ -9,6 +9,7 @@ from core.errors import GatewayError
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from models.enums import ErrorType
+from services.bulk import MAX_RECIPIENTS
 from web.admin import PANEL_BLUEPRINT
 from web.api.docs import SWAGGER_UI_URL
 from web.transaction import JSON_METHODS
@@ -48,14 +49,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.extensions import jwt
     from web.ratelimit import init_rate_limits
     from web.transaction import init_transaction
+    from web.metrics import init_http_metrics
 
+    init_http_metrics(app)  # first: its timer starts before any other hook runs
     init_transaction(app)
     app.before_request(_check_body)
     jwt.init_app(app)
     init_jwt(jwt)
     api = GatewayApi(app, spec_kwargs={
         "components": {"securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "metricsToken": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN"}}},
         "security": [{"bearerAuth": []}],
     })
     register_error_handlers(app)
@@ -78,14 +82,20 @@ def _check_body():
     req = request._get_current_object()  # one context lookup, not one per attribute (every request pays)
     if req.method not in JSON_METHODS or req.blueprint == PANEL_BLUEPRINT:  # the panel posts HTML forms
         return None
-    larger = getattr(current_app.view_functions.get(req.endpoint), "_max_body", None)
+    view = current_app.view_functions.get(req.endpoint)
+    larger = getattr(view, "_max_body", None)
+    if callable(larger):  # a limit that follows a setting (MEDIA_MAX_BYTES)
+        larger = larger(current_app.config["SETTINGS"])
     if larger:  # a view that takes big documents (see web.schemas.body_limit)
         req.max_content_length = larger
+    if getattr(view, "_multipart", False):  # one `recipients` part per number in a multipart bulk
+        req.max_form_parts = MAX_RECIPIENTS + 100
     length = req.content_length
     limit = req.max_content_length
     if length is not None and length > limit:
         raise GatewayError(413, f"body larger than {limit} bytes")
     has_body = bool(length) or req.headers.get("Transfer-Encoding") == "chunked"
-    if has_body and not req.is_json:
+    if has_body and not req.is_json and not (getattr(view, "_multipart", False)
+                                             and req.mimetype == "multipart/form-data"):
         raise GatewayError(415, "send the body as application/json", ErrorType.VALIDATION_ERROR)
     return None

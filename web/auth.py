@@ -36,9 +36,9 @@ class Capability(StrEnum):
     BULK = "bulk sends and campaigns"
     GROUPS = "create and change WhatsApp groups (participants, subject, description, invite link, leave)"
     CONNECTION = "manage the connection (initialize, disconnect, reconnect, logout)"
-    MANAGE = "manage templates, contacts sync, error statistics, API tokens, webhooks"
+    MANAGE = "manage templates, contacts sync, error statistics, alerts, API tokens, webhooks, read runtime settings"
     SESSIONS = "manage WhatsApp sessions (create, change, delete)"
-    ADMINISTER = "reset error counters, manage users, read the audit log"
+    ADMINISTER = "reset error counters, manage users, read the audit log, change runtime settings"
 
 
 _ALL = frozenset(Role)

@@ -44,6 +44,7 @@ class Follower:
         self._wake = threading.Event()
         self.generation = 0  # bumped when the log's ids went back (a restored database, tests)
         self._closed = False
+        self._failing = False
         threading.Thread(target=self._listen, name="events-wake", daemon=True).start()
         threading.Thread(target=self._follow, name="events-follow", daemon=True).start()
 
@@ -84,8 +85,13 @@ class Follower:
                     if not read and (woken or self.reader.waiting):
                         self._check_rewound(conn)
             except Exception as exc:  # noqa: BLE001 - the database away: try again at the next poll
-                log.warning("could not read the event log: %s", str(exc).splitlines()[0])
+                # once per outage, not once a second
+                (log.debug if self._failing else log.warning)("could not read the event log: %s",
+                                                              str(exc).splitlines()[0])
+                self._failing = True
                 time.sleep(1)
+            else:
+                self._failing = False
 
     def _check_rewound(self, conn) -> None:
         """Woken (or waiting for a hole) and nothing to read: were the ids set back below the

@@ -1,6 +1,7 @@
 """The `Idempotency-Key` header on POST endpoints that create work (see services/idempotency.py)."""
 from __future__ import annotations
 
+import hashlib
 from functools import wraps
 
 from flask import g, jsonify, request
@@ -10,6 +11,21 @@ from services import idempotency
 from web.auth import current_principal
 
 HEADER = "Idempotency-Key"
+
+
+def _body():
+    """What the request asked, for its fingerprint: the JSON body, or a multipart body's fields and
+    the SHA-256 of each file (read through once, then rewound for the view)."""
+    if request.mimetype != "multipart/form-data":
+        return request.get_json(silent=True)
+    files = {}
+    for name, upload in request.files.items(multi=True):
+        digest = hashlib.sha256()
+        while piece := upload.stream.read(1024 * 1024):
+            digest.update(piece)
+        upload.stream.seek(0)
+        files.setdefault(name, []).append(digest.hexdigest())
+    return {"form": request.form.to_dict(flat=False), "files": files}
 
 
 def idempotent(view):
@@ -23,7 +39,7 @@ def idempotent(view):
         scope = current_principal().id
         # the session the request acts on (web.session_scope) is part of what was asked
         target = f"{request.path}@{g.get('wa_session')}"
-        fingerprint = idempotency.request_fingerprint(request.method, target, request.get_json(silent=True))
+        fingerprint = idempotency.request_fingerprint(request.method, target, _body())
         replay = idempotency.claim(scope, key, fingerprint)
         if replay is not None:
             response = jsonify(replay.body)

@@ -58,12 +58,14 @@ class PageArgs(Schema):
     cursor = fields.String(load_default=None, metadata={"description": "the nextCursor of the previous page"})
 
 
-def body_limit(max_bytes: int):
+def body_limit(max_bytes, multipart: bool = False):
     """Let one view accept bodies up to `max_bytes` instead of MAX_BODY_BYTES (place it right
-    below `@blp.route`)."""
+    below `@blp.route`); `max_bytes` may be a function of the settings. `multipart`: the view
+    takes multipart/form-data as well as JSON (uploads)."""
 
     def decorator(view):
         view._max_body = max_bytes
+        view._multipart = multipart
         return view
 
     return decorator

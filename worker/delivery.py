@@ -11,17 +11,16 @@ session's new owner, which reconciles it.
 """
 from __future__ import annotations
 
-import base64
 import logging
-import mimetypes
+import time
 from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
 import redis
 
+from core import metrics
 from core.db import db
 from core.redis import Keys
 from core.settings import Settings
@@ -30,6 +29,7 @@ from models.enums import ErrorType, JobStatus, MessageStatus
 from services import contacts, dispatch, error_stats, events, lids, messages, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
+from worker import media
 from worker.calls import WhatsAppCalls
 from worker.errors import BrowserDied, BrowserTimeout, LeaseLost, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
@@ -62,6 +62,17 @@ def pending_ack_key(session_name: str, wa_message_id: str) -> str:
     return f"wa:{session_name}:ack:{lids.key_id(wa_message_id)}"
 
 
+def same_content(found: dict, message: Message) -> bool:
+    """A chat message is the row's: the same text, or for media the same kind and caption (a media
+    message's `body` is WhatsApp's thumbnail, not ours; wa-js captions a file sent without one
+    with its file name)."""
+    if message.media_type:
+        caption = found.get("caption") or None
+        return found.get("type") == message.media_type and (
+            caption == message.caption or (message.caption is None and caption == message.filename))
+    return found.get("body") == message.body
+
+
 class Courier:
     """Sends through the session's WhatsApp calls, with the session's settings and Redis client."""
 
@@ -70,6 +81,7 @@ class Courier:
         self.settings = settings
         self.redis = client
         self.pacer = Pacer(client, settings)
+        self.files = media.PageFiles(calls)
 
     # -- single messages ---------------------------------------------------------------------
     def send_one(self, message_id) -> Outcome:
@@ -97,9 +109,12 @@ class Courier:
     def _deliver(self, message: Message) -> Outcome:
         try:
             self._ensure_on_whatsapp(message)
-            self.pacer.wait_turn()
-            result = self.calls.send_text(message.chat_id, message.body)
+            self._wait_turn(message.session)
+            result = (self.files.send(message) if message.media_type
+                      else self.calls.send_text(message.chat_id, message.body))
             self.pacer.record_send()
+        except LookupError as exc:  # the attachment was purged before the message could go
+            return self._fail(message, ErrorType.VALIDATION_ERROR, str(exc))
         except SessionNotConnected as exc:
             return self._wait_for_connection(message, str(exc))
         except PacingDeferred as exc:
@@ -115,6 +130,15 @@ class Courier:
             return Outcome.UNCERTAIN
         self._record_sent(message, (result or {}).get("id"))
         return Outcome.SENT
+
+    def _wait_turn(self, session: str) -> None:
+        started = time.monotonic()
+        try:
+            self.pacer.wait_turn()
+        except PacingDeferred as exc:
+            metrics.PACING_DEFERRALS.labels(session, exc.reason).inc()
+            raise
+        metrics.PACING_WAIT.labels(session).observe(time.monotonic() - started)
 
     def _record_sent(self, message: Message, wa_message_id: str | None) -> None:
         self._check_claim(message)
@@ -236,7 +260,7 @@ class Courier:
             return Outcome.WAITING
         except WhatsAppError:
             recent = []  # no chat at all: it was never sent
-        candidates = [m for m in recent if m.get("fromMe") and m.get("body") == message.body]
+        candidates = [m for m in recent if m.get("fromMe") and same_content(m, message)]
         taken = set(db.scalars(select(Message.wa_message_id).where(
             Message.session == message.session, Message.wa_message_id.in_([m["id"] for m in candidates]))))
         found = [m for m in candidates if m["id"] not in taken]
@@ -268,22 +292,15 @@ class Courier:
         return found
 
     def download_media(self, message_id) -> str | None:
-        """Save an incoming message's media under MEDIA_DIR/<session>/ and record its path."""
+        """Store an incoming message's media once (worker/media.py); -> its media id."""
         message = db.get(Message, message_id)
-        if message is None or message.media_path or not message.wa_message_id:
+        if message is None or message.media_id or not message.wa_message_id:
             return None
-        data_url = self.calls.download_media(message.wa_message_id)
-        header, _, payload = data_url.partition(",")
-        mimetype = header.removeprefix("data:").split(";", 1)[0] or message.mimetype
-        extension = mimetypes.guess_extension(mimetype or "") or ".bin"
-        folder = Path(self.settings.media_dir) / message.session
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{message.id}{extension}"
-        path.write_bytes(base64.b64decode(payload))
-        message.media_path, message.mimetype = str(path), mimetype
-        message.media_url = f"/api/whatsapp/messages/{message.id}/media"  # served by the API
+        if media.save_incoming(self.files, message, self.settings.media_max_bytes):
+            db.commit()
+            return str(message.media_id)
         db.commit()
-        return str(path)
+        return None
 
     def mark_chat_read(self, message_id) -> None:
         message = db.get(Message, message_id)

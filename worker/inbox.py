@@ -78,6 +78,7 @@ class Inbox:
             phone_number=sender, lid=lid, chat_id=msg.get("chat") or msg.get("from"), body=msg.get("body"),
             sender_name=msg.get("notifyName"), from_me=False, is_group_msg=is_group,
             mimetype=msg.get("mimetype"), caption=msg.get("caption"), wa_message_id=msg["id"],
+            media_type=msg.get("type") if msg.get("mimetype") else None, filename=msg.get("filename"),
             timestamp=sent_at, created_at=received, delivered_at=received, attempts=0,
         ).on_conflict_do_nothing(index_elements=["session", "wa_message_id"],
                                  index_where=text("wa_message_id IS NOT NULL")).returning(Message.id)

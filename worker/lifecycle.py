@@ -15,6 +15,7 @@ from typing import Any, Callable
 from selenium.common.exceptions import WebDriverException
 
 from core.settings import Settings
+from services.session_state import record_restart
 from worker import page
 from worker.browser import Browser
 from worker.machine import StateMachine, phone_of
@@ -153,6 +154,7 @@ class Lifecycle:
             self.failures = 0
         log.warning("session %s: restarting the browser: %s", self.name, reason)
         self.publisher.emit({"type": "restart", "reason": reason})
+        record_restart(self.name)
         self.browser.destroy()
         self.browser.dead, self.restart_reason = False, None
         self.boot()

@@ -76,8 +76,7 @@ class Pacer:
         self.base = base
 
     def _bucket_keys(self, now: float) -> tuple[str, str]:
-        moment = datetime.fromtimestamp(now, timezone.utc)
-        return f"{self.base}:h:{moment:%Y%m%d%H}", f"{self.base}:d:{moment:%Y%m%d}"
+        return Keys.pacing_buckets(self.base, datetime.fromtimestamp(now, timezone.utc))
 
     def delay(self, now: float | None = None) -> float:
         """Seconds until the next send is allowed (0 = now). Raises PacingDeferred past a cap."""

@@ -46,6 +46,54 @@ window.__wagw.msg = function (m) {
     filename: m.filename || null
   };
 };
+// Files cross between Python and the page a chunk (base64) per call, never whole: staged here
+// by key (worker/media.py). A send runs in the background and is polled, so a long upload holds
+// neither the browser thread nor a script timeout.
+window.__wagw.files = window.__wagw.files || {};
+window.__wagw.staged = function (key) {
+  var f = window.__wagw.files[key];
+  if (!f) throw {code: 'file_not_staged', message: 'no staged file ' + key + ' (the page was reloaded?)'};
+  return f;
+};
+// Each chunk is appended to a Blob at once: Blob bytes live in the browser's blob storage (which
+// pages big ones to disk), not in the page's heap, and a Blob made of Blobs copies nothing.
+window.__wagw.filePut = function (key, b64) {
+  var f = window.__wagw.files[key] = window.__wagw.files[key] || {blob: new Blob([]), size: 0};
+  var bin = atob(b64), bytes = new Uint8Array(bin.length);
+  for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  f.blob = new Blob([f.blob, bytes]); f.size += bytes.length;
+  return f.size;
+};
+window.__wagw.fileSend = function (key, chatId, options) {
+  var f = window.__wagw.staged(key);
+  var blob = new Blob([f.blob], {type: options.mimetype || ''});
+  f.blob = null; f.state = 'sending';
+  WPP.chat.sendFileMessage(chatId, blob, options).then(function (r) { f.state = 'done'; f.value = r; },
+    function (e) {
+      f.state = 'failed';
+      f.error = {code: String((e && (e.code || e.name)) || 'Error'), message: String((e && e.message) || e)};
+    });
+  return true;
+};
+window.__wagw.fileResult = function (key) {
+  var f = window.__wagw.staged(key);
+  if (f.state === 'sending') return {state: 'sending'};
+  delete window.__wagw.files[key];
+  if (f.state === 'failed') throw f.error;
+  return {state: 'done', value: f.value};
+};
+window.__wagw.fileDownload = async function (key, msgId) {
+  var blob = await WPP.chat.downloadMedia(msgId);
+  window.__wagw.files[key] = {blob: blob};
+  return {size: blob.size, type: blob.type || null};
+};
+window.__wagw.fileRead = async function (key, offset, length) {
+  var bytes = new Uint8Array(await window.__wagw.staged(key).blob.slice(offset, offset + length).arrayBuffer());
+  var text = '';
+  for (var i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+};
+window.__wagw.fileDrop = function (key) { delete window.__wagw.files[key]; return true; };
 window.__wagw.summary = function (name, p) {
   var s = window.__wagw.ser;
   switch (name) {
@@ -121,7 +169,7 @@ var done = arguments[arguments.length - 1];
 })().then(done, function (e) { done({error: String(e && e.message || e)}); });
 """
 
-# Run `WPP.<path>(...args)` and settle with {ok, value} or {ok: false, code, message}; the value
+# Run `WPP.<path>(...args)` (or a `__wagw.` helper) and settle with {ok, value} or {ok: false, code, message}; the value
 # is reduced to JSON (messages and Wids to strings) so nothing un-serialisable crosses over.
 CALL = HELPERS + r"""
 var path = arguments[0], args = arguments[1], done = arguments[arguments.length - 1];
@@ -145,7 +193,8 @@ function plain(v, depth) {
   return out;
 }
 (async function () {
-  var target = WPP, parts = path.split('.'), name = parts.pop();
+  // `__wagw.<name>`: one of the helpers above; anything else is wa-js
+  var target = path.indexOf('__wagw.') === 0 ? window : WPP, parts = path.split('.'), name = parts.pop();
   parts.forEach(function (p) { target = target[p]; });
   var value = await target[name].apply(target, args);
   if (typeof Blob !== 'undefined' && value instanceof Blob) {  // media: hand it over as a data URL

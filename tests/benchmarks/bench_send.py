@@ -1,5 +1,5 @@
 """Issue 4's benchmark: /send ingest next to a bare insert+publish endpoint, the worker's overhead
-per message with pacing off, and the time to accept a 10,000-recipient bulk.
+per message with pacing off, the time to accept a 10,000-recipient bulk, and what the metrics cost /send.
 
     python -m tests.benchmarks bench_send      (or `make bench` for every benchmark)
 
@@ -171,7 +171,69 @@ def bench_worker() -> None:
         db.remove()
 
 
-PARTS = ("ingest", "bulk", "worker")
+def bench_metrics(tokens: dict[str, str]) -> None:
+    """What the metrics cost /send: the real app in production's multiprocess mode (every process
+    writing its values to PROMETHEUS_MULTIPROC_DIR) against the same app with the metrics hooks
+    removed (tests/benchmarks/unmetered_app.py), served at once, loaded in alternating rounds."""
+    body = {"phoneNumber": "3331234567", "message": "benchmark message"}
+    runs = {"unmetered": [], "metered": []}
+    with tempfile.TemporaryDirectory(prefix="bench-prometheus-") as multiproc:
+        metered_env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": multiproc, "METRICS_TOKEN": "bench-" + "x" * 20}
+        with gunicorn("tests.benchmarks.unmetered_app:create_app()") as plain_url, \
+                gunicorn("web:create_app()", env=metered_env) as metered_url:
+            targets = {"unmetered": plain_url + "/api/whatsapp/send", "metered": metered_url + "/api/whatsapp/send"}
+            for target in targets.values():
+                load(target, body, tokens["PROFESSIONAL"], connections=CONNECTIONS, seconds=2, warmup=0)
+            for _ in range(ROUNDS):
+                for name, target in targets.items():
+                    runs[name].append(load(target, body, tokens["PROFESSIONAL"], connections=CONNECTIONS,
+                                           seconds=SECONDS, warmup=0))
+            import requests
+
+            started = time.perf_counter()
+            scrape = requests.get(metered_url + "/metrics", headers={"Authorization": f"Bearer {metered_env['METRICS_TOKEN']}"},
+                                  timeout=30)
+            scrape_ms = (time.perf_counter() - started) * 1000
+    _empty_queues()
+    ratios = [m["rps"] / u["rps"] for m, u in zip(runs["metered"], runs["unmetered"])]
+    for name in runs:
+        emit(BENCH, f"metrics_{name}_send_rps", median([r["rps"] for r in runs[name]]), None, None,
+             p50_ms=round(median([r["p50_ms"] for r in runs[name]]), 2),
+             p99_ms=round(median([r["p99_ms"] for r in runs[name]]), 2),
+             errors=sum(r["errors"] for r in runs[name]), runs=[round(r["rps"]) for r in runs[name]])
+    p50_cost = median([m["p50_ms"] - u["p50_ms"] for m, u in zip(runs["metered"], runs["unmetered"])])
+    emit(BENCH, "metrics_cost_rps_ratio", median(ratios), ">=0.95", median(ratios) >= 0.95,
+         runs=[round(ratio, 3) for ratio in ratios])
+    emit(BENCH, "metrics_cost_p50_ms", p50_cost, None, None)
+    emit(BENCH, "metrics_scrape_ms", scrape_ms, None, None, status=scrape.status_code, bytes=len(scrape.content))
+    emit(BENCH, "metrics_us_per_request", _hooks_cost(), None, None,
+         what="the counters and histogram one /send touches, multiprocess mode, best of 5 x 20,000")
+
+
+HOOKS_COST = """
+import timeit
+from core import metrics
+def one():
+    metrics.HTTP_REQUESTS.labels("POST", "/api/whatsapp/send", "202").inc()
+    metrics.HTTP_DURATION.labels("POST", "/api/whatsapp/send").observe(0.012)
+    metrics.count_status("bench", "QUEUED", number=1)
+print(min(timeit.repeat(one, number=20000, repeat=5)) / 20000 * 1e6)
+"""
+
+
+def _hooks_cost() -> float:
+    """The instrumentation's own CPU per /send, apart from the machine's drift: a fresh process
+    (PROMETHEUS_MULTIPROC_DIR must be set before prometheus-client is imported)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="bench-prometheus-") as multiproc:
+        out = subprocess.run([sys.executable, "-c", HOOKS_COST], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": multiproc},
+                             capture_output=True, text=True, check=True, timeout=120)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+PARTS = ("ingest", "bulk", "worker", "metrics")
 
 
 def main() -> None:
@@ -184,6 +246,8 @@ def main() -> None:
         bench_bulk(tokens)
     if "worker" in parts:
         bench_worker()
+    if "metrics" in parts:
+        bench_metrics(tokens)
 
 
 if __name__ == "__main__":

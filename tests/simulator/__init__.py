@@ -58,6 +58,8 @@ Sends (``chat.sendTextMessage``/``sendFileMessage``):
       ``blocked``         simulated account block (``/sim/fail-next`` error ``blocked``);
       ``not_ready``       no linked session (the real page would be on its QR screen);
       ``'invalid_data_url'`` is thrown as a bare string by sendFileMessage for bad content (as wa-js).
+  - ``sendFileMessage`` takes a data URL, base64 or a Blob; ``{type: 'audio', isPtt: true}`` sends a
+    voice note (a ``ptt`` message), as wa-js does.
     ``rate_overlimit`` and ``blocked`` are simulator inventions: real WhatsApp gives no such codes.
   - Auto acks (default ``{serverMs: 50, deliveredMs: 500, readMs: 1500}``, measured from the send):
     ack 1, 2, 3. ``autoAck: null`` makes ack 1 immediate and leaves 2 and 3 to ``/sim/ack``. A delay

@@ -38,6 +38,7 @@ BLUEPRINT_MODULES = [
     "backups",
     "messages",
     "groups",
+    "media",
     "jobs",
     "scheduled",
     "templates",
@@ -47,6 +48,9 @@ BLUEPRINT_MODULES = [
     "privacy",
     "events",
     "webhooks",
+    "alerts",
+    "settings",
+    "metrics",
 ]
 
 

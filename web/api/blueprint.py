@@ -5,7 +5,9 @@ from http import HTTPStatus
 
 import flask_smorest
 import marshmallow
+from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 
 from web.auth import PUBLIC
 from web.storable import unstorable_strings
@@ -38,7 +40,13 @@ def _documented(view) -> set[int]:
     return {int(code) for part in ("response", "arguments") for code in doc.get(part, {}).get("responses", {})}
 
 
+# A body that is either multipart/form-data (fields plus files) or JSON: the upload routes
+MULTIPART_OR_JSON = "multipart_or_json"
+
+
 class _StorableStringsParser(FlaskParser):
+    __location_map__ = {**FlaskParser.__location_map__, MULTIPART_OR_JSON: "load_multipart_or_json"}
+
     def pre_load(self, location_data, *, schema, req, location):
         """Every body and query string, before its schema: strings PostgreSQL cannot store are a
         422 naming the fields, like any other invalid value, never a 500 at the database."""
@@ -46,9 +54,23 @@ class _StorableStringsParser(FlaskParser):
             raise marshmallow.ValidationError(errors)
         return location_data
 
+    def _on_validation_error(self, error, req, schema, location, **kwargs):
+        """Errors of an upload route's body are named like any other body's: `json` or `form`."""
+        if location == MULTIPART_OR_JSON:
+            location = "form" if req.mimetype == "multipart/form-data" else "json"
+        return super()._on_validation_error(error, req, schema, location, **kwargs)
+
+    def load_multipart_or_json(self, req, schema):
+        if req.mimetype == "multipart/form-data":
+            return webargs_core.MultiDictProxy(CombinedMultiDict([req.form, req.files]), schema)
+        return self.load_json(req, schema)
+
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = _StorableStringsParser()
+    # documented as multipart; the routes add the JSON form of the body with @blp.doc
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+                                             MULTIPART_OR_JSON: "multipart/form-data"}
 
     def route(self, rule, *, parameters=None, tags=None, **options):
         """Document every error the route can answer (the OpenAPI then lists each status code, so

@@ -1,17 +1,16 @@
 """Sending, listing and reading messages (the original routes, now queued, paced and traceable)."""
 from __future__ import annotations
 
-import os
 import uuid
 
-from flask import current_app, send_file
+from flask import Response, current_app
 from sqlalchemy import select
 
 from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import Message, MessageEvent
 from models.enums import Direction, ErrorType
-from services import bulk, events, groups, messages, optout
+from services import bulk, groups, guard_rails, media, messages, sending
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages_schemas import (BulkAcceptedSchema, BulkSchema, MessageDetailSchema,
@@ -64,11 +63,10 @@ def send(args):
         target = groups.GroupRecipient(groups.group_chat_id(args["groupId"]))
     else:
         target = valid_phone(args.get("phoneNumber") or args["recipient"])
-        optout.refuse_unless_transactional(db, target.formatted, args["transactional"])
     group_id = target.chat_id if isinstance(target, groups.GroupRecipient) else None
-    text = messages.sanitise_text(args["message"])
-    [message] = messages.enqueue(db, session_name=current_session(), phones=[target], bodies=text,
-                                 user_id=current_principal().id)
+    message = sending.send_one(db, session_name=current_session(), phone=target,
+                               text=messages.sanitise_text(args["message"]), user_id=current_principal().id,
+                               transactional=args["transactional"])
     audit_target(f"message:{message.id}", action="message.send",
                  **({"groupId": group_id} if group_id else {"phoneNumber": target.formatted}),
                  **({"transactional": True} if args["transactional"] else {}))
@@ -89,9 +87,11 @@ def send_bulk(args):
     job, valid, invalid = bulk.create_job(db, session_name=current_session(), recipients=args["recipients"],
                                           body=text, country=_settings().default_country,
                                           user_id=current_principal().id)
-    audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid))
+    estimate = guard_rails.accept(db, job, _settings(), spread=args["spread"])
+    audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid),
+                 **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "queued": [p.formatted for p in valid], "sent": [], "failed": [],
-               "invalid": invalid}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
+               "invalid": invalid, "estimate": estimate}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
 
 
 def _filtered(args) -> select:
@@ -166,12 +166,20 @@ def mark_read(message_id: uuid.UUID):
 
 @blp.route("/messages/<uuid:message_id>/media")
 @requires(Capability.VIEW)
-@blp.response(200, description="the media file, with its content type", content_type="application/octet-stream")
-def media(message_id: uuid.UUID):
-    """The media of an incoming message (downloaded from WhatsApp by the worker when it arrived)."""
+@blp.response(200, description="the file, with its content type and name (Content-Disposition)",
+              content_type="application/octet-stream")
+def media_file(message_id: uuid.UUID):
+    """The attachment of a message: the file sent, or the one received (downloaded from WhatsApp
+    by the worker once, when it arrived). 404 while there is none: not downloaded yet, or purged
+    after MEDIA_RETENTION_DAYS."""
     message = get_or_404(db, Message, message_id, "message")
     authorize_row_session(message.session)
-    if not message.media_path or not os.path.exists(message.media_path):
-        raise GatewayError(404, "this message has no downloaded media (none, or not downloaded yet)")
-    return send_file(message.media_path, mimetype=message.mimetype or "application/octet-stream",
-                     download_name=os.path.basename(message.media_path))
+    stored = media.get_complete(db, message.media_id)
+    if stored is None:
+        raise GatewayError(404, "this message has no media (none, not downloaded yet, or purged)")
+    disposition = "inline" if stored.mimetype.split("/", 1)[0] in ("image", "video", "audio") else "attachment"
+    response = Response(media.read_chunks(db.get_bind(), stored.id), mimetype=stored.mimetype,
+                        direct_passthrough=True)
+    response.headers.set("Content-Disposition", disposition, filename=stored.filename or "media")
+    response.content_length = stored.size
+    return response

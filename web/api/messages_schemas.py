@@ -51,10 +51,27 @@ class QueuedSchema(SettledFields):
     groupId = fields.String(allow_none=True, metadata={"description": "the group's chat id for a send to a group"})
 
 
+SPREAD_DOC = ("accept a bulk above the session's daily cap: what is over each day's cap waits for the "
+              "next day; without it such a bulk is refused with 422 and the estimate")
+
+
 class BulkSchema(Schema):
     recipients = fields.List(fields.String(validate=validate.Length(max=64)), required=True,
                              validate=validate.Length(min=1, max=MAX_RECIPIENTS))
     message = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+    spread = fields.Boolean(load_default=False, metadata={"description": SPREAD_DOC})
+
+
+class EstimateSchema(Schema):
+    """services/guard_rails.py: the earliest finish under the session's caps (the browser's own time aside)."""
+
+    messages = fields.Integer()
+    queuedAhead = fields.Integer(metadata={"description": "the session's messages already waiting, sent first"})
+    sentToday = fields.Integer(metadata={"description": "sends counted against today's caps (UTC day)"})
+    dailyCap = fields.Integer(allow_none=True)
+    estimatedFinishAt = fields.DateTime()
+    days = fields.Integer(metadata={"description": "UTC days the sends span"})
+    spread = fields.Boolean()
 
 
 class InvalidNumberSchema(Schema):
@@ -68,6 +85,7 @@ class BulkAcceptedSchema(Schema):
     sent = fields.List(fields.String(), metadata={"description": "always empty: sending happens later"})
     failed = fields.List(fields.String())
     invalid = fields.List(fields.Nested(InvalidNumberSchema))
+    estimate = fields.Nested(EstimateSchema)
 
 
 class JobSchema(Schema):
@@ -129,8 +147,11 @@ class MessageSchema(Schema):
     status = fields.String()
     senderName = fields.String(attribute="sender_name", allow_none=True, metadata={"description": "personal data"})
     timestamp = fields.DateTime(allow_none=True)
-    mediaUrl = fields.String(attribute="media_url", allow_none=True)
-    mediaPath = fields.String(attribute="media_path", allow_none=True)
+    mediaUrl = fields.String(attribute="media_url", allow_none=True, metadata={
+        "description": "where GET serves the attachment (null: none, not downloaded yet, or purged)"})
+    mediaType = fields.String(attribute="media_type", allow_none=True,
+                              metadata={"description": "image, video, audio, ptt, document or sticker"})
+    filename = fields.String(allow_none=True)
     mimetype = fields.String(allow_none=True)
     caption = fields.String(allow_none=True)
     fromMe = fields.Boolean(attribute="from_me")

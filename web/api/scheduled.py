@@ -32,7 +32,7 @@ blp = Blueprint("scheduled", __name__, url_prefix="/api/whatsapp/scheduled",
                 description="Scheduled messages and campaigns")
 
 _KEYS = {"recipients": "recipients", "message": "body", "templateId": "template_id", "variables": "variables",
-         "sendAt": "send_at", "cron": "cron", "timezone": "timezone", "endAt": "end_at", "maxRuns": "max_runs"}
+         "mediaId": "media_id", "sendAt": "send_at", "cron": "cron", "timezone": "timezone", "endAt": "end_at", "maxRuns": "max_runs"}
 
 
 def _values(args: dict) -> dict:

@@ -21,6 +21,8 @@ class ScheduleInputSchema(Schema):
     message = fields.String(validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
     templateId = fields.UUID()
     variables = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+    mediaId = fields.UUID(allow_none=True, metadata={
+        "description": "a file stored with POST /api/whatsapp/media, sent with every run (the text is its caption)"})
     sendAt = fields.AwareDateTime(metadata={"description": "ISO 8601 with offset, e.g. 2026-12-24T09:00:00+01:00"})
     cron = fields.String(validate=validate.Length(min=9, max=120),
                          metadata={"description": "5 fields, local time of `timezone`"})
@@ -77,6 +79,7 @@ class ScheduleSchema(Schema):
     message = fields.String(attribute="body", allow_none=True)
     templateId = fields.UUID(attribute="template_id", allow_none=True)
     variables = fields.Dict()
+    mediaId = fields.UUID(attribute="media_id", allow_none=True)
     sendAt = fields.DateTime(attribute="send_at", allow_none=True)
     cron = fields.String(allow_none=True)
     timezone = fields.String()

@@ -6,13 +6,13 @@ those, and may not create new ones. Every other route picks its session with `?s
 """
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
 from core.db import db
 from core.errors import GatewayError
 from models import WaSession
 from models.enums import ErrorType
-from services import dispatch, sessions
+from services import dispatch, runtime_settings, sessions
 from services.session_state import read_state
 from web.api.blueprint import Blueprint
 from web.api.sessions_schemas import (DeleteQuerySchema, SessionCreateSchema, SessionDeletedSchema,
@@ -29,9 +29,16 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
+def _tuned():
+    """The settings with /api/settings' overrides, read once per request (a list shapes many rows)."""
+    if "tuned_settings" not in g:
+        g.tuned_settings = runtime_settings.effective(db, _settings())
+    return g.tuned_settings
+
+
 def _shaped(row: WaSession) -> WaSession:
     """The row with what the response adds to its columns."""
-    row.effective_pacing = sessions.caps_of(row, _settings())
+    row.effective_pacing = sessions.caps_of(row, _tuned())
     row.is_default = row.name == _settings().session_name
     row.queues = [dispatch.interactive_queue(row.name), dispatch.bulk_queue(row.name)]
     return row

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from core.db import db
 from core.errors import GatewayError
 from models import Template
-from services import bulk, messages, sending, templates
+from services import bulk, guard_rails, media, messages, sending, templates
 from services.phones import check_number
 from web.api.blueprint import Blueprint
 from web.api.messages import valid_phone
@@ -126,13 +126,14 @@ def preview(args, template_id: uuid.UUID):
 @blp.alt_response(200, schema=envelope(TemplateQueuedSchema), description=PREFER_WAIT_200)
 def send(args, template_id: uuid.UUID):
     """Render the template with `variables` and queue it to `phoneNumber` (as POST /send, `Prefer:
-    wait=N` included)."""
+    wait=N` included); with `mediaId`, the text is the caption of that file."""
     phone = valid_phone(args["phoneNumber"])
     text, template = templates.render_for(db, template_id, args["variables"])
     ignored = templates.render(template, args["variables"]).ignored
+    stored = media.attachment(db, args.get("mediaId"), current_session())
     message = sending.send_one(db, session_name=current_session(), phone=phone, text=text,
                                user_id=current_principal().id, transactional=args["transactional"],
-                               template=template)
+                               template=template, media=stored)
     audit_target(f"message:{message.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted, **({"transactional": True} if args["transactional"] else {}))
     wait_after_commit(message.id)
@@ -152,6 +153,7 @@ def send_bulk(args, template_id: uuid.UUID):
     Recipients with missing variables or invalid numbers are listed and skipped; the others are
     queued. 422 only when nobody could be queued."""
     template = templates.sendable(db, template_id)
+    stored = media.attachment(db, args.get("mediaId"), current_session())
     country = _settings().default_country
     valid, bodies, invalid, errors, ignored, seen = [], [], [], [], set(), set()
     for recipient in args["recipients"]:
@@ -174,10 +176,11 @@ def send_bulk(args, template_id: uuid.UUID):
             "errors": errors, "invalid": invalid, "missing": sorted({k for e in errors for k in e["missing"]})})
     job, valid, invalid = bulk.create_job(db, session_name=current_session(), recipients=[], body=bodies,
                                           country=country, user_id=current_principal().id, kind="template",
-                                          template_id=template.id, valid=valid, invalid=invalid)
+                                          template_id=template.id, valid=valid, invalid=invalid, media=stored)
+    estimate = guard_rails.accept(db, job, _settings(), spread=args["spread"])
     templates.count_usage(db, template, len(valid))
     audit_target(f"job:{job.id}", action="template.send_bulk", template=str(template.id), queued=len(valid),
-                 invalid=len(invalid), errors=len(errors))
+                 invalid=len(invalid), errors=len(errors), **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "templateId": template.id, "queued": [p.formatted for p in valid],
-               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored)},
+               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored), "estimate": estimate},
               say("template_bulk.queued", queued=len(valid), invalid=len(invalid), errors=len(errors)))

@@ -7,7 +7,7 @@ from models.enums import TemplateCategory
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.templates import KEY, NAME_LENGTH
-from web.api.messages_schemas import InvalidNumberSchema, QueuedSchema, transactional_field
+from web.api.messages_schemas import SPREAD_DOC, EstimateSchema, InvalidNumberSchema, QueuedSchema, transactional_field
 from web.schemas import PageArgs
 
 CATEGORIES = [c.value for c in TemplateCategory]
@@ -91,6 +91,8 @@ class PreviewSchema(Schema):
 class TemplateSendSchema(PreviewSchema):
     phoneNumber = fields.String(required=True, validate=validate.Length(min=1, max=64))
     transactional = transactional_field()
+    mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media: the "
+                                                   "rendered text becomes its caption"})
 
 
 class RecipientSchema(Schema):
@@ -122,6 +124,9 @@ class TemplateBulkSchema(Schema):
         metadata={"description": "numbers as strings (shared variables only) or {phoneNumber, variables} "
                                  "objects, mixed as you like"})
     variables = Variables(load_default=dict, metadata={"description": "shared defaults for every recipient"})
+    mediaId = fields.UUID(metadata={"description": "a file stored with POST /api/whatsapp/media: the "
+                                                   "rendered text becomes its caption"})
+    spread = fields.Boolean(load_default=False, metadata={"description": SPREAD_DOC})
 
 
 class PreviewOutSchema(Schema):
@@ -147,3 +152,4 @@ class TemplateBulkAcceptedSchema(Schema):
     errors = fields.List(fields.Nested(RecipientErrorSchema),
                          metadata={"description": "recipients not queued for missing variables"})
     ignoredVariables = fields.List(fields.String())
+    estimate = fields.Nested(EstimateSchema)

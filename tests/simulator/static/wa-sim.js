@@ -387,6 +387,7 @@
     if (type === 'auto-detect') {
       type = ['image', 'video', 'audio'].indexOf(base) >= 0 ? base : 'document';
     }
+    if (type === 'audio' && options.isPtt) type = 'ptt';  // a voice note is a `ptt` message
     var filename = options.filename ||
       (parsed.mimetype ? base + '.' + mimetype.split('/')[1].split('+')[0] : 'unknown');
     var raw = {type: type, mimetype: mimetype, data: parsed.data, filename: filename,

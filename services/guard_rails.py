@@ -1,0 +1,105 @@
+"""Campaign guard rails: before a bulk is accepted, when will it finish under the session's caps,
+and does it fit in today's daily cap?
+
+The estimate follows the pacer's rules (worker/pacer.py): sends at least SEND_MIN_INTERVAL_MS plus on
+average half the jitter apart, at most SEND_MAX_PER_SECOND a second, and the hourly and daily caps
+counted per UTC hour and day (the pacer's own counters in Redis say how much of them is used). The
+messages already waiting for the session go first. It ignores the browser's own time per send, so
+it is the earliest finish, not a promise.
+
+Above the daily cap a bulk is refused (422) unless the caller asks to spread it: then the pacer
+holds what is over each day's cap until the next day, as it always does.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from core.errors import GatewayError
+from core.redis import Keys, get_redis
+from core.settings import Settings
+from models import Message
+from models.enums import MessageStatus
+from services.sessions import PacingCaps, pacing_for
+
+MAX_DAYS = 366  # a plan longer than this is not a plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    count: int
+    ahead: int  # messages of the session already waiting
+    sent_today: int
+    finish_at: datetime
+    days: int  # UTC days the sends span (1: all today)
+    daily_cap: int
+
+    @property
+    def over_daily_cap(self) -> bool:
+        return bool(self.daily_cap) and self.sent_today + self.ahead + self.count > self.daily_cap
+
+    def as_dict(self, spread: bool) -> dict:
+        return {"messages": self.count, "queuedAhead": self.ahead, "sentToday": self.sent_today,
+                "dailyCap": self.daily_cap or None, "estimatedFinishAt": self.finish_at, "days": self.days,
+                "spread": spread}
+
+
+def finish_time(total: int, caps: PacingCaps, start: datetime, used_hour: int, used_day: int) -> tuple[datetime, int]:
+    """When `total` sends end if they start at `start` (UTC) under `caps`, hour by hour. -> (time, days)."""
+    interval = (caps.min_interval_ms + caps.jitter_ms / 2) / 1000
+    rate = min(float(caps.max_per_second), 1 / interval if interval > 0 else math.inf)
+    now, remaining, first_day = start, total, start.date()
+    while remaining > 0:
+        hour_end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        room = [rate * (hour_end - now).total_seconds()]
+        if caps.max_per_hour:
+            room.append(max(0, caps.max_per_hour - used_hour))
+        if caps.max_per_day:
+            room.append(max(0, caps.max_per_day - used_day))
+        fits = min(room)
+        if remaining <= fits:
+            now += timedelta(seconds=remaining / rate)
+            break
+        remaining -= int(fits)
+        used_day += int(fits)
+        used_hour = 0
+        if hour_end.date() != now.date():
+            used_day = 0
+        now = hour_end
+        if (now.date() - first_day).days > MAX_DAYS:
+            raise GatewayError(422, f"this would take more than {MAX_DAYS} days under the session's caps",
+                               details={"json": {"recipients": ["too many for the session's caps"]}})
+    return now, (now.date() - first_day).days + 1
+
+
+def plan(session: Session, session_name: str, count: int, settings: Settings, job_id=None) -> Plan:
+    """The plan of `count` more messages (those of job `job_id`, already inserted, are not "ahead")."""
+    caps = pacing_for(session, session_name, settings)
+    waiting = [Message.session == session_name,
+               Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value])]
+    if job_id is not None:
+        waiting.append(or_(Message.bulk_job_id.is_(None), Message.bulk_job_id != job_id))
+    ahead = session.scalar(select(func.count()).select_from(Message).where(*waiting)) or 0
+    start = datetime.now(timezone.utc)
+    hour_key, day_key = Keys.pacing_buckets(Keys.pacing(session_name), start)
+    used_hour, used_day = (int(v or 0) for v in get_redis().mget(hour_key, day_key))
+    finish, days = finish_time(ahead + count, caps, start, used_hour, used_day)
+    return Plan(count, ahead, used_day, finish, days, caps.max_per_day)
+
+
+def accept(session: Session, job, settings: Settings, *, spread: bool) -> dict:
+    """The plan of a bulk job just queued, or a 422 when it exceeds today's daily cap and the
+    caller did not ask to spread it over days (the request's transaction, job included, rolls back)."""
+    count = job.total
+    found = plan(session, job.session, count, settings, job.id)
+    if found.over_daily_cap and not spread:
+        raise GatewayError(
+            422, f"{count} messages exceed the session's daily cap of {found.daily_cap} "
+                 f"({found.sent_today} sent today, {found.ahead} already queued): sent over {found.days} days, "
+                 f"they would finish around {found.finish_at:%Y-%m-%d %H:%M} UTC; ask for spread: true to accept that",
+            details={"estimate": {**found.as_dict(spread), "estimatedFinishAt": found.finish_at.isoformat()}})
+    return found.as_dict(spread)

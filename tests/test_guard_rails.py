@@ -1,0 +1,107 @@
+"""Campaign guard rails: a bulk's answer says when it will finish under the session's caps; above
+the daily cap it is refused with 422 and the estimate, unless the caller asks to spread it."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from core.redis import Keys
+from core.settings import get_settings
+from models import BulkJob, Message
+from services import sessions
+from services.guard_rails import finish_time
+from services.sessions import PacingCaps
+from tests.fixtures.worker import forget_session
+
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+
+
+def caps(interval_ms=1000, jitter_ms=0, per_second=5, per_hour=0, per_day=0) -> PacingCaps:
+    return PacingCaps(interval_ms, jitter_ms, per_second, per_hour, per_day)
+
+
+def test_the_estimate_follows_the_pacers_rules():
+    assert finish_time(3600, caps(), T0, 0, 0) == (T0 + timedelta(hours=1), 1)
+    # on average half the jitter is added to every interval
+    assert finish_time(100, caps(1000, 1000), T0, 0, 0)[0] == T0 + timedelta(seconds=150)
+    # the per-second cap bounds a short interval
+    assert finish_time(50, caps(0, 0, per_second=5), T0, 0, 0)[0] == T0 + timedelta(seconds=10)
+    # 100 an hour: 250 take two full hours and half the third
+    assert finish_time(250, caps(per_hour=100), T0, 0, 0)[0] == T0 + timedelta(hours=2, seconds=50)
+    # 30 already sent this hour leave room for 70 before 11:00
+    assert finish_time(80, caps(per_hour=100), T0, 30, 0)[0] == T0 + timedelta(hours=1, seconds=10)
+    # a daily cap of 100 with 90 used today: 10 now, the rest from the next UTC day
+    finish, days = finish_time(50, caps(per_day=100), T0, 0, 90)
+    assert days == 2 and finish == datetime(2026, 12, 1, 0, 0, 40, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def capped(db_session, redis_client):
+    """A session allowed 5 sends a day."""
+    name = f"gr{uuid.uuid4().hex[:8]}"
+    sessions.create(db_session, get_settings(), name=name, by=None, send_max_per_day=5, send_min_interval_ms=1000,
+                    send_jitter_ms=0)
+    db_session.commit()
+    yield name
+    forget_session(redis_client, name)
+
+
+def numbers(n: int) -> list[str]:
+    return [f"33312{i:05d}" for i in range(n)]
+
+
+def test_a_bulk_under_the_caps_is_accepted_with_its_finishing_estimate(client, admin, capped):
+    answer = client.post(f"/api/whatsapp/send-bulk?session={capped}", headers=admin,
+                         json={"recipients": numbers(4), "message": "promo"})
+    assert answer.status_code == 202, answer.json
+    estimate = answer.json["data"]["estimate"]
+    assert estimate["messages"] == 4 and estimate["queuedAhead"] == 0 and estimate["dailyCap"] == 5
+    assert estimate["days"] == 1 and estimate["spread"] is False
+    finish = datetime.fromisoformat(estimate["estimatedFinishAt"])
+    assert timedelta(seconds=3) <= finish - datetime.now(timezone.utc) <= timedelta(seconds=6)
+
+
+def test_a_bulk_over_the_daily_cap_is_refused_unless_spread(client, admin, capped, db_session):
+    refused = client.post(f"/api/whatsapp/send-bulk?session={capped}", headers=admin,
+                          json={"recipients": numbers(8), "message": "promo"})
+    assert refused.status_code == 422
+    assert "daily cap of 5" in refused.json["error"]["message"] and "spread" in refused.json["error"]["message"]
+    estimate = refused.json["error"]["details"]["estimate"]
+    assert estimate["messages"] == 8 and estimate["days"] == 2
+    # nothing of it stays behind
+    assert db_session.scalar(select(func.count()).select_from(BulkJob).where(BulkJob.session == capped)) == 0
+    assert db_session.scalar(select(func.count()).select_from(Message).where(Message.session == capped)) == 0
+
+    spread = client.post(f"/api/whatsapp/send-bulk?session={capped}", headers=admin,
+                         json={"recipients": numbers(8), "message": "promo", "spread": True})
+    assert spread.status_code == 202
+    assert spread.json["data"]["estimate"]["days"] == 2 and spread.json["data"]["estimate"]["spread"] is True
+
+
+def test_todays_sends_and_the_queue_count_against_the_cap(client, admin, capped, redis_client):
+    day_key = Keys.pacing_buckets(Keys.pacing(capped), datetime.now(timezone.utc))[1]
+    redis_client.set(day_key, 3, ex=600)  # the pacer's own counter: 3 sent today
+    ok = client.post(f"/api/whatsapp/send-bulk?session={capped}", headers=admin,
+                     json={"recipients": numbers(1), "message": "one"})
+    assert ok.json["data"]["estimate"]["sentToday"] == 3
+    refused = client.post(f"/api/whatsapp/send-bulk?session={capped}", headers=admin,
+                          json={"recipients": numbers(2)[1:] + ["3339999999"], "message": "two"})
+    assert refused.status_code == 422  # 3 sent + 1 queued + 2 > 5
+    assert refused.json["error"]["details"]["estimate"]["queuedAhead"] == 1
+
+
+def test_a_template_bulk_has_the_same_guard(client, admin, capped):
+    template = client.post("/api/whatsapp/templates", headers=admin,
+                           json={"name": f"t{uuid.uuid4().hex[:6]}", "category": "greeting", "content": "Ciao {{nome}}",
+                                 "variables": [{"key": "nome", "required": False, "default": "amico"}]})
+    assert template.status_code == 201, template.json
+    template_id = template.json["data"]["id"]
+    body = {"recipients": [{"phoneNumber": n} for n in numbers(6)]}
+    refused = client.post(f"/api/whatsapp/templates/{template_id}/send-bulk?session={capped}", headers=admin, json=body)
+    assert refused.status_code == 422 and refused.json["error"]["details"]["estimate"]["messages"] == 6
+    accepted = client.post(f"/api/whatsapp/templates/{template_id}/send-bulk?session={capped}", headers=admin,
+                           json={**body, "spread": True})
+    assert accepted.status_code == 202 and accepted.json["data"]["estimate"]["days"] == 2
