@@ -75,9 +75,10 @@ def changed(session: Session, alert: Alert, change: str) -> None:
         "id": str(alert.id), "kind": alert.kind, "subject": alert.subject, "session": channel,
         "message": alert.message, "source": "health_check", "details": alert.details or {},
         "raisedAt": alert.raised_at, "resolvedAt": alert.resolved_at}])
-    event = {"type": "alert", "status": change, "id": str(alert.id), "kind": alert.kind, "subject": alert.subject,
-             "message": alert.message, "session": channel, "details": alert.details or {}, "source": "health_check",
-             "at": datetime.now(timezone.utc).timestamp()}
+    # the details (state, action...) also at the top level, as the live channel's alerts always had them
+    event = {**(alert.details or {}), "type": "alert", "status": change, "id": str(alert.id), "kind": alert.kind,
+             "subject": alert.subject, "message": alert.message, "session": channel, "details": alert.details or {},
+             "source": "health_check", "at": datetime.now(timezone.utc).timestamp()}
     if channel:
         after_commit(session, lambda: _publish(channel, event))
 

@@ -48,7 +48,8 @@ class HealthReport:
     def found(self, kind: str, message: str, **details) -> None:
         self.alerts.append(message)
         self.conditions.append(Condition(kind, self.session, message, self.session,
-                                         {"state": self.state, **details}))
+                                         {"state": self.state, **({"action": self.action} if self.action else {}),
+                                          **details}))
 
 
 def _age(since: str | None) -> float:

@@ -152,7 +152,8 @@ def test_a_real_send_moves_the_counters_across_processes(gateway, simulator, com
         return False
 
     wait_until(both_workers_counted, 60, "files of both gunicorn workers in PROMETHEUS_MULTIPROC_DIR")
-    assert worker.process.pid in _pids_with_files(multiproc)  # the Celery worker writes there too
+    wait_until(lambda: worker.process.pid in _pids_with_files(multiproc), 60,
+               "the Celery worker's own files there too")
 
     def arrivals() -> list[dict] | None:
         mine = [m for m in simulator.messages() if tag in (m.get("body") or "")]
