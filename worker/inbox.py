@@ -53,6 +53,9 @@ class Inbox:
                 return
             except OperationalError as exc:
                 db.rollback()
+                if attempt == 0:
+                    log.warning("session %s: database away, event %s waits: %s", self.session_name,
+                                event.get("type"), str(exc).splitlines()[0])
                 if attempt == DATABASE_WAIT_SECONDS:
                     log.error("session %s: database away for %d s, event %s dropped: %s", self.session_name,
                               DATABASE_WAIT_SECONDS, event.get("type"), str(exc).splitlines()[0])
