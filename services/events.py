@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from core.db import after_commit
 from core.redis import Keys, get_redis
 from core.settings import current_settings
+from services.representations import JobSchema, MessageSchema
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,6 @@ def _forget_pending(session: Session, previous_transaction) -> None:
 # -- the public representations (the same dumps the REST API answers with) -----------------------
 @lru_cache(maxsize=1)
 def _message_schema():
-    from web.api.messages_schemas import MessageSchema  # lazily: the schemas import services
-
     return MessageSchema()
 
 
@@ -174,7 +173,6 @@ def job_progress(session: Session, job_id, *, final: bool = False) -> None:
     """`job.progress`, at most once a second per job (a Redis key throttles it), or `job.finished`."""
     from models import BulkJob
     from services import bulk
-    from web.api.messages_schemas import JobSchema
 
     if not final:
         try:

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from models.enums import Direction, MessageStatus
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
+from services.representations import InvalidNumberSchema, JobSchema, MessageSchema  # noqa: F401 - the API's too
 from web.api.groups_schemas import GroupId
 from web.schemas import PageArgs
 
@@ -79,11 +80,6 @@ class EstimateSchema(Schema):
     spread = fields.Boolean()
 
 
-class InvalidNumberSchema(Schema):
-    number = fields.String()
-    reason = fields.String()
-
-
 class BulkAcceptedSchema(Schema):
     jobId = fields.UUID()
     queued = fields.List(fields.String(), metadata={"description": "numbers queued (E.164 digits)"})
@@ -91,23 +87,6 @@ class BulkAcceptedSchema(Schema):
     failed = fields.List(fields.String())
     invalid = fields.List(fields.Nested(InvalidNumberSchema))
     estimate = fields.Nested(EstimateSchema)
-
-
-class JobSchema(Schema):
-    jobId = fields.String()
-    status = fields.String()
-    kind = fields.String()
-    total = fields.Integer()
-    queued = fields.Integer()
-    sent = fields.Integer()
-    delivered = fields.Integer()
-    read = fields.Integer()
-    failed = fields.Integer()
-    failedByType = fields.Dict(keys=fields.String(), values=fields.Integer())
-    invalid = fields.List(fields.Nested(InvalidNumberSchema))
-    createdAt = fields.DateTime()
-    finishedAt = fields.DateTime(allow_none=True)
-    cancelledAt = fields.DateTime(allow_none=True)
 
 
 class JobRecipientSchema(Schema):
@@ -135,47 +114,6 @@ class JobDetailSchema(JobSchema):
 class JobQuerySchema(PageArgs):
     status = fields.String(validate=validate.OneOf([s.value for s in MessageStatus]),
                            metadata={"description": "only the recipients whose message has this status"})
-
-
-class MessageSchema(Schema):
-    id = fields.UUID(dump_only=True, metadata={"description": "the message's id, as messageId (the original's list and mark-read "
-                                              "flows read `id`)"})
-    messageId = fields.UUID(attribute="id")
-    phoneNumber = fields.String(attribute="phone_number", allow_none=True, metadata={
-        "description": "personal data. E.164 digits; null only for an incoming message whose sender WhatsApp names by a LID "
-                       "not mapped to a number yet (see `lid`): filed under the number once it is"})
-    lid = fields.String(allow_none=True, metadata={
-        "description": "personal data. The sender's WhatsApp LID (`<digits>@lid`) when WhatsApp gave one"})
-    message = fields.String(attribute="body", allow_none=True, metadata={
-        "description": "personal data; blanked after MESSAGE_RETENTION_DAYS"})
-    direction = fields.String()
-    status = fields.String()
-    senderName = fields.String(attribute="sender_name", allow_none=True, metadata={"description": "personal data"})
-    timestamp = fields.DateTime(allow_none=True)
-    mediaUrl = fields.String(attribute="media_url", allow_none=True, metadata={
-        "description": "where GET serves the attachment (null: none, not downloaded yet, or purged)"})
-    mediaType = fields.String(attribute="media_type", allow_none=True,
-                              metadata={"description": "image, video, audio, ptt, document or sticker"})
-    filename = fields.String(allow_none=True)
-    mimetype = fields.String(allow_none=True)
-    caption = fields.String(allow_none=True)
-    fromMe = fields.Boolean(attribute="from_me")
-    isGroupMsg = fields.Boolean(attribute="is_group_msg")
-    chatId = fields.String(attribute="chat_id")
-    userId = fields.String(attribute="user_id", allow_none=True)
-    session = fields.String()
-    waMessageId = fields.String(attribute="wa_message_id", allow_none=True)
-    errorType = fields.String(attribute="error_type", allow_none=True)
-    errorMessage = fields.String(attribute="error_message", allow_none=True)
-    attempts = fields.Integer()
-    jobId = fields.UUID(attribute="bulk_job_id", allow_none=True)
-    templateId = fields.UUID(attribute="template_id", allow_none=True)
-    createdAt = fields.DateTime(attribute="created_at")
-    sendingAt = fields.DateTime(attribute="sending_at", allow_none=True)
-    sentAt = fields.DateTime(attribute="sent_at", allow_none=True)
-    deliveredAt = fields.DateTime(attribute="delivered_at", allow_none=True)
-    readAt = fields.DateTime(attribute="read_at", allow_none=True)
-    failedAt = fields.DateTime(attribute="failed_at", allow_none=True)
 
 
 class HistoryStepSchema(Schema):
