@@ -167,14 +167,15 @@ class Lifecycle:
             if self.is_owner():
                 self.machine.set(State.STOPPED)
 
-    def pump(self) -> None:
-        """Idle work of the browser thread: (re)boot, restarts, drain page events, status polls."""
+    def pump(self) -> bool:
+        """Idle work of the browser thread: (re)boot, restarts, drain page events, status polls.
+        True when the page had events (the thread then pumps at its busy pace)."""
         if not self.is_owner():
-            return
+            return False
         if self.browser.driver is None:
             if self.wanted and time.monotonic() >= self.retry_at:
                 self.boot()
-            return
+            return False
         self.pump_started = time.monotonic()
         try:
             if self.browser.dead or not self.browser.alive():
@@ -187,7 +188,7 @@ class Lifecycle:
                 self._inject()
                 self._sync()
             else:
-                self._drain()
+                return self._drain()
         except WebDriverException as exc:
             if self.browser.note_failure(exc):
                 self.restart(f"browser died: {str(exc).splitlines()[0]}")
@@ -195,18 +196,21 @@ class Lifecycle:
                 log.warning("session %s: pump error: %s", self.name, str(exc).splitlines()[0])
         finally:
             self.pump_started = None
+        return False
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
         result = self.browser.driver.execute_script(page.DRAIN) or {}
         if not result.get("hooked"):
             log.info("session %s: page without hooks (reloaded): injecting again", self.name)
             self._inject()
             self._sync()
-            return
-        for event in result.get("events") or []:
+            return False
+        events = result.get("events") or []
+        for event in events:
             self._event(event.get("name", ""), event.get("data") or {})
         if time.monotonic() >= self._next_status:
             self._sync()
+        return bool(events)
 
     def _event(self, name: str, data: dict[str, Any]) -> None:
         machine, state, emit = self.machine, self.machine.state, self.publisher.emit

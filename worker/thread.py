@@ -2,7 +2,11 @@
 
 Callers hand it callables through a priority queue and wait on a future with a timeout; control
 commands use a higher priority than message tasks so a `logout` is not stuck behind a bulk send.
-Between commands the thread calls `on_idle` (the event pump) every `idle_interval` seconds.
+Between commands the thread calls `on_idle` (the event pump): every `BUSY_INTERVAL` seconds while
+the session is busy (a command ran, or the pump found events, within `BUSY_FOR` seconds: acks and
+replies follow sends), every `IDLE_INTERVAL` seconds otherwise. The page's events wait in the page
+until the next pump, so the busy interval bounds how late an ack reaches the event log, and the idle
+one bounds what a quiet session costs (one `execute_script` per pump).
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ from worker.errors import BrowserTimeout, SessionError
 log = logging.getLogger(__name__)
 
 CONTROL, NORMAL = 0, 1
+BUSY_INTERVAL = 0.1
+IDLE_INTERVAL = 0.4
+BUSY_FOR = 30.0
 
 
 @dataclass(order=True)
@@ -32,11 +39,12 @@ class _Command:
 
 
 class BrowserThread:
-    def __init__(self, name: str, on_idle: Callable[[], None], idle_interval: float = 0.4):
+    def __init__(self, name: str, on_idle: Callable[[], bool | None]):
+        """`on_idle` returns true when it found something to do (events on the page)."""
         self._queue: queue.PriorityQueue[_Command] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._on_idle = on_idle
-        self._idle_interval = idle_interval
+        self._busy_until = 0.0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._stopping = threading.Event()
         self.busy_since: float | None = None  # monotonic start of the running command (watchdog)
@@ -85,9 +93,12 @@ class BrowserThread:
                 pass
             self._thread.join(timeout=5)
 
+    def _pump_interval(self) -> float:
+        return BUSY_INTERVAL if time.monotonic() < self._busy_until else IDLE_INTERVAL
+
     def _loop(self) -> None:
         while True:
-            wait = max(0.0, self._idle_interval - (time.monotonic() - self.last_idle))
+            wait = max(0.0, self._pump_interval() - (time.monotonic() - self.last_idle))
             try:
                 command = self._queue.get(timeout=wait)
             except queue.Empty:
@@ -96,9 +107,10 @@ class BrowserThread:
                 if command.fn is None:
                     return
                 self._run(command)
-            if not self._stopping.is_set() and time.monotonic() - self.last_idle >= self._idle_interval:
+            if not self._stopping.is_set() and time.monotonic() - self.last_idle >= self._pump_interval():
                 try:
-                    self._on_idle()
+                    if self._on_idle():
+                        self._busy_until = time.monotonic() + BUSY_FOR
                 except Exception:  # noqa: BLE001 - the pump must never kill the thread
                     log.exception("event pump failed")
                 self.last_idle = time.monotonic()
@@ -107,6 +119,7 @@ class BrowserThread:
         if not command.future.set_running_or_notify_cancel():
             return
         self.busy_since = time.monotonic()
+        self._busy_until = self.busy_since + BUSY_FOR
         try:
             command.future.set_result(command.fn())
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
