@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from sqlalchemy import String, cast, delete, func, or_, select, update
+from sqlalchemy import String, cast, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from models import (AuditLog, BulkJob, CheckJob, Contact, ErrorCounter, Event, IdempotencyKey, Message,
                     MessageDailyPhone, MessageEvent, ScheduledMessage, ScheduledRun, WebhookDelivery)
 from models.enums import MessageStatus
+from models.messages import HOLDS_CONTENT
 from services import audit, media, messages
 from services.messages import now
 
@@ -182,8 +183,10 @@ def purge_expired(session: Session, settings: Settings, budget_seconds: float = 
 
 
 def _holds_content():
-    return or_(Message.body.is_not(None), Message.caption.is_not(None), Message.sender_name.is_not(None),
-               Message.media_id.is_not(None), Message.error_message.is_not(None))
+    """The predicate of the partial index `ix_messages_holding_content`, word for word (PostgreSQL
+    uses a partial index only for a query that implies its predicate), in parentheses: SQLAlchemy
+    does not group a text clause joined by AND."""
+    return text(f"({HOLDS_CONTENT})")
 
 
 # -- export ----------------------------------------------------------------------------------------
