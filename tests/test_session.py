@@ -70,9 +70,13 @@ def test_phone_side_logout_goes_to_logged_out_then_a_new_qr(start_worker, fresh_
     sim.logout()
 
     worker.wait_state("QR_REQUIRED", timeout=20)
-    worker.wait_for(lambda: "LOGGED_OUT" in recorder.states(), 5, "the LOGGED_OUT event")
-    states = recorder.states()
-    assert states.index("LOGGED_OUT") < len(states) - 1 - states[::-1].index("QR_REQUIRED")
+
+    def qr_required_after_logged_out():
+        # the state hash is written at once, its events go out after it on the dispatcher thread
+        states = recorder.states()
+        return "LOGGED_OUT" in states and "QR_REQUIRED" in states[states.index("LOGGED_OUT"):]
+
+    worker.wait_for(qr_required_after_logged_out, 10, "the LOGGED_OUT event, then QR_REQUIRED")
     worker.wait_for(lambda: read_state(worker.session)["qr"] == sim.state()["qr"], 10, "the new QR")
 
 
