@@ -58,6 +58,8 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"not a boolean: {raw!r}")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # as the logging module spells them
+
 # A session's worker refreshes its lease this often (worker/monitor.py); the lease outlives a few.
 HEARTBEAT_SECONDS = 3
 
@@ -67,6 +69,7 @@ class Settings:
     # name of the field -> environment variable in upper case (see README)
     environment: str = "development"
     log_level: str = "INFO"
+    log_format: str = ""  # json or text; empty: json in production, text elsewhere (README "Logs")
     log_mask_personal_data: bool = True
     database_url: str = "postgresql+psycopg://root@127.0.0.1:5432/wagateway"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -150,6 +153,11 @@ class Settings:
         return self.environment == "production"
 
     @property
+    def log_json(self) -> bool:
+        """One JSON object per log line (what a log collector parses) rather than text for a terminal."""
+        return self.log_format == "json" or (not self.log_format and self.is_production)
+
+    @property
     def whatsapp_queue(self) -> str:
         return f"wa.{self.session_name}"
 
@@ -172,6 +180,10 @@ class Settings:
         return key
 
     def check(self) -> "Settings":
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in ("", "json", "text"):
+            raise SettingsError(f"LOG_FORMAT={self.log_format!r} is not json or text")
         if self.is_production and self.jwt_secret in ("", DEFAULT_JWT_SECRET):
             raise SettingsError(
                 "JWT_SECRET is missing or still the development default: set a long random "

@@ -6,6 +6,7 @@ Between commands the thread calls `on_idle` (the event pump) every `idle_interva
 """
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import queue
@@ -29,6 +30,8 @@ class _Command:
     seq: int
     fn: Callable[[], Any] | None = field(compare=False)
     future: Future = field(compare=False)
+    # the caller's context: the browser thread's log lines for a task carry the task's request id
+    context: contextvars.Context = field(compare=False, default_factory=contextvars.copy_context)
 
 
 class BrowserThread:
@@ -108,7 +111,7 @@ class BrowserThread:
             return
         self.busy_since = time.monotonic()
         try:
-            command.future.set_result(command.fn())
+            command.future.set_result(command.context.run(command.fn))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             command.future.set_exception(exc)
         finally:
