@@ -43,14 +43,16 @@ PACING_DEFERRALS = Counter("wagateway_pacing_deferrals_total",
                            "Sends put off because a pacing cap (hourly, daily) or a long wait was reached",
                            ["session", "reason"])
 WEBHOOK_ATTEMPTS = Counter("wagateway_webhook_attempts_total",
-                           "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), "
-                           "failed (given up, or the endpoint switched off)", ["outcome"])
-WEBHOOK_DURATION = Histogram("wagateway_webhook_attempt_duration_seconds", "Time a webhook receiver took to answer",
+                           "Webhook delivery attempts by outcome: delivered, retry (failed, tried again "
+                           "later), failed (given up, or the endpoint switched off)", ["outcome"])
+WEBHOOK_DURATION = Histogram("wagateway_webhook_attempt_duration_seconds",
+                             "Time a webhook receiver took to answer",
                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 # measured by beat's health check in the `default` worker, the one that mounts the profiles' volume;
 # of all processes' values the latest is served
-DISK_FREE = Gauge("wagateway_disk_free_bytes", "Free space on the file system of a store (tokens: the profiles)",
-                  ["store"], multiprocess_mode="mostrecent")
+DISK_FREE = Gauge("wagateway_disk_free_bytes",
+                  "Free space on the file system of a store (tokens: the profiles)", ["store"],
+                  multiprocess_mode="mostrecent")
 BROWSER_RESTARTS = Counter("wagateway_browser_restarts_total", "Browser restarts of a session's worker",
                            ["session"])
 

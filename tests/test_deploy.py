@@ -72,8 +72,8 @@ def scraped(metrics_app, committed_db, session_name, redis_client, tmp_path) -> 
 
     client = metrics_app.test_client()
     assert client.get("/healthz").status_code == 200
-    redis_client.hset(f"wa:{session_name}:state", mapping={"state": "CONNECTED", "heartbeat": str(time.time()),
-                                                          "browser_mb": "300"})
+    redis_client.hset(f"wa:{session_name}:state",
+                      mapping={"state": "CONNECTED", "heartbeat": str(time.time()), "browser_mb": "300"})
     with settings(tokens_dir=str(tmp_path)):
         check_session()
     answer = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
@@ -98,7 +98,8 @@ def test_every_metric_in_the_rules_and_the_dashboard_is_exported(scraped):
             continue  # a series with no sample yet in this scrape shows no labels to compare with
         for name, matchers in _SELECTOR.findall(expr):
             assert set(_MATCHER.findall(matchers)) <= scraped[name] | {"job", "instance"}, (name, matchers)
-        grouped = {label.strip() for group in _GROUPING.findall(expr) for label in group.split(",") if label.strip()}
+        grouped = {label.strip() for group in _GROUPING.findall(expr)
+                   for label in group.split(",") if label.strip()}
         assert grouped | set(_LEGEND.findall(legend)) <= known, expr
     # Prometheus' own series aside, every bare metric name in a rule is ours
     for rule in rules():

@@ -76,24 +76,26 @@ def test_requests_are_counted_by_route_template_never_by_path(metrics_app, db_se
     assert not any("3331234567" in str(labels) for _name, labels in after)  # no path, no number in a label
 
 
-def test_the_gauges_behind_the_alerts_queue_age_browser_memory_and_disk(metrics_app, committed_db, session_name,
-                                                                        redis_client, tmp_path):
+def test_the_gauges_behind_the_alerts_queue_age_browser_memory_and_disk(
+        metrics_app, committed_db, session_name, redis_client, tmp_path):
     from tasks.health import check_session
     from tests.test_alerts import _rows, settings
 
     client = metrics_app.test_client()
-    scrape = lambda: samples(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text)  # noqa: E731
+    def scrape() -> dict:
+        return samples(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text)
+
     _rows(committed_db, session_name, [MessageStatus.QUEUED.value], age=timedelta(minutes=30))
     # what a live worker's heartbeat writes (worker/monitor.py): the state and its browser's memory
-    redis_client.hset(f"wa:{session_name}:state", mapping={"state": "CONNECTED", "heartbeat": str(time.time()),
-                                                          "browser_mb": "412.5"})
+    redis_client.hset(f"wa:{session_name}:state",
+                      mapping={"state": "CONNECTED", "heartbeat": str(time.time()), "browser_mb": "412.5"})
     with settings(tokens_dir=str(tmp_path)):
         check_session()  # beat's health check measures the disk
     found = scrape()
     assert 30 * 60 <= value(found, "wagateway_queue_oldest_age_seconds", session=session_name) < 31 * 60
     assert value(found, "wagateway_browser_memory_bytes", session=session_name) == 412.5 * 1024 * 1024
     free = value(found, "wagateway_disk_free_bytes", store="tokens")
-    assert abs(free - shutil.disk_usage(tmp_path).free) < 64 * 1024 * 1024  # the same disk, give or take writes
+    assert abs(free - shutil.disk_usage(tmp_path).free) < 64 * 1024 * 1024  # the same disk, give or take
     redis_client.hset(f"wa:{session_name}:state", "heartbeat", str(time.time() - 60))  # the worker is gone
     assert ("wagateway_browser_memory_bytes", frozenset({("session", session_name)})) not in scrape()
 

@@ -205,8 +205,8 @@ def test_a_receiver_failing_at_first_gets_each_event_once_as_delivered(receiver,
     body = receiver.received[-1].body
     assert set(body) == {"id", "type", "session", "timestamp", "data"} and body["type"] == "alert.raised"
     # /metrics counts each attempt by outcome, and times the receiver's answers
-    wait_until(lambda: worker_metric(tmp_path, "wagateway_webhook_attempts_total", outcome="delivered") == 5, 10,
-               "the five delivered attempts counted (after their commit)")
+    wait_until(lambda: worker_metric(tmp_path, "wagateway_webhook_attempts_total", outcome="delivered") == 5,
+               10, "the five delivered attempts counted (after their commit)")
     assert worker_metric(tmp_path, "wagateway_webhook_attempts_total", outcome="retry") == 3
     assert worker_metric(tmp_path, "wagateway_webhook_attempt_duration_seconds_count") == 8
 
