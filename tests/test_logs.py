@@ -111,6 +111,29 @@ def test_the_callers_request_id_is_answered_and_a_missing_or_bad_one_is_replaced
     assert answer.status_code == 404 and answer.headers["X-Request-ID"] == "lost-1"
 
 
+def test_every_line_written_while_serving_a_request_carries_its_id(database):
+    from web import create_app
+
+    app = create_app(load_settings(log_format="json"))
+
+    @app.get("/probe")  # any view: the id is bound before the first view code runs
+    def probe():
+        logging.getLogger("web.probe").warning("inside the request for %s", "+393331234567")
+        return "ok"
+
+    logger, stream = capture(load_settings(log_format="json"))
+    logging.getLogger("web.probe").addHandler(logger.handlers[0])
+    try:
+        answer = app.test_client().get("/probe", headers={"X-Request-ID": "probe-1"})
+        logging.getLogger("web.probe").warning("after the request")
+    finally:
+        logging.getLogger("web.probe").removeHandler(logger.handlers[0])
+    assert answer.status_code == 200 and answer.headers["X-Request-ID"] == "probe-1"
+    inside, after = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["request_id"] == "probe-1" and inside["message"] == "inside the request for +393***67"
+    assert "request_id" not in after  # unbound at the request's end: the thread serves others next
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_request_id_follows_a_send_from_the_api_to_the_worker(start_worker, simulator, committed_db,
