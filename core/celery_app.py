@@ -51,7 +51,7 @@ def celery_for(settings: Settings) -> Celery:
     return celery_app if settings == celery_app.conf.gateway_settings else make_celery(settings)
 
 
-# -- logging and the request id ------------------------------------------------------------------
+# -- logging, metrics and the request id --------------------------------------------------------
 
 REQUEST_ID_HEADER = "request_id"  # the task message's header carrying the API request's id
 
@@ -61,6 +61,16 @@ def _configure_logging(**_kwargs) -> None:
     """Workers and beat log as the API does (LOG_LEVEL, LOG_FORMAT, the mask): with a receiver on
     this signal Celery leaves the logging set-up to us, and `-l/--loglevel` is not used."""
     logs.configure_logging(celery_app.conf.gateway_settings)
+
+
+@signals.worker_init.connect
+def _serve_metrics(sender=None, **_kwargs) -> None:
+    """METRICS_PORT: this worker's own metrics, for Prometheus (core/metrics.py)."""
+    port = sender.app.conf.gateway_settings.metrics_port
+    if port:
+        from core.metrics import serve_worker_metrics
+
+        serve_worker_metrics(port)
 
 
 @signals.before_task_publish.connect

@@ -19,7 +19,7 @@ import os
 from datetime import datetime, timezone
 from collections.abc import Iterable
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -158,6 +158,21 @@ def render(accept: str | None) -> tuple[bytes, str]:
     registry.register(GatewayCollector())
     encoder, content_type = choose_encoder(accept)
     return encoder(registry), content_type
+
+
+def serve_worker_metrics(port: int) -> None:
+    """Serve this Celery worker's counters on `port` (prometheus-client's exporter, in a thread of
+    the worker's main process), for Prometheus to scrape each worker container: processes in
+    separate containers cannot share PROMETHEUS_MULTIPROC_DIR (each container numbers its processes
+    from 1, and the files are named by pid). A prefork worker's children are summed from the
+    container's own PROMETHEUS_MULTIPROC_DIR. No session or queue gauges here: the API's /metrics
+    serves those. Unauthenticated: an internal port, never published."""
+    registry = REGISTRY
+    if multiprocess():
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)
+    log.info("metrics of this worker on port %d", port)
 
 
 class _ProcessRegistry:

@@ -147,6 +147,7 @@ class Settings:
     alert_disk_free_mb: int = 1024
     alert_browser_restarts_per_hour: int = 3
     prometheus_multiproc_dir: str = ""
+    metrics_port: int = 0  # a Celery worker's own metrics exporter (README "Monitoring"); 0: off
 
     @property
     def is_production(self) -> bool:
@@ -233,6 +234,8 @@ class Settings:
                 raise SettingsError(f"{name.upper()} must be 0 or more")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError("METRICS_PORT must be a TCP port (1 to 65535) or 0 (off)")
         if self.prometheus_multiproc_dir and not os.path.isdir(self.prometheus_multiproc_dir):
             raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={self.prometheus_multiproc_dir!r} is not a directory: "
                                 "create it (empty) before starting the gateway's processes")

@@ -150,12 +150,24 @@ def test_the_monitoring_profile_loads_the_files_in_deploy():
     assert all((config_dir / name).is_file() for name in config["rule_files"])
     assert compose["secrets"]["metrics_token"] == {"environment": "METRICS_TOKEN"}
     assert "metrics_token" in prometheus["secrets"]
-    [job] = config["scrape_configs"]
-    assert job["metrics_path"] == "/metrics"
-    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
-    [target] = job["static_configs"][0]["targets"]
+    api_job, workers_job = config["scrape_configs"]
+    assert api_job["metrics_path"] == "/metrics"
+    assert api_job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
+    [target] = api_job["static_configs"][0]["targets"]
     host, port = target.split(":")
     assert host in services and f"0.0.0.0:{port}" in services[host]["command"]
+    # each Celery worker container serves its own counters where the workers' job looks for them
+    [discovery] = workers_job["dns_sd_configs"]
+    worker_command = ["celery", "-A", "worker", "worker"]
+    celery_workers = {name for name, s in services.items() if s.get("command", [])[:4] == worker_command}
+    assert set(discovery["names"]) == celery_workers
+    for name in celery_workers:
+        assert str(services[name]["environment"]["METRICS_PORT"]) == str(discovery["port"]), name
+    # a container of several processes sums them from a directory of its own (pids are per container)
+    for name in ("api", "jobs"):
+        directory = services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        assert directory in services[name]["tmpfs"], name
+    assert "PROMETHEUS_MULTIPROC_DIR" not in compose["x-app"]["environment"]  # never shared across containers
 
     # Grafana: the data source points at the prometheus service, the dashboards' folder is mounted
     grafana_mounts = mounts(grafana)

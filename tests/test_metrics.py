@@ -224,3 +224,34 @@ def _api_workers(url: str) -> set[int]:
     bind = url.removeprefix("http://")
     on_bind = {p.pid: p for p in psutil.process_iter(["cmdline"]) if bind in (p.info["cmdline"] or [])}
     return {pid for pid, p in on_bind.items() if p.ppid() in on_bind}
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_worker_serves_its_own_counters_on_metrics_port(start_worker, simulator, committed_client, pro):
+    """What Prometheus scrapes from each worker container (deploy/prometheus/prometheus.yml)."""
+    from core.settings import get_settings
+    from tests.benchmarks.harness import free_port
+
+    session, port = get_settings().session_name, free_port()  # the API's session: /send queues for it
+    simulator.reset()
+    worker = start_worker(session=session, METRICS_PORT=str(port), SEND_MIN_INTERVAL_MS="100",
+                          SEND_JITTER_MS="0")
+    worker.wait_state("QR_REQUIRED", timeout=40)
+    simulator.scan()
+    worker.wait_state("CONNECTED", timeout=30)
+    answer = committed_client.post("/api/whatsapp/send", headers=pro,
+                                   json={"phoneNumber": "3331230077", "message": "counted"})
+    assert answer.status_code == 202, answer.json
+
+    def counted() -> dict | None:
+        found = samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+        sent = value(found, "wagateway_messages_total", session=session, status="SENT", error_type="")
+        return found if sent == 1 else None
+
+    found = worker.wait_for(counted, 30, "the send counted on the worker's own port")
+    assert value(found, "wagateway_pacing_wait_seconds_count", session=session) == 1
+    assert value(found, "wagateway_send_latency_seconds_count", stage="queued_to_sent") == 1
+    # the API's side of the same message is the API's to count, the live gauges too
+    assert value(found, "wagateway_messages_total", session=session, status="QUEUED", error_type="") == 0
+    assert not any(name == "wagateway_session_state" for name, _labels in found)
