@@ -4,6 +4,8 @@ repository root). GUNICORN_CMD_ARGS overrides the values here, and command-line 
 (`make demo` and the benchmarks set their own workers and threads)."""
 import gc
 
+from gunicorn.glogging import Logger
+
 # The image's defaults: safe on unknown hardware and for the slow endpoints (statistics, exports).
 # On a small host the benchmark's settings serve /send faster (README "Benchmarks"), e.g.
 # GUNICORN_CMD_ARGS="-w 3 --threads 1 --worker-connections 6".
@@ -15,6 +17,25 @@ import gc
 workers = 4
 threads = 64
 worker_class = "gthread"
+
+
+class GatewayLogger(Logger):
+    """gunicorn's own lines (its error log; the access log when `--access-logfile` is set) in the
+    gateway's format and level: LOG_FORMAT, LOG_LEVEL and the mask, as every other process
+    (core/logs.py). In JSON an access line names its fields and carries the request id."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from core.logs import style
+        from core.settings import get_settings
+
+        settings = get_settings()
+        self.error_log.setLevel(settings.log_level.upper())
+        for handler in (*self.error_log.handlers, *self.access_log.handlers):
+            style(handler, settings, own=getattr(handler, "_gunicorn", False))
+
+
+logger_class = GatewayLogger
 
 
 def post_worker_init(worker):

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime, timezone
 from collections.abc import Iterable
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -41,6 +42,17 @@ PACING_WAIT = Histogram("wagateway_pacing_wait_seconds", "Time a send waited for
 PACING_DEFERRALS = Counter("wagateway_pacing_deferrals_total",
                            "Sends put off because a pacing cap (hourly, daily) or a long wait was reached",
                            ["session", "reason"])
+WEBHOOK_ATTEMPTS = Counter("wagateway_webhook_attempts_total",
+                           "Webhook delivery attempts by outcome: delivered, retry (failed, tried again "
+                           "later), failed (given up, or the endpoint switched off)", ["outcome"])
+WEBHOOK_DURATION = Histogram("wagateway_webhook_attempt_duration_seconds",
+                             "Time a webhook receiver took to answer",
+                             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+# measured by beat's health check in the `default` worker, the one that mounts the profiles' volume;
+# of all processes' values the latest is served
+DISK_FREE = Gauge("wagateway_disk_free_bytes",
+                  "Free space on the file system of a store (tokens: the profiles)", ["store"],
+                  multiprocess_mode="mostrecent")
 BROWSER_RESTARTS = Counter("wagateway_browser_restarts_total", "Browser restarts of a session's worker",
                            ["session"])
 
@@ -62,6 +74,13 @@ def count_status(session: str, status: str, error_type: str | None = None, numbe
     MESSAGES.labels(session, status, error_type or "").inc(number)
 
 
+def count_webhook_attempt(status: str, latency_ms: int | None) -> None:
+    """One delivery attempt ended with the delivery in `status` (services/webhooks.py)."""
+    WEBHOOK_ATTEMPTS.labels({"DELIVERED": "delivered", "PENDING": "retry"}.get(status, "failed")).inc()
+    if latency_ms is not None:
+        WEBHOOK_DURATION.observe(latency_ms / 1000)
+
+
 def observe_transition(message, status: str) -> None:
     """A message reached `status` (SENT, DELIVERED, READ, FAILED): count it, and time its stage."""
     count_status(message.session, status, message.error_type if status == "FAILED" else None)
@@ -73,12 +92,14 @@ def observe_transition(message, status: str) -> None:
 
 
 class GatewayCollector:
-    """Read at each scrape from Redis and PostgreSQL: state and queue depth of every live session."""
+    """Read at each scrape from Redis and PostgreSQL: state, queue depth and age, browser memory
+    of every session."""
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         from core.db import db
         from core.settings import current_settings
         from services import dispatch
+        from services.health import oldest_queued
         from services.session_state import read_state
         from services.sessions import list_sessions
 
@@ -90,13 +111,21 @@ class GatewayCollector:
                                       "Seconds since the session's worker last reported", labels=["session"])
         depth = GaugeMetricFamily("wagateway_queue_depth", "Tasks waiting on a session's queue",
                                   labels=["session", "queue"])
+        age = GaugeMetricFamily("wagateway_queue_oldest_age_seconds",
+                                "Age of the session's oldest message due and still QUEUED (0: none)",
+                                labels=["session"])
+        memory = GaugeMetricFamily("wagateway_browser_memory_bytes",
+                                   "Resident memory of the session's browser (Chromium and its renderers)",
+                                   labels=["session"])
         try:
             names = [row.name for row in list_sessions(db, current_settings())]
+            oldest = oldest_queued(db)
             db.rollback()  # a read: end the transaction, the scrape commits nothing
         except Exception as exc:  # the database away: serve what the processes counted anyway
             db.rollback()
             log.warning("metrics: sessions not readable (%s)", type(exc).__name__)
-            names = []
+            names, oldest = [], {}
+        clock = datetime.now(timezone.utc)
         for name in names:
             try:
                 now = read_state(name)
@@ -111,7 +140,11 @@ class GatewayCollector:
                 heartbeat.add_metric([name], now["heartbeat_age"])
             depth.add_metric([name, "interactive"], queues["interactive"])
             depth.add_metric([name, "bulk"], queues["bulk"])
-        yield from (state, up, heartbeat, depth)
+            since = oldest.get(name)
+            age.add_metric([name], max(0.0, (clock - since).total_seconds()) if since else 0.0)
+            if now["browser_mb"] is not None:
+                memory.add_metric([name], now["browser_mb"] * 1024 * 1024)
+        yield from (state, up, heartbeat, depth, age, memory)
 
 
 def render(accept: str | None) -> tuple[bytes, str]:
@@ -125,6 +158,21 @@ def render(accept: str | None) -> tuple[bytes, str]:
     registry.register(GatewayCollector())
     encoder, content_type = choose_encoder(accept)
     return encoder(registry), content_type
+
+
+def serve_worker_metrics(port: int) -> None:
+    """Serve this Celery worker's counters on `port` (prometheus-client's exporter, in a thread of
+    the worker's main process), for Prometheus to scrape each worker container: processes in
+    separate containers cannot share PROMETHEUS_MULTIPROC_DIR (each container numbers its processes
+    from 1, and the files are named by pid). A prefork worker's children are summed from the
+    container's own PROMETHEUS_MULTIPROC_DIR. No session or queue gauges here: the API's /metrics
+    serves those. Unauthenticated: an internal port, never published."""
+    registry = REGISTRY
+    if multiprocess():
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)
+    log.info("metrics of this worker on port %d", port)
 
 
 class _ProcessRegistry:

@@ -58,6 +58,8 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"not a boolean: {raw!r}")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # as the logging module spells them
+
 # A session's worker refreshes its lease this often (worker/monitor.py); the lease outlives a few.
 HEARTBEAT_SECONDS = 3
 
@@ -67,6 +69,7 @@ class Settings:
     # name of the field -> environment variable in upper case (see README)
     environment: str = "development"
     log_level: str = "INFO"
+    log_format: str = ""  # json or text; empty: json in production, text elsewhere (README "Logs")
     log_mask_personal_data: bool = True
     database_url: str = "postgresql+psycopg://root@127.0.0.1:5432/wagateway"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -144,10 +147,16 @@ class Settings:
     alert_disk_free_mb: int = 1024
     alert_browser_restarts_per_hour: int = 3
     prometheus_multiproc_dir: str = ""
+    metrics_port: int = 0  # a Celery worker's own metrics exporter (README "Monitoring"); 0: off
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def log_json(self) -> bool:
+        """One JSON object per log line (what a log collector parses) rather than text for a terminal."""
+        return self.log_format == "json" or (not self.log_format and self.is_production)
 
     @property
     def whatsapp_queue(self) -> str:
@@ -172,6 +181,10 @@ class Settings:
         return key
 
     def check(self) -> "Settings":
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL={self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in ("", "json", "text"):
+            raise SettingsError(f"LOG_FORMAT={self.log_format!r} is not json or text")
         if self.is_production and self.jwt_secret in ("", DEFAULT_JWT_SECRET):
             raise SettingsError(
                 "JWT_SECRET is missing or still the development default: set a long random "
@@ -221,6 +234,8 @@ class Settings:
                 raise SettingsError(f"{name.upper()} must be 0 or more")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError("METRICS_PORT must be a TCP port (1 to 65535) or 0 (off)")
         if self.prometheus_multiproc_dir and not os.path.isdir(self.prometheus_multiproc_dir):
             raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={self.prometheus_multiproc_dir!r} is not a directory: "
                                 "create it (empty) before starting the gateway's processes")

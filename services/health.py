@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.redis import Keys, get_redis
 from core.settings import Settings
 from models import Message
@@ -106,12 +107,21 @@ def _check_down(report: HealthReport, state: dict, settings: Settings) -> None:
                      seconds=None if down_for is None else round(down_for))
 
 
+def oldest_queued(db: Session, session: str | None = None) -> dict[str, datetime]:
+    """Per session (or for `session`), when its oldest message due now (not a retry waiting for its
+    time) still QUEUED was created: the queue's age, for the alert and for /metrics."""
+    query = (select(Message.session, func.min(Message.created_at))
+             .where(Message.status == MessageStatus.QUEUED.value,
+                    or_(Message.not_before.is_(None), Message.not_before <= datetime.now(timezone.utc)))
+             .group_by(Message.session))
+    if session is not None:
+        query = query.where(Message.session == session)
+    return dict(db.execute(query).all())
+
+
 def _check_queue_age(report: HealthReport, db: Session, settings: Settings) -> None:
-    """The oldest message due now (not a retry waiting for its time) still QUEUED."""
     now = datetime.now(timezone.utc)
-    oldest = db.scalar(select(func.min(Message.created_at)).where(
-        Message.session == report.session, Message.status == MessageStatus.QUEUED.value,
-        or_(Message.not_before.is_(None), Message.not_before <= now)))
+    oldest = oldest_queued(db, report.session).get(report.session)
     if oldest is not None and now - oldest > timedelta(minutes=settings.alert_queue_age_minutes):
         minutes = (now - oldest).total_seconds() / 60
         report.found("queue_stale", f"a message has been waiting in the queue for {minutes:.0f} minutes "
@@ -137,7 +147,9 @@ def disk_conditions(settings: Settings) -> list[Condition]:
         path = Path(directory)
         while not path.exists() and path != path.parent:  # not created yet: its file system is its parent's
             path = path.parent
-        free_mb = shutil.disk_usage(path).free // (1024 * 1024)
+        free = shutil.disk_usage(path).free
+        metrics.DISK_FREE.labels(subject).set(free)
+        free_mb = free // (1024 * 1024)
         if free_mb < settings.alert_disk_free_mb:
             found.append(Condition("disk_low", subject, f"{free_mb} MB free under {directory} "
                                    f"(below {settings.alert_disk_free_mb} MB)", None,

@@ -24,7 +24,8 @@ COMMANDS = ("initialize", "disconnect", "reconnect", "logout", "pairing_code")
 
 def read_state(session: str) -> dict[str, Any]:
     """State of `session`: state, since, phone, name, qr, qr_at, pairing_code, error, worker, pid,
-    heartbeat_age (seconds, None if never) and alive (a worker heartbeat within 15 s).
+    heartbeat_age (seconds, None if never), alive (a worker heartbeat within 15 s) and browser_mb
+    (the browser's resident memory at the last heartbeat, while alive and the browser runs).
 
     A session whose worker is not alive reports state STOPPED whatever the hash says: a worker
     killed with -9 never got to write its last state."""
@@ -50,7 +51,15 @@ def read_state(session: str) -> dict[str, Any]:
         "pid": int(raw["pid"]) if raw.get("pid", "").isdigit() else None,
         "heartbeat_age": None if age is None else round(age, 1),
         "alive": alive,
+        "browser_mb": _float(raw.get("browser_mb")) if alive else None,
     }
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 def send_control(session: str, command: str, **args: Any) -> str:

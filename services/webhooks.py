@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
+from core import metrics
 from core.db import after_commit
 from core.errors import GatewayError
 from core.settings import Settings
@@ -268,6 +269,13 @@ def backoff(attempts: int, base_seconds: float) -> float:
 
 def record(session: Session, settings: Settings, endpoint: WebhookEndpoint, delivery: WebhookDelivery,
            attempt: Attempt) -> None:
+    _record(session, settings, endpoint, delivery, attempt)
+    status = delivery.status  # read now: the row is expired once committed
+    after_commit(session, lambda: metrics.count_webhook_attempt(status, attempt.latency_ms))
+
+
+def _record(session: Session, settings: Settings, endpoint: WebhookEndpoint, delivery: WebhookDelivery,
+            attempt: Attempt) -> None:
     at = now()
     delivery.last_status_code, delivery.last_response = attempt.status_code, attempt.excerpt
     delivery.last_error, delivery.latency_ms = attempt.error, attempt.latency_ms

@@ -4,7 +4,10 @@ multiprocess mode), the counters move with a real send whichever process did the
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
@@ -15,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import SettingsError, load_settings
 from models import User
-from models.enums import Role
+from models.enums import MessageStatus, Role
+from tests.test_alerts import session_name  # noqa: F401 - a fixture
 from tests.benchmarks.harness import gunicorn
 from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
@@ -70,6 +74,30 @@ def test_requests_are_counted_by_route_template_never_by_path(metrics_app, db_se
     assert value(after, "wagateway_http_request_duration_seconds_count", method="GET", route=route) >= 3
     assert value(after, "wagateway_http_requests_total", method="GET", route="unmatched", status="404") >= 1
     assert not any("3331234567" in str(labels) for _name, labels in after)  # no path, no number in a label
+
+
+def test_the_gauges_behind_the_alerts_queue_age_browser_memory_and_disk(
+        metrics_app, committed_db, session_name, redis_client, tmp_path):
+    from tasks.health import check_session
+    from tests.test_alerts import _rows, settings
+
+    client = metrics_app.test_client()
+    def scrape() -> dict:
+        return samples(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text)
+
+    _rows(committed_db, session_name, [MessageStatus.QUEUED.value], age=timedelta(minutes=30))
+    # what a live worker's heartbeat writes (worker/monitor.py): the state and its browser's memory
+    redis_client.hset(f"wa:{session_name}:state",
+                      mapping={"state": "CONNECTED", "heartbeat": str(time.time()), "browser_mb": "412.5"})
+    with settings(tokens_dir=str(tmp_path)):
+        check_session()  # beat's health check measures the disk
+    found = scrape()
+    assert 30 * 60 <= value(found, "wagateway_queue_oldest_age_seconds", session=session_name) < 31 * 60
+    assert value(found, "wagateway_browser_memory_bytes", session=session_name) == 412.5 * 1024 * 1024
+    free = value(found, "wagateway_disk_free_bytes", store="tokens")
+    assert abs(free - shutil.disk_usage(tmp_path).free) < 64 * 1024 * 1024  # the same disk, give or take
+    redis_client.hset(f"wa:{session_name}:state", "heartbeat", str(time.time() - 60))  # the worker is gone
+    assert ("wagateway_browser_memory_bytes", frozenset({("session", session_name)})) not in scrape()
 
 
 def test_a_short_metrics_token_is_refused():
@@ -187,6 +215,8 @@ def test_a_real_send_moves_the_counters_across_processes(gateway, simulator, com
     assert value(after, "wagateway_session_state", session=session, state="CONNECTED") == 1
     assert value(after, "wagateway_session_connected", session=session) == 1
     assert value(after, "wagateway_queue_depth", session=session, queue="interactive") == 0
+    assert value(after, "wagateway_queue_oldest_age_seconds", session=session) == 0
+    assert value(after, "wagateway_browser_memory_bytes", session=session) > 20 * 1024 * 1024  # Chromium's
 
 
 def _api_workers(url: str) -> set[int]:
@@ -194,3 +224,34 @@ def _api_workers(url: str) -> set[int]:
     bind = url.removeprefix("http://")
     on_bind = {p.pid: p for p in psutil.process_iter(["cmdline"]) if bind in (p.info["cmdline"] or [])}
     return {pid for pid, p in on_bind.items() if p.ppid() in on_bind}
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_worker_serves_its_own_counters_on_metrics_port(start_worker, simulator, committed_client, pro):
+    """What Prometheus scrapes from each worker container (deploy/prometheus/prometheus.yml)."""
+    from core.settings import get_settings
+    from tests.benchmarks.harness import free_port
+
+    session, port = get_settings().session_name, free_port()  # the API's session: /send queues for it
+    simulator.reset()
+    worker = start_worker(session=session, METRICS_PORT=str(port), SEND_MIN_INTERVAL_MS="100",
+                          SEND_JITTER_MS="0")
+    worker.wait_state("QR_REQUIRED", timeout=40)
+    simulator.scan()
+    worker.wait_state("CONNECTED", timeout=30)
+    answer = committed_client.post("/api/whatsapp/send", headers=pro,
+                                   json={"phoneNumber": "3331230077", "message": "counted"})
+    assert answer.status_code == 202, answer.json
+
+    def counted() -> dict | None:
+        found = samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+        sent = value(found, "wagateway_messages_total", session=session, status="SENT", error_type="")
+        return found if sent == 1 else None
+
+    found = worker.wait_for(counted, 30, "the send counted on the worker's own port")
+    assert value(found, "wagateway_pacing_wait_seconds_count", session=session) == 1
+    assert value(found, "wagateway_send_latency_seconds_count", stage="queued_to_sent") == 1
+    # the API's side of the same message is the API's to count, the live gauges too
+    assert value(found, "wagateway_messages_total", session=session, status="QUEUED", error_type="") == 0
+    assert not any(name == "wagateway_session_state" for name, _labels in found)

@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -119,11 +121,15 @@ def test_an_old_secret_still_verifies_during_the_grace_period(db_session):
 
 # -- deliveries by a real worker ----------------------------------------------------------------
 def start_webhook_worker(tmp: Path, name: str) -> subprocess.Popen:
+    """A webhooks worker; its metrics go to files under `tmp/prometheus` (multiprocess mode)."""
     log = open(tmp / f"{name}.log", "w")
+    (tmp / "prometheus").mkdir(exist_ok=True)
     return subprocess.Popen(
         [str(CELERY), "-A", "worker", "worker", "-Q", webhooks.QUEUE, "-P", "threads", "-c", "8", "-n",
          f"{name}@%h", "--without-mingle", "--without-gossip", "-l", "INFO"],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **WORKER_ENV}, stdout=log, stderr=subprocess.STDOUT)
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **WORKER_ENV,
+                       "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus")},
+        stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop_worker(process: subprocess.Popen) -> None:
@@ -172,7 +178,14 @@ def _deliveries(endpoint_id) -> list[WebhookDelivery]:
         return list(reader.scalars(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)))
 
 
-def test_a_receiver_failing_at_first_gets_each_event_once_as_delivered(receiver, webhook_worker):
+def worker_metric(tmp: Path, name: str, **labels: str) -> float:
+    """A value the webhooks workers counted, as /metrics sums it from their files."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp / "prometheus"))
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def test_a_receiver_failing_at_first_gets_each_event_once_as_delivered(receiver, webhook_worker, tmp_path):
     receiver.fail_first = 3
     endpoint = _endpoint(receiver)
     webhook_worker()
@@ -191,9 +204,14 @@ def test_a_receiver_failing_at_first_gets_each_event_once_as_delivered(receiver,
         assert delivery.last_status_code == 204 and delivery.latency_ms is not None
     body = receiver.received[-1].body
     assert set(body) == {"id", "type", "session", "timestamp", "data"} and body["type"] == "alert.raised"
+    # /metrics counts each attempt by outcome, and times the receiver's answers
+    wait_until(lambda: worker_metric(tmp_path, "wagateway_webhook_attempts_total", outcome="delivered") == 5,
+               10, "the five delivered attempts counted (after their commit)")
+    assert worker_metric(tmp_path, "wagateway_webhook_attempts_total", outcome="retry") == 3
+    assert worker_metric(tmp_path, "wagateway_webhook_attempt_duration_seconds_count") == 8
 
 
-def test_410_disables_the_endpoint_and_raises_an_alert(receiver, webhook_worker):
+def test_410_disables_the_endpoint_and_raises_an_alert(receiver, webhook_worker, tmp_path):
     receiver.status = 410
     endpoint = _endpoint(receiver)
     webhook_worker()
@@ -206,6 +224,8 @@ def test_410_disables_the_endpoint_and_raises_an_alert(receiver, webhook_worker)
                                                    == str(endpoint.id))).one()
         assert alert.payload["source"] == "webhooks"
     assert len(receiver.received) == 1  # never called again
+    wait_until(lambda: worker_metric(tmp_path, "wagateway_webhook_attempts_total", outcome="failed") == 1, 10,
+               "the given-up attempt counted")
 
 
 def test_a_killed_worker_and_lost_tasks_lose_nothing(receiver, webhook_worker):

@@ -50,8 +50,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.ratelimit import init_rate_limits
     from web.transaction import init_transaction
     from web.metrics import init_http_metrics
+    from web.request_id import init_request_id
 
     init_http_metrics(app)  # first: its timer starts before any other hook runs
+    init_request_id(app)  # next: every log line of the request carries its id
     init_transaction(app)
     app.before_request(_check_body)
     jwt.init_app(app)

@@ -154,6 +154,7 @@ class Courier:
         self._check_claim(message)
         messages.mark_sent(db, message, wa_message_id)
         db.commit()
+        log.info("message %s sent as %s", message.id, wa_message_id)
         if wa_message_id:  # an ack that overtook this commit was parked in Redis: apply it now
             parked = self.redis.getdel(pending_ack_key(message.session, wa_message_id))
             applied = parked and messages.apply_ack(db, message.session, wa_message_id, int(parked))

@@ -68,10 +68,13 @@ class Monitor:
         if not self.lock.refresh():
             self.on_lost()
             return
-        self.publisher.update(heartbeat=f"{time.time():.3f}", pid=os.getpid(), worker=self.hostname)
-        self.watch()
+        # the browser's memory rides on the heartbeat: /metrics reads it from Redis (core/metrics.py)
+        memory = self.browser.rss_mb() if self.browser.alive() else None
+        self.publisher.update(heartbeat=f"{time.time():.3f}", pid=os.getpid(), worker=self.hostname,
+                              browser_mb=None if memory is None else f"{memory:.1f}")
+        self.watch(memory)
 
-    def watch(self) -> None:
+    def watch(self, rss: float | None = None) -> None:
         settings, lifecycle, browser = self.settings, self.lifecycle, self.browser
         now = time.monotonic()
         limit = settings.browser_timeout_seconds + 30
@@ -83,8 +86,7 @@ class Monitor:
             browser.dead = True
             kill_processes(profile_processes(settings), grace=2)
             return
-        if browser.alive() and not lifecycle.restart_reason:
-            rss = browser.rss_mb()
+        if rss is not None and not lifecycle.restart_reason:
             if rss > settings.browser_memory_limit_mb:
                 lifecycle.request_restart(
                     f"browser memory {rss:.0f} MB over the {settings.browser_memory_limit_mb} MB limit")

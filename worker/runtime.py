@@ -13,7 +13,6 @@ import logging
 
 from celery import signals
 
-from core.logs import configure_logging
 from core.redis import redis_for
 from services import dispatch
 from worker.claims import CLAIM_QUEUE, Claimer, pinned_session
@@ -59,7 +58,6 @@ def _start_claiming(sender=None, **_kwargs) -> None:
         for queue in (dispatch.interactive_queue(pinned), dispatch.bulk_queue(pinned)):
             if queue in consumed:
                 consumer.cancel_task_queue(queue)
-    configure_logging(settings)  # the app does not hijack the root logger
     _claimer = Claimer(consumer.app, consumer.hostname, settings, redis_for(settings.redis_url), pinned=pinned)
     _claimer.start()
     atexit.register(_stop_claiming)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import redis
 
+from core import logs
 from core.redis import Keys, redis_for
 from core.settings import Settings
 from worker.backups import LINKED, ProfileBackups
@@ -63,6 +64,7 @@ class WhatsAppSession:
         """Drive the session: the caller has just taken its lease (`lock.acquire()`). The browser
         boots on its thread; the monitor keeps the lease."""
         self.owner = True
+        logs.bind_process(session=self.name)
         log.info("session %s: this worker (%s) drives it", self.name, self.lock.token)
         self.publisher.start()
         self.lifecycle.thread.start()
@@ -86,6 +88,7 @@ class WhatsAppSession:
             log.warning("cannot release the session lock", exc_info=True)
         self.owner = False
         self.publisher.stop()
+        logs.bind_process(session=None)
 
     # -- the lease ------------------------------------------------------------------------
     def is_owner(self) -> bool:

@@ -10,6 +10,7 @@ one bounds what a quiet session costs (one `execute_script` per pump).
 """
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import queue
@@ -36,6 +37,8 @@ class _Command:
     seq: int
     fn: Callable[[], Any] | None = field(compare=False)
     future: Future = field(compare=False)
+    # the caller's context: the browser thread's log lines for a task carry the task's request id
+    context: contextvars.Context = field(compare=False, default_factory=contextvars.copy_context)
 
 
 class BrowserThread:
@@ -121,7 +124,7 @@ class BrowserThread:
         self.busy_since = time.monotonic()
         self._busy_until = self.busy_since + BUSY_FOR
         try:
-            command.future.set_result(command.fn())
+            command.future.set_result(command.context.run(command.fn))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             command.future.set_exception(exc)
         finally:
