@@ -1,0 +1,2 @@
+"""English of the admin panel's texts."""
+ENGLISH: dict[str, str] = {}
