@@ -73,3 +73,29 @@ def test_screenshots_of_the_main_pages(panel_browser, worker, simulator, make_us
     shot(page, "send")
     page.open("/admin/monitoring")
     shot(page, "monitoring")
+
+
+def test_screenshots_of_the_admin_pages(panel_browser, make_user):
+    """Users, an API token just issued, the audit log; the users page on a phone too."""
+    page = panel_browser
+    page.driver.set_window_size(1000, 820)
+    page.login(make_user(Role.SUPER_ADMIN, email="anna.admin@example.com").email, PASSWORD)
+    page.open("/admin/users")
+    for email, role in (("marco.operatore@example.com", "PROFESSIONAL"), ("laura.admin@example.com", "ADMIN")):
+        page.find("#new-email").send_keys(email)
+        page.find("#new-password").send_keys("una password lunga")
+        Select(page.find("#new-role")).select_by_visible_text(role)
+        page.find("#create-user button[type=submit]").click()
+        wait_until(lambda: page.count(f'tr[data-email="{email}"]'), 30, "the new user")
+    shot(page, "users")
+    page.open("/admin/tokens")
+    page.find("#token-name").send_keys("crm-studio")
+    Select(page.find("#token-role")).select_by_visible_text("PROFESSIONAL")
+    page.find("#issue-token button[type=submit]").click()
+    wait_until(lambda: page.count("#issued-token"), 30, "the issued token")
+    shot(page, "tokens")
+    page.open("/admin/audit")
+    shot(page, "audit")
+    page.driver.set_window_size(390, 820)
+    page.open("/admin/users")
+    shot(page, "users-phone")

@@ -105,3 +105,20 @@ def test_keyboard_only_a_super_admin_reaches_the_create_form(panel_browser, make
     assert unlabelled == []
     page.find("#new-email").send_keys("keys@example.com", Keys.TAB)
     assert page.driver.switch_to.active_element.get_attribute("id") == "new-password"
+
+
+def test_the_admin_pages_fit_a_phone_sized_screen(panel_browser, make_user):
+    """390 px wide: no page scrolls sideways (wide tables scroll inside their own box)."""
+    page = panel_browser.login(make_user(Role.SUPER_ADMIN).email, PASSWORD)
+    page.driver.set_window_size(390, 844)
+    wider = []
+    for path in ("/admin/users", "/admin/tokens", "/admin/audit", "/admin/errors", "/admin/monitoring", "/admin/connection"):
+        page.open(path)
+        overflow = page.driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if overflow > 0:
+            wider.append((path, overflow, page.driver.execute_script("""
+                return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
+                  document.documentElement.clientWidth + 1 && !(e.parentElement && e.parentElement.closest('.table-wrap'))).slice(0, 5)
+                  .map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right))""")))
+    assert wider == []
