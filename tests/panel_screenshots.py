@@ -4,6 +4,8 @@ Not part of `make test` (the name is not test_*); run it by path when a page cha
     .venv/bin/pytest tests/panel_screenshots.py
 """
 import io
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import text
 from core.db import db
 from models.enums import Role
 from services import templates
+from tasks.health import check_session
 from tests.fixtures.web import PASSWORD
 from tests.test_admin_browser import worker  # noqa: F401 - the fixture
 from tests.waiting import wait_until
@@ -71,8 +74,21 @@ def test_screenshots_of_the_main_pages(panel_browser, worker, simulator, make_us
     wait_until(lambda: page.count("#preview"), 10, "preview")
     page.driver.execute_script("document.querySelector('#preview').scrollIntoView()")
     shot(page, "send")
+    for _ in range(3):  # beat's health check watching the connected session: its uptime
+        check_session()
+    bearer = _api(page.base_url, "/api/auth/login", {"email": "anna.admin@example.com", "password": PASSWORD})
+    for _ in range(20):  # API answers, timed into /metrics' histogram: the latency KPI
+        _api(page.base_url, "/api/whatsapp/stats", token=bearer["data"]["accessToken"])
     page.open("/admin/monitoring")
     shot(page, "monitoring")
+
+
+def _api(base_url: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+    request = urllib.request.Request(base_url + path, data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
 
 
 def test_screenshots_of_the_admin_pages(panel_browser, make_user):

@@ -89,7 +89,7 @@ def test_session_uptime_is_the_connected_share_of_what_beats_health_check_watche
         page = committed_client.get(f"/admin/monitoring?session={name}&days=1").get_data(as_text=True)
         assert '<p class="big" id="kpi-uptime"><span class="bad">75.0 %</span>' in page
         interval = get_settings().health_check_seconds
-        assert f"{4 * interval / 3600:.1f} ore osservate in 1 giorni" in page
+        assert f"{4 * interval / 3600:.1f} ore osservate oggi" in page
     finally:
         forget_session(redis_client, name)
 

@@ -105,6 +105,7 @@ ENGLISH: dict[str, str] = {
     "Ricevuti oggi": "Received today",
     "Uptime della sessione": "Session uptime",
     "{hours} ore osservate in {days} giorni": "{hours} hours observed in {days} days",
+    "{hours} ore osservate oggi": "{hours} hours observed today",
     "Latenza API (p95)": "API latency (p95)",
     "media {mean} ms su {n} richieste dall'avvio": "mean {mean} ms over {n} requests since start",
     "Messaggi al giorno": "Messages per day",
