@@ -181,3 +181,50 @@ class _ProcessRegistry:
     def collect(self):
         return REGISTRY.collect()
 
+
+
+def api_latency(prefix: str = "/api/") -> dict:
+    """The API's answer times as every process recorded them in HTTP_DURATION (since the processes
+    started: the multiprocess files, or this process's registry), over the routes under `prefix`:
+    requests, mean and the 50th and 95th percentiles in ms (interpolated inside the histogram's
+    buckets, as Prometheus' histogram_quantile does; None without requests)."""
+    registry = CollectorRegistry()
+    if multiprocess():
+        MultiProcessCollector(registry)
+    else:
+        registry.register(_ProcessRegistry())
+    buckets: dict[float, float] = {}
+    total = count = 0.0
+    for family in registry.collect():
+        if family.name != "wagateway_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            if not sample.labels.get("route", "").startswith(prefix):
+                continue
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+            elif sample.name.endswith("_sum"):
+                total += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+    if not count:
+        return {"requests": 0, "meanMs": None, "p50Ms": None, "p95Ms": None}
+    bounds = sorted(buckets)
+    return {"requests": int(count), "meanMs": 1000 * total / count,
+            "p50Ms": _quantile(0.5, bounds, buckets), "p95Ms": _quantile(0.95, bounds, buckets)}
+
+
+def _quantile(q: float, bounds: list[float], cumulative: dict[float, float]) -> float:
+    """ms below which a share `q` of the observations fell (linear inside a bucket; the last
+    finite bound when it falls in +Inf)."""
+    rank = q * cumulative[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        if cumulative[bound] >= rank:
+            if bound == float("inf"):
+                return 1000 * lower
+            inside = cumulative[bound] - below
+            return 1000 * (lower + (bound - lower) * ((rank - below) / inside if inside else 0))
+        lower, below = bound, cumulative[bound]
+    return 1000 * lower

@@ -61,3 +61,16 @@ class MessageLatencyDaily(Base):
     bucket: Mapped[int] = mapped_column(primary_key=True)
     shard: Mapped[int] = mapped_column(primary_key=True)
     count: Mapped[int] = mapped_column(default=0)  # int4: sum() of it is a bigint, not a slow numeric
+
+
+class SessionUptimeDaily(Base):
+    """Seconds a session was watched and seconds it was CONNECTED, per day in the gateway's
+    TIMEZONE: beat's health check adds its interval to both (services/uptime.py), so uptime is the
+    connected share of the time the gateway watched (a beat that was down counts neither way)."""
+
+    __tablename__ = "session_uptime_daily"
+
+    session: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    observed_seconds: Mapped[int] = mapped_column(default=0)
+    connected_seconds: Mapped[int] = mapped_column(default=0)

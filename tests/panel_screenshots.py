@@ -4,6 +4,8 @@ Not part of `make test` (the name is not test_*); run it by path when a page cha
     .venv/bin/pytest tests/panel_screenshots.py
 """
 import io
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import text
 from core.db import db
 from models.enums import Role
 from services import templates
+from tasks.health import check_session
 from tests.fixtures.web import PASSWORD
 from tests.test_admin_browser import worker  # noqa: F401 - the fixture
 from tests.waiting import wait_until
@@ -71,5 +74,44 @@ def test_screenshots_of_the_main_pages(panel_browser, worker, simulator, make_us
     wait_until(lambda: page.count("#preview"), 10, "preview")
     page.driver.execute_script("document.querySelector('#preview').scrollIntoView()")
     shot(page, "send")
+    for _ in range(3):  # beat's health check watching the connected session: its uptime
+        check_session()
+    bearer = _api(page.base_url, "/api/auth/login", {"email": "anna.admin@example.com", "password": PASSWORD})
+    for _ in range(20):  # API answers, timed into /metrics' histogram: the latency KPI
+        _api(page.base_url, "/api/whatsapp/stats", token=bearer["data"]["accessToken"])
     page.open("/admin/monitoring")
     shot(page, "monitoring")
+
+
+def _api(base_url: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+    request = urllib.request.Request(base_url + path, data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+def test_screenshots_of_the_admin_pages(panel_browser, make_user):
+    """Users, an API token just issued, the audit log; the users page on a phone too."""
+    page = panel_browser
+    page.driver.set_window_size(1000, 820)
+    page.login(make_user(Role.SUPER_ADMIN, email="anna.admin@example.com").email, PASSWORD)
+    page.open("/admin/users")
+    for email, role in (("marco.operatore@example.com", "PROFESSIONAL"), ("laura.admin@example.com", "ADMIN")):
+        page.find("#new-email").send_keys(email)
+        page.find("#new-password").send_keys("una password lunga")
+        Select(page.find("#new-role")).select_by_visible_text(role)
+        page.find("#create-user button[type=submit]").click()
+        wait_until(lambda: page.count(f'tr[data-email="{email}"]'), 30, "the new user")
+    shot(page, "users")
+    page.open("/admin/tokens")
+    page.find("#token-name").send_keys("crm-studio")
+    Select(page.find("#token-role")).select_by_visible_text("PROFESSIONAL")
+    page.find("#issue-token button[type=submit]").click()
+    wait_until(lambda: page.count("#issued-token"), 30, "the issued token")
+    shot(page, "tokens")
+    page.open("/admin/audit")
+    shot(page, "audit")
+    page.driver.set_window_size(390, 820)
+    page.open("/admin/users")
+    shot(page, "users-phone")

@@ -56,3 +56,64 @@ def test_the_daily_series_is_detailed_stats_own(db_session, app):
             full = stats.detailed(db_session, days, tz, session)
             assert stats.daily(db_session, days, tz, session) == {
                 "days": days, "perDay": full["perDay"], "failuresByType": full["failuresByType"]}
+
+
+def test_session_uptime_is_the_connected_share_of_what_beats_health_check_watched(
+        committed_db, committed_client, make_user, redis_client):
+    """The real health task on the real PostgreSQL and Redis: each run counts its interval as
+    connected or not; the page shows the share against the 95 % target."""
+    import time as clock
+    import uuid as uuids
+    from datetime import datetime, timezone
+
+    from core.settings import get_settings
+    from services import sessions
+    from tasks.health import check_session
+    from tests.fixtures.worker import forget_session
+
+    name = f"up{uuids.uuid4().hex[:8]}"
+    sessions.create(committed_db, get_settings(), name=name, by=None)
+    committed_db.commit()
+    log_in(committed_client, make_user(Role.PROFESSIONAL))
+    try:
+        assert _number(committed_client.get(f"/admin/monitoring?session={name}").get_data(as_text=True),
+                       "kpi-uptime") == "—"  # nothing watched yet
+        redis_client.hset(f"wa:{name}:state", mapping={  # as a live worker reports it
+            "state": "CONNECTED", "since": datetime.now(timezone.utc).isoformat(), "heartbeat": str(clock.time())})
+        for _ in range(3):
+            check_session()
+        page = committed_client.get(f"/admin/monitoring?session={name}").get_data(as_text=True)
+        assert '<p class="big" id="kpi-uptime"><span class="ok">100.0 %</span>' in page
+        redis_client.hset(f"wa:{name}:state", "heartbeat", str(clock.time() - 600))  # the worker died
+        check_session()
+        page = committed_client.get(f"/admin/monitoring?session={name}&days=1").get_data(as_text=True)
+        assert '<p class="big" id="kpi-uptime"><span class="bad">75.0 %</span>' in page
+        interval = get_settings().health_check_seconds
+        assert f"{4 * interval / 3600:.1f} ore osservate oggi" in page
+    finally:
+        forget_session(redis_client, name)
+
+
+def test_api_latency_is_read_from_the_metrics_histogram(client, make_user, auth_headers):
+    """Every API answer is timed into /metrics' histogram; the page reads its p95 and count."""
+    headers = auth_headers(Role.PROFESSIONAL)
+    log_in(client, make_user(Role.PROFESSIONAL))
+    count = re.compile(r"su (\d+) richieste")
+    before = count.search(client.get("/admin/monitoring").get_data(as_text=True))
+    for _ in range(5):
+        assert client.get("/api/whatsapp/stats", headers=headers).status_code == 200
+    page = client.get("/admin/monitoring").get_data(as_text=True)
+    after = int(count.search(page).group(1))
+    assert after >= (int(before.group(1)) if before else 0) + 5
+    assert re.search(r'id="kpi-latency"><span class="(ok|bad)">\d+ ms</span>', page)
+
+
+def test_the_latency_percentiles_interpolate_inside_the_buckets():
+    from core.metrics import _quantile
+
+    cumulative = {0.1: 50.0, 0.5: 100.0, float("inf"): 100.0}
+    bounds = sorted(cumulative)
+    assert _quantile(0.5, bounds, cumulative) == 100.0
+    assert abs(_quantile(0.95, bounds, cumulative) - 460.0) < 1e-9
+    tail = {0.1: 1.0, float("inf"): 100.0}
+    assert _quantile(0.99, sorted(tail), tail) == 100.0  # beyond the last finite bound: that bound

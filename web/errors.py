@@ -13,8 +13,19 @@ from models.enums import ErrorType
 log = logging.getLogger(__name__)
 
 
+LANGUAGE_COOKIE = "wagateway_lang"  # the admin panel's language switch (web/admin/language.py)
+LANGUAGES = ("it", "en")
+
+
 def request_language() -> str:
-    return request.accept_languages.best_match(["it", "en"], default="it") if request else "it"
+    """Italian by default, English when `Accept-Language` prefers it; the panel's switch (a cookie
+    scoped to /admin, so API calls never carry it) overrides the header."""
+    if not request:
+        return "it"
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default="it")
 
 
 def envelope_response(error: GatewayError):

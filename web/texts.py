@@ -3,9 +3,13 @@
 The same rule as the errors' `userMessage` (web.errors.request_language): Italian by default, as
 the original system answered, English when `Accept-Language` prefers it. Views name a text by its
 key; `{placeholders}` are filled from the keyword arguments.
+
+The admin panel's pages speak through the same function: their key is the Italian text itself
+(what the template shows by default), its English in web/admin/texts.py.
 """
 from __future__ import annotations
 
+from web.admin.texts import ENGLISH as _PANEL_ENGLISH
 from web.errors import request_language
 
 # key -> (Italian, English)
@@ -49,6 +53,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
 
 
 def say(key: str, **params) -> str:
-    """The success message `key` in the request's language."""
-    italian, english = _TEXTS[key]
-    return (english if request_language() == "en" else italian).format(**params)
+    """The success message `key`, or a panel text given in Italian, in the request's language."""
+    italian, english = _TEXTS.get(key) or (key, _PANEL_ENGLISH.get(key, key))
+    text = english if request_language() == "en" else italian
+    return text.format(**params) if params else text

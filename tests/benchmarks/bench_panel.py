@@ -5,9 +5,11 @@
 The same seeded database as bench_validation (`<bench database>_stats`, BENCH_STATS_REUSE=1 reuses
 it), the whole app in-process through the Flask test client with a logged-in panel session
 (cookie, role check, session resolution, queries, Jinja). Target: p95 <= 300 ms for every page.
+BENCH_PANEL_PAGES=monitoring (comma-separated words) times only the pages whose path holds one.
 """
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -19,6 +21,7 @@ from tests.benchmarks.harness import emit, median, percentile, prepare
 
 BENCH = "panel"
 TARGET_MS = 300
+ONLY = [word for word in os.environ.get("BENCH_PANEL_PAGES", "").split(",") if word]
 
 
 def _logged_in_client(app):
@@ -57,7 +60,11 @@ def main() -> None:
                           (f"/admin/messages/{phone}/chat?session={SESSION}", fragment),
                           (f"/admin/monitoring?session={SESSION}", None),
                           (f"/admin/monitoring/figures?session={SESSION}&days=30", fragment),
-                          (f"/admin/monitoring?session={SESSION}&days=90", None)):
+                          (f"/admin/monitoring?session={SESSION}&days=90", None),
+                          ("/admin/users", None), ("/admin/tokens", None), ("/admin/audit", None),
+                          (f"/admin/errors?session={SESSION}", None)):
+        if ONLY and not any(word in path for word in ONLY):
+            continue
         client.get(path, headers=headers)  # warm-up
         times = []
         for _ in range(REQUESTS):

@@ -30,6 +30,7 @@ def init_panel(app: Flask, settings: Settings) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
     from web.admin import bulk, connection, login, messaging, monitoring  # noqa: F401 - their views join the blueprint
+    from web.admin import accounts, audit, language  # noqa: F401
     from web.admin.blueprint import blp
 
     app.register_blueprint(blp)

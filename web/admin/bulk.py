@@ -18,6 +18,7 @@ from web.admin.blueprint import blp, failure, panel_session, visible_sessions
 from web.admin.security import panel_page
 from web.auth import Capability
 from web.session_scope import authorize_row_session
+from web.texts import say
 from web.transaction import audit_target
 
 SEPARATORS = re.compile(r"[\n;,\t]+")
@@ -73,7 +74,7 @@ def bulk_send():
         return render_template("admin/bulk.html", session=session, sessions=visible_sessions(), form=form,
                                error=failure(error)), error.status
     audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid))
-    flash(f"{len(valid)} messaggi in coda, {len(invalid)} numeri scartati", "ok")
+    flash(say("{queued} messaggi in coda, {invalid} numeri scartati", queued=len(valid), invalid=len(invalid)), "ok")
     return redirect(url_for("admin.job_page", job_id=job.id))
 
 
@@ -105,6 +106,6 @@ def cancel_job(job_id: uuid.UUID):
     job = _job(job_id)
     stopped = bulk.cancel(db, job)
     audit_target(f"job:{job.id}", action="job.cancel", stopped=stopped)
-    flash(f"{stopped} messaggi annullati", "ok")
+    flash(say("job.cancelled", stopped=stopped), "ok")
     return redirect(url_for("admin.job_page", job_id=job.id))
 

@@ -15,9 +15,10 @@ from web.admin.security import panel_page
 from web.api.messages import valid_phone
 from web.api.session import qr_png
 from web.auth import Capability
+from web.texts import say
 from web.transaction import audit_target
 
-COMMANDS = {  # command -> what the confirmation dialog asks
+COMMANDS = {  # command -> what the confirmation dialog asks (in Italian: the page translates it)
     "initialize": "Avviare la sessione WhatsApp?",
     "reconnect": "Riavviare il browser della sessione?",
     "disconnect": "Chiudere il browser? Il collegamento al telefono resta.",
@@ -72,5 +73,5 @@ def pairing_code():
     phone = valid_phone(request.form.get("phoneNumber", "")[:64])
     code = connection.request_pairing_code(session, phone.formatted)
     audit_target(f"session:{session}", action="session.pairing_code", phoneNumber=phone.formatted)
-    flash(f"Codice di collegamento per {phone.formatted}: {code}", "code")
+    flash(say("Codice di collegamento per {phone}: {code}", phone=phone.formatted, code=code), "code")
     return redirect(url_for("admin.connection_page", session=session))

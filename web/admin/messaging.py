@@ -19,6 +19,7 @@ from web.api.messages import valid_phone
 from web.auth import Capability
 from web.pagination import contains_pattern
 from web.session_scope import authorize_row_session
+from web.texts import say
 from web.transaction import audit_target
 
 def _form(*names: str) -> dict[str, str]:
@@ -75,7 +76,7 @@ def send_text():
         return _send_page(session, error.status, form=form, error=failure(error))
     audit_target(f"message:{queued.id}", action="message.send", phoneNumber=phone.formatted,
                  **({"transactional": True} if transactional else {}))
-    flash(f"Messaggio in coda per +{phone.formatted}", "ok")
+    flash(say("Messaggio in coda per +{phone}", phone=phone.formatted), "ok")
     return redirect(url_for("admin.conversation_page", phone_number=phone.formatted, session=session))
 
 
@@ -103,7 +104,7 @@ def send_template():
                           preview=rendering, error=failure(error))
     audit_target(f"message:{queued.id}", action="template.send", template=str(template.id),
                  phoneNumber=phone.formatted, **({"transactional": True} if transactional else {}))
-    flash(f"Messaggio «{template.name}» in coda per +{phone.formatted}", "ok")
+    flash(say("Messaggio «{name}» in coda per +{phone}", name=template.name, phone=phone.formatted), "ok")
     return redirect(url_for("admin.conversation_page", phone_number=phone.formatted, session=session))
 
 

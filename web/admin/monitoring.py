@@ -1,12 +1,15 @@
 """The monitoring page: sends today and in total with their success rate (target > 98 %), the
-connection, the last days' series and failures by type from the rollups (services.stats, as the
-API's /stats and /detailed-stats), and the latest errors for who may read /error-stats."""
+connection, the session's uptime over the window (target > 95 %, services.uptime), the API's
+latency (p95 against 300 ms, from the /metrics histogram: core.metrics.api_latency), the last
+days' series and failures by type from the rollups (services.stats, as the API's /stats and
+/detailed-stats), and the latest errors for who may read /error-stats."""
 from __future__ import annotations
 
 from flask import current_app, render_template, request
 
 from core.db import db
-from services import connection, error_stats, stats
+from core import metrics
+from services import connection, error_stats, stats, uptime
 from web.admin.blueprint import blp, panel_session, visible_sessions
 from web.admin.security import panel_page
 from web.auth import Capability, allowed, current_principal
@@ -14,6 +17,7 @@ from web.auth import Capability, allowed, current_principal
 WINDOWS = (1, 7, 30, 90)  # days, as the original panel's charts
 TARGET_SUCCESS = 0.98
 LATEST_ERRORS = 10
+TARGET_LATENCY_MS = 300  # the API's p95; the same bound as the panel's own pages
 
 
 def _days() -> int:
@@ -31,6 +35,8 @@ def _figures(session: str, days: int) -> dict:
     may_read_errors = allowed(current_principal().role, Capability.MANAGE)
     return {"overview": stats.overview(db, tz, session), "detailed": detailed, "peak": peak or 1,
             "status": connection.status(session), "target": TARGET_SUCCESS, "days": days,
+            "uptime": uptime.uptime(db, session, days, tz), "latency": metrics.api_latency(),
+            "target_latency": TARGET_LATENCY_MS,
             "errors": error_stats.recent_failures(db, session, LATEST_ERRORS) if may_read_errors else None}
 
 

@@ -43,6 +43,13 @@ class AuditEntrySchema(Schema):
 @blp.response(200, page_envelope(AuditEntrySchema))
 def list_audit(args):
     """Audit rows newest first, filtered by actor, action, outcome and time range."""
+    rows, next_cursor = audit_page(args)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+def audit_page(args: dict) -> tuple[list[AuditLog], str | None]:
+    """A page of audit rows (AuditQuerySchema's arguments) and the next page's cursor; also the
+    admin panel's audit page."""
     query = select(AuditLog)
     for column, key in ((AuditLog.actor, "actor"), (AuditLog.action, "action"), (AuditLog.outcome, "outcome")):
         if args.get(key):
@@ -51,5 +58,4 @@ def list_audit(args):
         query = query.where(AuditLog.at >= args["since"])
     if args.get("until"):
         query = query.where(AuditLog.at < args["until"])
-    rows, next_cursor = page(query, AuditLog.at, AuditLog.id, args["limit"], args["cursor"], db)
-    return {**ok(rows), "nextCursor": next_cursor}
+    return page(query, AuditLog.at, AuditLog.id, args["limit"], args["cursor"], db)

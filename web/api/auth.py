@@ -9,6 +9,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, get_jw
 from marshmallow import Schema, fields, validate
 
 from core.db import db
+from models import ApiToken
 from models.enums import Role
 from services import accounts
 from web.api.blueprint import Blueprint
@@ -139,16 +140,22 @@ def list_tokens():
 def issue_token(args):
     """Issue a long-lived bearer token for a service client, optionally limited to some WhatsApp
     sessions (a CRM that sends from one account cannot send from another)."""
+    return ok(issue(args), say("token.issued"))
+
+
+def issue(args: dict) -> ApiToken:
+    """An API token from TokenCreateSchema's output, audited, with its bearer in `.token` (shown
+    once, never stored). Also the admin panel's (web/admin/accounts.py)."""
     principal = current_principal()
     token = accounts.issue_token(db, args["name"], Role(args["role"]), args["days"], principal.user_id,
                                  granted_sessions(args.get("allowed_sessions")))
-    audit_target(f"token:{token.id}", name=token.name, role=token.role)
+    audit_target(f"token:{token.id}", action="auth.issue_token", name=token.name, role=token.role)
     bearer = create_access_token(
         f"token:{token.id}", additional_claims={"role": token.role},
         expires_delta=token.expires_at - datetime.now(timezone.utc),
     )
     token.token = bearer  # shown in this answer only; never stored
-    return ok(token, say("token.issued"))
+    return token
 
 
 @blp.route("/tokens/<uuid:token_id>", methods=["PATCH"])
@@ -172,9 +179,13 @@ def update_token(args, token_id: uuid.UUID):
 def revoke_token(token_id: uuid.UUID):
     """Revoke an API token: it is refused from the next request on. A caller limited to some
     sessions may revoke only tokens confined to its own sessions."""
+    return ok(revoke(token_id), say("token.revoked"))
+
+
+def revoke(token_id: uuid.UUID) -> ApiToken:
+    """Revoke a token the caller may act on, audited. Also the admin panel's."""
     token = accounts.get_token(db, token_id)
     authorize_grantee(current_principal(), token)
     accounts.revoke_token(token)
-    audit_target(f"token:{token.id}")
-    return ok(token, say("token.revoked"))
-
+    audit_target(f"token:{token.id}", action="auth.revoke_token")
+    return token

@@ -178,6 +178,11 @@ def get_error_stats():
 def reset_error_stats():
     """Set the session's error counters back to 0 (their `since` becomes now). The daily reset
     (ERROR_RESET_TIME) zeroes every session's."""
-    reset = error_stats.reset(db, current_session())
-    audit_target(f"session:{current_session()}", action="error_stats.reset", counters=reset)
-    return ok({"reset": reset}, say("errors.reset"))
+    return ok({"reset": reset_counters(current_session())}, say("errors.reset"))
+
+
+def reset_counters(session: str) -> int:
+    """Zero a session's error counters, audited; -> how many. Also the admin panel's."""
+    reset = error_stats.reset(db, session)
+    audit_target(f"session:{session}", action="error_stats.reset", counters=reset)
+    return reset

@@ -62,12 +62,7 @@ class UserQuerySchema(PageArgs):
 @blp.response(200, page_envelope(UserSchema))
 def list_users(args):
     """Users newest first, filtered by role and active flag."""
-    query = select(User)
-    if args.get("role"):
-        query = query.where(User.role == args["role"])
-    if "active" in args:
-        query = query.where(User.active == args["active"])
-    rows, next_cursor = page(query, User.created_at, User.id, args["limit"], args["cursor"], db)
+    rows, next_cursor = user_page(args)
     return {**ok(rows), "nextCursor": next_cursor}
 
 
@@ -78,10 +73,7 @@ def list_users(args):
 def create_user(args):
     """Create a user with a role (the password is hashed with Argon2id), optionally limited to some
     WhatsApp sessions."""
-    allowed = granted_sessions(args.get("allowed_sessions"))
-    user = accounts.create_user(db, args["email"], args["password"], Role(args["role"]), allowed)
-    audit_target(f"user:{user.id}", action="user.create", role=user.role)
-    return ok(user, say("user.created"))
+    return ok(create(args), say("user.created"))
 
 
 @blp.route("/<uuid:user_id>", methods=["PATCH"])
@@ -93,6 +85,32 @@ def update_user(args, user_id: uuid.UUID):
     reactivate them, or set a new password. Takes effect on their very next request (tokens are
     checked against the user on every call). A caller limited to some sessions may change only
     users confined to its own sessions."""
+    return ok(change(user_id, args), say("user.updated"))
+
+
+# The work of the views above, also called by the admin panel's Users page (web/admin/accounts.py)
+# with the same schemas' output: one implementation of each rule.
+
+def user_page(args: dict) -> tuple[list[User], str | None]:
+    """A page of users (UserQuerySchema's arguments) and the next page's cursor."""
+    query = select(User)
+    if args.get("role"):
+        query = query.where(User.role == args["role"])
+    if "active" in args:
+        query = query.where(User.active == args["active"])
+    return page(query, User.created_at, User.id, args["limit"], args["cursor"], db)
+
+
+def create(args: dict) -> User:
+    """A new user from UserCreateSchema's output, audited."""
+    allowed = granted_sessions(args.get("allowed_sessions"))
+    user = accounts.create_user(db, args["email"], args["password"], Role(args["role"]), allowed)
+    audit_target(f"user:{user.id}", action="user.create", role=user.role)
+    return user
+
+
+def change(user_id: uuid.UUID, args: dict) -> User:
+    """UserUpdateSchema's changes applied to a user, audited; nobody demotes or deactivates themself."""
     user = get_or_404(db, User, user_id, "user")
     authorize_grantee(current_principal(), user)
     if user.id == current_principal().user_id and (args.get("active") is False or
@@ -107,4 +125,4 @@ def update_user(args, user_id: uuid.UUID):
     if "allowed_sessions" in args:
         user.allowed_sessions = granted_sessions(args["allowed_sessions"])
     audit_target(f"user:{user.id}", action="user.update", changed=sorted(args))
-    return ok(user, say("user.updated"))
+    return user

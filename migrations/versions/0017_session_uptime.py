@@ -1,0 +1,27 @@
+"""Session uptime per day: seconds watched and seconds CONNECTED, added by beat's health check
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-11-30
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0017'
+down_revision = '0016'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "session_uptime_daily",
+        sa.Column("session", sa.String(64), primary_key=True),
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("observed_seconds", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("connected_seconds", sa.Integer(), nullable=False, server_default="0"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("session_uptime_daily")
