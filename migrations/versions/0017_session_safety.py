@@ -1,0 +1,22 @@
+"""Account safety per session: typing before each send; quiet hours that hold single sends too
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-11-30
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0017'
+down_revision = '0016'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("sessions", sa.Column("typing_before_send", sa.Boolean(), nullable=False,
+                                        server_default=sa.false()))
+
+
+def downgrade() -> None:
+    op.drop_column("sessions", "typing_before_send")
