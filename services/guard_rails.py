@@ -9,6 +9,10 @@ it is the earliest finish, not a promise.
 
 Above the daily cap a bulk is refused (422) unless the caller asks to spread it: then the pacer
 holds what is over each day's cap until the next day, as it always does.
+
+New numbers: a bulk mostly to people the session never wrote to and never heard from is what gets
+accounts reported and banned. Above BULK_NEW_NUMBERS_WARN_PERCENT of them the answer carries a
+warning (the bulk is accepted all the same: the caller decides).
 """
 from __future__ import annotations
 
@@ -16,14 +20,16 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, any_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from core.errors import GatewayError
 from core.redis import Keys, get_redis
 from core.settings import Settings
 from models import Message
-from models.enums import MessageStatus
+from models.enums import Direction, MessageStatus
+from services import runtime_settings
 from services.sessions import PacingCaps, pacing_for
 
 MAX_DAYS = 366  # a plan longer than this is not a plan
@@ -46,6 +52,41 @@ class Plan:
         return {"messages": self.count, "queuedAhead": self.ahead, "sentToday": self.sent_today,
                 "dailyCap": self.daily_cap or None, "estimatedFinishAt": self.finish_at, "days": self.days,
                 "spread": spread}
+
+
+@dataclass(frozen=True)
+class NewNumbers:
+    """Of a bulk's `recipients`, `new` were never messaged by the session and never wrote to it."""
+
+    new: int
+    recipients: int
+    threshold_percent: int
+
+    @property
+    def share_percent(self) -> float:
+        return round(100 * self.new / self.recipients, 1)
+
+    def as_dict(self) -> dict:
+        return {"code": "NEW_NUMBERS", "newNumbers": self.new, "recipients": self.recipients,
+                "sharePercent": self.share_percent, "thresholdPercent": self.threshold_percent}
+
+
+# what shows the session and the number know each other: a message from them, or one of ours that went
+_KNOWN_STATUSES = ("SENT", "DELIVERED", "READ")
+
+
+def new_numbers(session: Session, session_name: str, numbers: list[str], settings: Settings) -> NewNumbers | None:
+    """The share of `numbers` (E.164 digits) new to the session, when it is above the threshold in
+    force (BULK_NEW_NUMBERS_WARN_PERCENT, runtime settings included); else None."""
+    threshold = runtime_settings.effective(session, settings).bulk_new_numbers_warn_percent
+    if not numbers or threshold >= 100:
+        return None
+    wanted = bindparam("numbers", list(numbers), type_=ARRAY(String))
+    known = session.scalar(select(func.count(func.distinct(Message.phone_number))).where(
+        Message.session == session_name, Message.phone_number == any_(wanted),
+        or_(Message.direction == Direction.INCOMING.value, Message.status.in_(_KNOWN_STATUSES)))) or 0
+    found = NewNumbers(len(numbers) - known, len(numbers), threshold)
+    return found if 100 * found.new > threshold * found.recipients else None
 
 
 def finish_time(total: int, caps: PacingCaps, start: datetime, used_hour: int, used_day: int) -> tuple[datetime, int]:

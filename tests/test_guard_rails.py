@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from core.redis import Keys
 from core.settings import get_settings
 from models import BulkJob, Message
+from models.enums import Role
 from services import sessions
 from services.guard_rails import finish_time
 from services.sessions import PacingCaps
@@ -105,3 +106,55 @@ def test_a_template_bulk_has_the_same_guard(client, admin, capped):
     accepted = client.post(f"/api/whatsapp/templates/{template_id}/send-bulk?session={capped}", headers=admin,
                            json={**body, "spread": True})
     assert accepted.status_code == 202 and accepted.json["data"]["estimate"]["days"] == 2
+
+
+@pytest.fixture
+def fresh_session(db_session, redis_client):
+    """A session without caps, that has exchanged messages with the first two of `numbers()` only."""
+    name = f"nn{uuid.uuid4().hex[:8]}"
+    sessions.create(db_session, get_settings(), name=name, by=None)
+    known = [f"39{n}" for n in numbers(3)]
+    db_session.add_all([
+        Message(session=name, direction="incoming", status="READ", phone_number=known[0], chat_id=f"{known[0]}@c.us"),
+        Message(session=name, direction="outgoing", status="DELIVERED", phone_number=known[1], chat_id=f"{known[1]}@c.us"),
+        # a message that never went does not make a number known
+        Message(session=name, direction="outgoing", status="FAILED", phone_number=known[2], chat_id=f"{known[2]}@c.us"),
+        # nor does one in another session
+        Message(session=f"{name}x", direction="incoming", status="READ", phone_number=f"39{numbers(4)[3]}",
+                chat_id=f"39{numbers(4)[3]}@c.us")])
+    db_session.commit()
+    yield name
+    forget_session(redis_client, name)
+
+
+def test_a_bulk_mostly_to_new_numbers_is_accepted_with_a_warning(client, admin, fresh_session):
+    half = client.post(f"/api/whatsapp/send-bulk?session={fresh_session}", headers=admin,
+                       json={"recipients": numbers(4), "message": "promo"})
+    assert half.status_code == 202 and half.json["data"]["warnings"] == []  # 2 new of 4: not above 50 %
+    more = client.post(f"/api/whatsapp/send-bulk?session={fresh_session}", headers={**admin, "Accept-Language": "en"},
+                       json={"recipients": numbers(5), "message": "promo"})
+    assert more.status_code == 202
+    [warning] = more.json["data"]["warnings"]
+    assert {k: warning[k] for k in ("code", "newNumbers", "recipients", "sharePercent", "thresholdPercent")} == {
+        "code": "NEW_NUMBERS", "newNumbers": 3, "recipients": 5, "sharePercent": 60.0, "thresholdPercent": 50}
+    assert warning["message"].startswith("3 of 5 recipients (60.0%) never wrote to this session")
+    italian = client.post(f"/api/whatsapp/send-bulk?session={fresh_session}", headers=admin,
+                          json={"recipients": numbers(5), "message": "promo"})
+    assert italian.json["data"]["warnings"][0]["message"].startswith("3 destinatari su 5 (60.0%) non hanno mai scritto")
+
+
+def test_the_new_numbers_threshold_is_a_runtime_setting_and_covers_template_bulks(
+        client, admin, auth_headers, fresh_session):
+    boss = auth_headers(Role.SUPER_ADMIN)
+    template = client.post("/api/whatsapp/templates", headers=admin,
+                           json={"name": f"t{uuid.uuid4().hex[:6]}", "category": "greeting", "content": "Ciao"})
+    assert template.status_code == 201, template.json
+    url = f"/api/whatsapp/templates/{template.json['data']['id']}/send-bulk?session={fresh_session}"
+    body = {"recipients": [{"phoneNumber": n} for n in numbers(5)]}
+    warned = client.post(url, headers=admin, json=body)
+    assert warned.status_code == 202 and warned.json["data"]["warnings"][0]["code"] == "NEW_NUMBERS"
+    assert client.patch("/api/settings", headers=boss, json={"BULK_NEW_NUMBERS_WARN_PERCENT": 70}).status_code == 200
+    quiet = client.post(url, headers=admin, json=body)
+    assert quiet.status_code == 202 and quiet.json["data"]["warnings"] == []  # 60 % is not above 70 %
+    bad = client.patch("/api/settings", headers=boss, json={"BULK_NEW_NUMBERS_WARN_PERCENT": 101})
+    assert bad.status_code == 422

@@ -84,6 +84,21 @@ class InvalidNumberSchema(Schema):
     reason = fields.String()
 
 
+class WarningSchema(Schema):
+    """Something the caller should know about a job that is accepted all the same."""
+
+    code = fields.String(metadata={"description": "NEW_NUMBERS: more recipients than BULK_NEW_NUMBERS_WARN_PERCENT "
+                                                  "never wrote to the session and never got a message from it"})
+    message = fields.String(metadata={"description": "the warning in the request's language (Italian, or English)"})
+    newNumbers = fields.Integer(metadata={"description": "NEW_NUMBERS: recipients new to the session"})
+    recipients = fields.Integer(metadata={"description": "NEW_NUMBERS: recipients queued"})
+    sharePercent = fields.Float(metadata={"description": "NEW_NUMBERS: new ones, in percent of those queued"})
+    thresholdPercent = fields.Integer(metadata={"description": "NEW_NUMBERS: BULK_NEW_NUMBERS_WARN_PERCENT in force"})
+
+
+WARNINGS_DOC = "risks the job was accepted with (empty: none); see WarningSchema"
+
+
 class BulkAcceptedSchema(Schema):
     jobId = fields.UUID()
     queued = fields.List(fields.String(), metadata={"description": "numbers queued (E.164 digits)"})
@@ -91,6 +106,7 @@ class BulkAcceptedSchema(Schema):
     failed = fields.List(fields.String())
     invalid = fields.List(fields.Nested(InvalidNumberSchema))
     estimate = fields.Nested(EstimateSchema)
+    warnings = fields.List(fields.Nested(WarningSchema), metadata={"description": WARNINGS_DOC})
 
 
 class JobSchema(Schema):
