@@ -30,6 +30,8 @@ class WaSession(UUIDPrimaryKey, Timestamps, Base):
     send_max_per_day: Mapped[int | None]
     quiet_hours: Mapped[str | None] = mapped_column(String(11))  # "21:00-08:00": bulks wait (services/quiet_hours.py)
     quiet_timezone: Mapped[str | None] = mapped_column(String(64))  # of the quiet hours; null: TIMEZONE
+    # the quiet hours hold single interactive sends too, not only bulks and campaigns
+    quiet_hold_singles: Mapped[bool] = mapped_column(default=False, server_default=false())
     # "typing..." shown in the chat before each send (worker/composing.py)
     typing_before_send: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_by: Mapped[str | None] = mapped_column(String(80))

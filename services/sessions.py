@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 CAP_FIELDS = ("send_min_interval_ms", "send_jitter_ms", "send_max_per_second", "send_max_per_hour",
               "send_max_per_day")
 # what the session's worker reads with its caps (PacingCaps), beside them: none of them is a number to cap
-BEHAVIOUR_FIELDS = ("quiet_hours", "quiet_timezone", "typing_before_send")
-BEHAVIOUR_DEFAULTS = {"typing_before_send": False}
+BEHAVIOUR_FIELDS = ("quiet_hours", "quiet_timezone", "quiet_hold_singles", "typing_before_send")
+BEHAVIOUR_DEFAULTS = {"quiet_hold_singles": False, "typing_before_send": False}
 EDITABLE = frozenset({"description", "active", *BEHAVIOUR_FIELDS, *CAP_FIELDS})
 
 
@@ -46,6 +46,7 @@ class PacingCaps:
     max_per_day: int
     quiet_hours: str | None = None  # bulk and campaign messages wait in this daily window
     quiet_timezone: str | None = None  # null: TIMEZONE
+    quiet_hold_singles: bool = False  # the quiet hours hold single interactive sends too
     typing_before_send: bool = False  # "typing..." in the chat before each send (worker/composing.py)
 
 

@@ -136,7 +136,8 @@ class Courier:
         started = time.monotonic()
         caps = self.pacer.limits()
         try:
-            if message.bulk_job_id is not None:  # bulks and campaigns wait out the quiet hours
+            # bulks and campaigns wait out the quiet hours; single sends too if the session says so
+            if message.bulk_job_id is not None or caps.quiet_hold_singles:
                 self._hold_in_quiet_hours()
             if caps.typing_before_send:  # typing fills the end of the spacing (worker/composing.py)
                 seconds = composing.duration_seconds(message.caption if message.media_type else message.body)

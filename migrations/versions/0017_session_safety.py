@@ -16,7 +16,10 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("sessions", sa.Column("typing_before_send", sa.Boolean(), nullable=False,
                                         server_default=sa.false()))
+    op.add_column("sessions", sa.Column("quiet_hold_singles", sa.Boolean(), nullable=False,
+                                        server_default=sa.false()))
 
 
 def downgrade() -> None:
+    op.drop_column("sessions", "quiet_hold_singles")
     op.drop_column("sessions", "typing_before_send")
