@@ -40,6 +40,11 @@ class Keys:
         return f"wa:{session}:restarts"  # sorted set of browser restart times (the last hour's)
 
     @staticmethod
+    def session_uptime(session: str, moment: datetime) -> str:
+        """Seconds checked and seconds CONNECTED in the UTC hour of `moment` (hash `up`, `total`)."""
+        return f"wa:{session}:uptime:{moment:%Y%m%d%H}"
+
+    @staticmethod
     def session_control(session: str) -> str:
         return f"wa:{session}:control"  # list of control commands (initialize, disconnect...)
 

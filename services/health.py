@@ -4,7 +4,8 @@ bring back also gets a control command (reconnect).
 
 Per session: no worker, browser FAILED or stuck, waiting for a person (QR), a backlog, not CONNECTED
 for ALERT_DISCONNECTED_MINUTES, the oldest due message QUEUED for ALERT_QUEUE_AGE_MINUTES, today's
-error rate above ALERT_ERROR_RATE, more than ALERT_BROWSER_RESTARTS_PER_HOUR restarts in the last hour.
+error rate above ALERT_ERROR_RATE, more than ALERT_BROWSER_RESTARTS_PER_HOUR restarts in the last hour,
+CONNECTED less than ALERT_UPTIME_PERCENT of the last 24 hours.
 For the host: free disk under TOKENS_DIR below ALERT_DISK_FREE_MB.
 """
 from __future__ import annotations
@@ -25,13 +26,14 @@ from models import Message
 from models.enums import Direction, MessageStatus
 from services import dispatch, stats
 from services.alerts import Condition
-from services.session_state import read_state, restarts_within, send_control
+from services.session_state import read_state, record_uptime, restarts_within, send_control
 
 log = logging.getLogger(__name__)
 
 WAITING_FOR_A_PERSON = ("QR_REQUIRED", "PAIRING_CODE", "LOGGED_OUT")
 TRANSIENT = ("STARTING", "DISCONNECTED")
 BACKLOG_ALERT = 1000  # tasks waiting on a session's queues
+UPTIME_MIN_SECONDS = 3600  # the uptime is judged once this much of the session's time was checked
 
 
 @dataclass
@@ -85,6 +87,7 @@ def check(session: str, settings: Settings, db: Session | None = None) -> Health
     if restarts > settings.alert_browser_restarts_per_hour:
         report.found("browser_restarts", f"the browser restarted {restarts} times in the last hour "
                                          f"(more than {settings.alert_browser_restarts_per_hour})", restarts=restarts)
+    _check_uptime(report, settings)
     if db is not None:
         _check_queue_age(report, db, settings)
         _check_error_rate(report, db, settings)
@@ -104,6 +107,17 @@ def _check_down(report: HealthReport, state: dict, settings: Settings) -> None:
         how_long = "ever since it was created" if down_for is None else f"for {down_for / 60:.0f} minutes"
         report.found("session_down", f"the session is not CONNECTED ({report.state}) {how_long}",
                      seconds=None if down_for is None else round(down_for))
+
+
+def _check_uptime(report: HealthReport, settings: Settings) -> None:
+    """The share of the last 24 hours the session was CONNECTED, as beat's checks saw it: each check
+    stands for the HEALTH_CHECK_SECONDS until the next (services/session_state.record_uptime), so a
+    worker that died counts as down. Judged once an hour of checks is on record."""
+    up, total = record_uptime(report.session, report.state == "CONNECTED", settings.health_check_seconds)
+    if total >= UPTIME_MIN_SECONDS and 100 * up < settings.alert_uptime_percent * total:
+        report.found("uptime_low", f"the session was CONNECTED {100 * up / total:.1f} % of the last "
+                                   f"{min(24, total / 3600):.0f} hours (below {settings.alert_uptime_percent:g} %)",
+                     uptimePercent=round(100 * up / total, 1), checkedHours=round(total / 3600, 1))
 
 
 def _check_queue_age(report: HealthReport, db: Session, settings: Settings) -> None:

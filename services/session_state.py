@@ -13,11 +13,14 @@ from typing import Any
 
 import redis
 
+from datetime import datetime, timedelta, timezone
+
 from core.redis import Keys, get_redis
 
 log = logging.getLogger(__name__)
 
 RESTARTS_WINDOW = 3600.0  # seconds of browser restarts kept, for the restarts-per-hour alert
+UPTIME_HOURS = 24  # hourly buckets of the uptime (the current hour and the 23 before it)
 ALIVE_WITHIN = 15.0  # seconds: a worker heartbeats every 3 s
 COMMANDS = ("initialize", "disconnect", "reconnect", "logout", "pairing_code")
 
@@ -81,3 +84,21 @@ def record_restart(session: str) -> None:
 
 def restarts_within(session: str, seconds: float = RESTARTS_WINDOW) -> int:
     return get_redis().zcount(Keys.session_restarts(session), time.time() - seconds, "+inf")
+
+
+def record_uptime(session: str, connected: bool, seconds: float) -> tuple[float, float]:
+    """Count `seconds` of the session's time as checked, and as CONNECTED if it was, in the current
+    UTC hour's bucket. -> (seconds CONNECTED, seconds checked) over the last UPTIME_HOURS hourly
+    buckets (the current one included), for the uptime alert (services/health.py)."""
+    now = datetime.now(timezone.utc)
+    client = get_redis()
+    key = Keys.session_uptime(session, now)
+    pipe = client.pipeline()
+    pipe.hincrbyfloat(key, "total", seconds)
+    if connected:
+        pipe.hincrbyfloat(key, "up", seconds)
+    pipe.expire(key, (UPTIME_HOURS + 1) * 3600)
+    for hour in range(UPTIME_HOURS):
+        pipe.hmget(Keys.session_uptime(session, now - timedelta(hours=hour)), "up", "total")
+    buckets = pipe.execute()[-UPTIME_HOURS:]
+    return (sum(float(up or 0) for up, _ in buckets), sum(float(total or 0) for _, total in buckets))
