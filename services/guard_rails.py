@@ -41,8 +41,9 @@ class Plan:
     ahead: int  # messages of the session already waiting
     sent_today: int
     finish_at: datetime
-    days: int  # UTC days the sends span (1: all today)
+    days: int  # UTC days the sends span (1: all on the first day)
     daily_cap: int
+    starts_at: datetime
 
     @property
     def over_daily_cap(self) -> bool:
@@ -51,7 +52,7 @@ class Plan:
     def as_dict(self, spread: bool) -> dict:
         return {"messages": self.count, "queuedAhead": self.ahead, "sentToday": self.sent_today,
                 "dailyCap": self.daily_cap or None, "estimatedFinishAt": self.finish_at, "days": self.days,
-                "spread": spread}
+                "spread": spread, "startsAt": self.starts_at}
 
 
 @dataclass(frozen=True)
@@ -117,30 +118,49 @@ def finish_time(total: int, caps: PacingCaps, start: datetime, used_hour: int, u
     return now, (now.date() - first_day).days + 1
 
 
-def plan(session: Session, session_name: str, count: int, settings: Settings, job_id=None) -> Plan:
-    """The plan of `count` more messages (those of job `job_id`, already inserted, are not "ahead")."""
+def plan(session: Session, session_name: str, count: int, settings: Settings, job_id=None,
+         start: datetime | None = None) -> Plan:
+    """The plan of `count` more messages (those of job `job_id`, already inserted, are not "ahead")
+    from `start` (a campaign's run; default now). Today's sends and the session's waiting messages
+    count against a start today; a later day starts with its caps unused."""
     caps = pacing_for(session, session_name, settings)
-    waiting = [Message.session == session_name,
-               Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value])]
-    if job_id is not None:
-        waiting.append(or_(Message.bulk_job_id.is_(None), Message.bulk_job_id != job_id))
-    ahead = session.scalar(select(func.count()).select_from(Message).where(*waiting)) or 0
-    start = datetime.now(timezone.utc)
-    hour_key, day_key = Keys.pacing_buckets(Keys.pacing(session_name), start)
-    used_hour, used_day = (int(v or 0) for v in get_redis().mget(hour_key, day_key))
+    now = datetime.now(timezone.utc)
+    start = max(start or now, now)
+    ahead = used_hour = used_day = 0
+    if start.date() == now.date():
+        waiting = [Message.session == session_name,
+                   Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.SENDING.value])]
+        if job_id is not None:
+            waiting.append(or_(Message.bulk_job_id.is_(None), Message.bulk_job_id != job_id))
+        ahead = session.scalar(select(func.count()).select_from(Message).where(*waiting)) or 0
+        hour_key, day_key = Keys.pacing_buckets(Keys.pacing(session_name), now)
+        used_hour, used_day = (int(v or 0) for v in get_redis().mget(hour_key, day_key))
+        if start.hour != now.hour:
+            used_hour = 0
     finish, days = finish_time(ahead + count, caps, start, used_hour, used_day)
-    return Plan(count, ahead, used_day, finish, days, caps.max_per_day)
+    return Plan(count, ahead, used_day, finish, days, caps.max_per_day, start)
 
 
 def accept(session: Session, job, settings: Settings, *, spread: bool) -> dict:
     """The plan of a bulk job just queued, or a 422 when it exceeds today's daily cap and the
     caller did not ask to spread it over days (the request's transaction, job included, rolls back)."""
-    count = job.total
-    found = plan(session, job.session, count, settings, job.id)
+    return _checked(plan(session, job.session, job.total, settings, job.id), f"{job.total} messages", spread)
+
+
+def accept_campaign(session: Session, session_name: str, count: int, start: datetime, settings: Settings, *,
+                    spread: bool) -> dict:
+    """The same for a campaign's run at `start` (the next one, for a recurring campaign), checked
+    when it is scheduled: its day's cap, and its messages after those already waiting if it runs today."""
+    return _checked(plan(session, session_name, count, settings, start=start),
+                    f"the run at {start:%Y-%m-%d %H:%M} UTC: {count} messages", spread)
+
+
+def _checked(found: Plan, what: str, spread: bool) -> dict:
     if found.over_daily_cap and not spread:
         raise GatewayError(
-            422, f"{count} messages exceed the session's daily cap of {found.daily_cap} "
-                 f"({found.sent_today} sent today, {found.ahead} already queued): sent over {found.days} days, "
+            422, f"{what} exceed the session's daily cap of {found.daily_cap} "
+                 f"({found.sent_today} sent that day, {found.ahead} already queued): sent over {found.days} days, "
                  f"they would finish around {found.finish_at:%Y-%m-%d %H:%M} UTC; ask for spread: true to accept that",
-            details={"estimate": {**found.as_dict(spread), "estimatedFinishAt": found.finish_at.isoformat()}})
+            details={"estimate": {**found.as_dict(spread), "estimatedFinishAt": found.finish_at.isoformat(),
+                                  "startsAt": found.starts_at.isoformat()}})
     return found.as_dict(spread)

@@ -158,3 +158,51 @@ def test_the_new_numbers_threshold_is_a_runtime_setting_and_covers_template_bulk
     assert quiet.status_code == 202 and quiet.json["data"]["warnings"] == []  # 60 % is not above 70 %
     bad = client.patch("/api/settings", headers=boss, json={"BULK_NEW_NUMBERS_WARN_PERCENT": 101})
     assert bad.status_code == 422
+
+
+def test_a_campaign_is_checked_when_it_is_scheduled(client, admin, capped, redis_client):
+    url = f"/api/whatsapp/scheduled?session={capped}"
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    at = later.replace(hour=9, minute=0, second=0, microsecond=0)
+    ok = client.post(url, headers=admin, json={"recipients": numbers(4), "message": "promo", "sendAt": at.isoformat()})
+    assert ok.status_code == 201, ok.json
+    estimate = ok.json["data"]["estimate"]
+    assert datetime.fromisoformat(estimate["startsAt"]) == at
+    assert estimate["messages"] == 4 and estimate["days"] == 1 and estimate["dailyCap"] == 5
+    # a later day starts with its cap unused, whatever today looks like
+    assert estimate["sentToday"] == 0 and estimate["queuedAhead"] == 0
+    assert datetime.fromisoformat(estimate["estimatedFinishAt"]) == at + timedelta(seconds=4)
+    assert ok.json["data"]["warnings"][0]["code"] == "NEW_NUMBERS"  # 4 numbers never messaged
+
+    refused = client.post(url, headers=admin, json={"recipients": numbers(8), "message": "promo",
+                                                    "sendAt": at.isoformat()})
+    assert refused.status_code == 422
+    assert "the run at" in refused.json["error"]["message"] and "daily cap of 5" in refused.json["error"]["message"]
+    assert refused.json["error"]["details"]["estimate"]["days"] == 2
+    spread = client.post(url, headers=admin, json={"recipients": numbers(8), "message": "promo",
+                                                   "sendAt": at.isoformat(), "spread": True})
+    assert spread.status_code == 201 and spread.json["data"]["estimate"]["days"] == 2
+
+    # a recurring campaign's next run; a change is checked again
+    cron = client.post(url, headers=admin, json={"recipients": numbers(3), "message": "promo", "cron": "0 9 * * *",
+                                                 "timezone": "UTC"})
+    assert cron.status_code == 201 and cron.json["data"]["estimate"]["messages"] == 3
+    grown = client.patch(f"/api/whatsapp/scheduled/{cron.json['data']['id']}", headers=admin,
+                         json={"recipients": numbers(6)})
+    assert grown.status_code == 422 and grown.json["error"]["details"]["estimate"]["messages"] == 6
+
+    # one recipient is no campaign
+    single = client.post(url, headers=admin, json={"phoneNumber": numbers(1)[0], "message": "hi",
+                                                   "sendAt": at.isoformat()})
+    assert single.status_code == 201 and single.json["data"]["estimate"] is None
+
+
+def test_a_campaign_running_today_counts_todays_sends(client, admin, capped, redis_client):
+    day_key = Keys.pacing_buckets(Keys.pacing(capped), datetime.now(timezone.utc))[1]
+    redis_client.set(day_key, 3, ex=600)  # 3 sent today
+    soon = datetime.now(timezone.utc) + timedelta(minutes=2)
+    if soon.date() != datetime.now(timezone.utc).date():
+        pytest.skip("too close to midnight UTC")
+    refused = client.post(f"/api/whatsapp/scheduled?session={capped}", headers=admin,
+                          json={"recipients": numbers(3), "message": "promo", "sendAt": soon.isoformat()})
+    assert refused.status_code == 422 and refused.json["error"]["details"]["estimate"]["sentToday"] == 3

@@ -71,8 +71,11 @@ class EstimateSchema(Schema):
     """services/guard_rails.py: the earliest finish under the session's caps (the browser's own time aside)."""
 
     messages = fields.Integer()
-    queuedAhead = fields.Integer(metadata={"description": "the session's messages already waiting, sent first"})
-    sentToday = fields.Integer(metadata={"description": "sends counted against today's caps (UTC day)"})
+    queuedAhead = fields.Integer(metadata={"description": "the session's messages already waiting, sent first "
+                                                         "(0 for a campaign on a later day)"})
+    startsAt = fields.DateTime(metadata={"description": "when the sends start: now for a bulk, the run for a campaign"})
+    sentToday = fields.Integer(metadata={"description": "sends counted against the first day's caps (UTC day): "
+                                                        "today's so far, 0 for a campaign on a later day"})
     dailyCap = fields.Integer(allow_none=True)
     estimatedFinishAt = fields.DateTime()
     days = fields.Integer(metadata={"description": "UTC days the sends span"})
