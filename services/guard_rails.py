@@ -29,7 +29,7 @@ from core.redis import Keys, get_redis
 from core.settings import Settings
 from models import Message
 from models.enums import Direction, MessageStatus
-from services import runtime_settings
+from services import runtime_settings, stats
 from services.sessions import PacingCaps, pacing_for
 
 MAX_DAYS = 366  # a plan longer than this is not a plan
@@ -72,11 +72,8 @@ class NewNumbers:
                 "sharePercent": self.share_percent, "thresholdPercent": self.threshold_percent}
 
 
-# what shows the session and the number know each other: a message from them, or one of ours that went
-_KNOWN_STATUSES = ("SENT", "DELIVERED", "READ")
-
-
-def new_numbers(session: Session, session_name: str, numbers: list[str], settings: Settings) -> NewNumbers | None:
+def new_numbers(session: Session, session_name: str, numbers: list[str],
+                settings: Settings) -> NewNumbers | None:
     """The share of `numbers` (E.164 digits) new to the session, when it is above the threshold in
     force (BULK_NEW_NUMBERS_WARN_PERCENT, runtime settings included); else None."""
     threshold = runtime_settings.effective(session, settings).bulk_new_numbers_warn_percent
@@ -85,7 +82,8 @@ def new_numbers(session: Session, session_name: str, numbers: list[str], setting
     wanted = bindparam("numbers", list(numbers), type_=ARRAY(String))
     known = session.scalar(select(func.count(func.distinct(Message.phone_number))).where(
         Message.session == session_name, Message.phone_number == any_(wanted),
-        or_(Message.direction == Direction.INCOMING.value, Message.status.in_(_KNOWN_STATUSES)))) or 0
+        # they know each other: a message from them, or one of ours that went
+        or_(Message.direction == Direction.INCOMING.value, Message.status.in_(stats.DONE)))) or 0
     found = NewNumbers(len(numbers) - known, len(numbers), threshold)
     return found if 100 * found.new > threshold * found.recipients else None
 
@@ -159,8 +157,10 @@ def _checked(found: Plan, what: str, spread: bool) -> dict:
     if found.over_daily_cap and not spread:
         raise GatewayError(
             422, f"{what} exceed the session's daily cap of {found.daily_cap} "
-                 f"({found.sent_today} sent that day, {found.ahead} already queued): sent over {found.days} days, "
-                 f"they would finish around {found.finish_at:%Y-%m-%d %H:%M} UTC; ask for spread: true to accept that",
+                 f"({found.sent_today} sent that day, {found.ahead} already queued): "
+                 f"sent over {found.days} days, they would finish around "
+                 f"{found.finish_at:%Y-%m-%d %H:%M} UTC; "
+                 "ask for spread: true to accept that",
             details={"estimate": {**found.as_dict(spread), "estimatedFinishAt": found.finish_at.isoformat(),
                                   "startsAt": found.starts_at.isoformat()}})
     return found.as_dict(spread)

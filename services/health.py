@@ -115,8 +115,9 @@ def _check_uptime(report: HealthReport, settings: Settings) -> None:
     worker that died counts as down. Judged once an hour of checks is on record."""
     up, total = record_uptime(report.session, report.state == "CONNECTED", settings.health_check_seconds)
     if total >= UPTIME_MIN_SECONDS and 100 * up < settings.alert_uptime_percent * total:
+        hours = min(24, total / 3600)
         report.found("uptime_low", f"the session was CONNECTED {100 * up / total:.1f} % of the last "
-                                   f"{min(24, total / 3600):.0f} hours (below {settings.alert_uptime_percent:g} %)",
+                                   f"{hours:.0f} hours (below {settings.alert_uptime_percent:g} %)",
                      uptimePercent=round(100 * up / total, 1), checkedHours=round(total / 3600, 1))
 
 

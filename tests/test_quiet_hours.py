@@ -95,7 +95,8 @@ def test_a_session_may_hold_single_sends_too_until_the_window_ends(
         fresh_simulator, tmp_path, committed_client, committed_db, admin, redis_client):
     name = f"q{uuid.uuid4().hex[:8]}"
     forget_session(redis_client, name)
-    created = committed_client.post("/api/sessions", headers=admin, json={"name": name, "quietHoursHoldSingles": True})
+    created = committed_client.post("/api/sessions", headers=admin,
+                                    json={"name": name, "quietHoursHoldSingles": True})
     assert created.status_code == 201, created.json
     worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client)
     try:
@@ -115,12 +116,12 @@ def test_a_session_may_hold_single_sends_too_until_the_window_ends(
         def held() -> Message | None:
             committed_db.expire_all()
             row = committed_db.get(Message, message_id)
-            return row if row.status == "QUEUED" and row.not_before and "quiet hours" in (row.error_message or "") \
-                else None
+            waiting = row.status == "QUEUED" and row.not_before and "quiet hours" in (row.error_message or "")
+            return row if waiting else None
 
         row = wait_until(held, 60, "the single send held by the quiet hours")
         assert abs((row.not_before - ends).total_seconds()) < 2 and row.attempts == 0
-        assert ends > datetime.now(timezone.utc), "the window ended before the hold was seen: too slow a machine"
+        assert ends > datetime.now(timezone.utc), "the window ended before the hold was seen: too slow"
 
         def arrived() -> list[dict]:
             # beat's sweeper publishes a held single once it is due (services/outbox.py)

@@ -76,15 +76,16 @@ def test_the_contact_sees_typing_before_each_message_inside_the_pacing(
             return [m for m in got if any(p["chatId"] == m["chatId"] and p["startedAt"] < m["receivedAt"]
                                           for p in periods)]
 
-        messages = wait_until(lambda: (t := typed_so_far()) and len(t) >= 3 and t[:3], 90, "three typed messages",
-                              interval=0.2)
+        messages = wait_until(lambda: (t := typed_so_far()) and len(t) >= 3 and t[:3], 90,
+                              "three typed messages", interval=0.2)
         periods = fresh_simulator.composing(messages[0]["chatId"])
         for message in messages:
             before = [p for p in periods if p["startedAt"] < message["receivedAt"]][-1]
             assert before["durationMs"] == TYPED * 1000
             # typing started its length before the message arrived, and was paused after it
             assert TYPED <= message["receivedAt"] - before["startedAt"] < TYPED + 1.0
-            assert before["endedAt"] is not None and abs(before["endedAt"] - before["startedAt"] - TYPED) < 0.5
+            assert before["endedAt"] is not None
+            assert abs(before["endedAt"] - before["startedAt"] - TYPED) < 0.5
         gaps = [b["receivedAt"] - a["receivedAt"] for a, b in zip(messages, messages[1:])]
         print(f"arrivals {INTERVAL} s apart by the pacing, {TYPED} s of typing each: gaps {gaps}")
         # the typing is inside the spacing: not INTERVAL + TYPED apart

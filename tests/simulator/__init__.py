@@ -100,7 +100,8 @@ shown), ``/sim/pairing/confirm``, ``/sim/qr/refresh`` (new QR for the page on sc
 ``/sim/ack``, ``/sim/config``, ``/sim/not-on-whatsapp``, ``/sim/fail-next``, ``/sim/drop``,
 ``/sim/logout``, ``/sim/lid``, ``/sim/lid/reveal``, ``GET``/``POST /sim/groups`` (list; a group someone
 else created with us in it), ``/sim/groups/change`` (a member's change from their phone),
-``/sim/groups/approval`` (numbers whose addition answers 421), ``GET /sim/messages``, ``GET /sim/composing``, ``GET /sim/events`` (every incoming message and ack handed to a
+``/sim/groups/approval`` (numbers whose addition answers 421), ``GET /sim/messages``,
+``GET /sim/composing``, ``GET /sim/events`` (every incoming message and ack handed to a
 page: ``{seq, name, ids, ack, at, pageAt}``, ``at`` when it was queued, ``pageAt`` when the page fetched
 it and emitted it to its listeners; ``?after=<seq>``), ``/sim/reset``. ``tests/fixtures/simulator.py`` wraps them.
 

@@ -207,7 +207,8 @@ def create_app(state: SimState) -> Flask:
         """`WPP.chat.markIsComposing` / `markIsPaused`: the chat's presence as the contact sees it."""
         data = body()
         duration = data.get("duration")
-        if data.get("state") not in ("composing", "paused") or (duration is not None and not _delay(duration)):
+        bad_duration = duration is not None and not _delay(duration)
+        if data.get("state") not in ("composing", "paused") or bad_duration:
             raise BadRequest("state (composing or paused) is required; duration, when given, is milliseconds")
         state.presence(device_arg(data), str(data.get("chatId")), data["state"], duration)
         return jsonify(ok=True)

@@ -314,7 +314,8 @@ class SimState:
             self._linked_device(device_id)
             chat = self.get_chat(cid)
             now = time.time()
-            current = next((p for p in reversed(self.typing) if p["chatId"] == chat.id and p["endedAt"] is None), None)
+            current = next((p for p in reversed(self.typing)
+                            if p["chatId"] == chat.id and p["endedAt"] is None), None)
             if current is not None:  # composing again, or paused: the period so far ends here
                 current["endedAt"] = now
             if state == "composing":

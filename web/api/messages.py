@@ -97,7 +97,8 @@ def send_bulk(args):
                  **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "queued": [p.formatted for p in valid], "sent": [], "failed": [],
                "invalid": invalid, "estimate": estimate,
-               "warnings": bulk_warnings(job.session, [p.formatted for p in valid])}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
+               "warnings": bulk_warnings(job.session, [p.formatted for p in valid])},
+              say("bulk.queued", queued=len(valid), invalid=len(invalid)))
 
 
 def bulk_warnings(session_name: str, numbers: list[str]) -> list[dict]:
@@ -105,8 +106,9 @@ def bulk_warnings(session_name: str, numbers: list[str]) -> list[dict]:
     found = guard_rails.new_numbers(db, session_name, numbers, _settings())
     if found is None:
         return []
-    return [{**found.as_dict(), "message": say("warning.new_numbers", new=found.new, recipients=found.recipients,
-                                               share=found.share_percent, threshold=found.threshold_percent)}]
+    text = say("warning.new_numbers", new=found.new, recipients=found.recipients, share=found.share_percent,
+               threshold=found.threshold_percent)
+    return [{**found.as_dict(), "message": text}]
 
 
 def _filtered(args) -> select:

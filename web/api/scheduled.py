@@ -20,7 +20,8 @@ from services import bulk, guard_rails, optout, scheduling
 from web.api.blueprint import Blueprint
 from web.api.messages import bulk_warnings, valid_phone
 from web.api.scheduled_schemas import (ScheduleAcceptedSchema, ScheduleDetailSchema, ScheduleInputSchema,
-                                       SchedulePageSchema, SchedulePatchSchema, ScheduleQuerySchema, ScheduleSchema)
+                                       SchedulePageSchema, SchedulePatchSchema, ScheduleQuerySchema,
+                                       ScheduleSchema)
 from web.auth import Capability, allowed, current_principal, requires
 from web.pagination import page
 from web.schemas import envelope, ok
@@ -72,8 +73,9 @@ def _guarded(schedule: ScheduledMessage, spread: bool) -> ScheduledMessage:
     if len(schedule.recipients) > 1 and schedule.next_run_at is not None:
         out = optout.opted_out(db, schedule.recipients)
         sent_to = [number for number in schedule.recipients if number not in out]
-        schedule.estimate = guard_rails.accept_campaign(db, schedule.session, len(sent_to), schedule.next_run_at,
-                                                        current_app.config["SETTINGS"], spread=spread)
+        schedule.estimate = guard_rails.accept_campaign(db, schedule.session, len(sent_to),
+                                                        schedule.next_run_at, current_app.config["SETTINGS"],
+                                                        spread=spread)
         schedule.warnings = bulk_warnings(schedule.session, sent_to)
     return schedule
 
@@ -87,8 +89,9 @@ def create_schedule(args):
     """Schedule a message (one recipient) or a campaign (several recipients, ADMIN). A campaign's
     answer has the estimate of its next run; above that day's cap it is refused (422) unless
     `spread`."""
-    schedule = _guarded(scheduling.create(db, session_name=current_session(),
-                                          user_id=current_principal().id, **_values(args)), args.get("spread", False))
+    created = scheduling.create(db, session_name=current_session(), user_id=current_principal().id,
+                                **_values(args))
+    schedule = _guarded(created, args.get("spread", False))
     audit_target(f"schedule:{schedule.id}", action="schedule.create", recipients=len(schedule.recipients),
                  recurring=bool(schedule.cron), **({"spread": True} if args.get("spread") else {}))
     return ok(schedule, say("scheduled.created", at=schedule.next_run_at.isoformat()))

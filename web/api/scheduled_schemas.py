@@ -29,7 +29,8 @@ class ScheduleInputSchema(Schema):
     timezone = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "IANA zone"})
     endAt = fields.AwareDateTime(allow_none=True)
     maxRuns = fields.Integer(allow_none=True, validate=validate.Range(min=1))
-    spread = fields.Boolean(metadata={"description": f"a campaign (several recipients): {SPREAD_DOC}; default false"})
+    spread = fields.Boolean(metadata={
+        "description": f"a campaign (several recipients): {SPREAD_DOC}; default false"})
 
     @validates_schema
     def _coherent(self, data, partial=False, **_kwargs):

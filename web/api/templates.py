@@ -182,6 +182,6 @@ def send_bulk(args, template_id: uuid.UUID):
     audit_target(f"job:{job.id}", action="template.send_bulk", template=str(template.id), queued=len(valid),
                  invalid=len(invalid), errors=len(errors), **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "templateId": template.id, "queued": [p.formatted for p in valid],
-               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored), "estimate": estimate,
-               "warnings": bulk_warnings(job.session, [p.formatted for p in valid])},
+               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored),
+               "estimate": estimate, "warnings": bulk_warnings(job.session, [p.formatted for p in valid])},
               say("template_bulk.queued", queued=len(valid), invalid=len(invalid), errors=len(errors)))
