@@ -146,6 +146,8 @@ class Settings:
     alert_queue_age_minutes: int = 15
     alert_disk_free_mb: int = 1024
     alert_browser_restarts_per_hour: int = 3
+    alert_uptime_percent: float = 95.0
+    bulk_new_numbers_warn_percent: int = 50
     prometheus_multiproc_dir: str = ""
     metrics_port: int = 0  # a Celery worker's own metrics exporter (README "Monitoring"); 0: off
 
@@ -232,6 +234,10 @@ class Settings:
                      "alert_disk_free_mb", "alert_browser_restarts_per_hour"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name.upper()} must be 0 or more")
+        if not 0 <= self.alert_uptime_percent <= 100:
+            raise SettingsError("ALERT_UPTIME_PERCENT must be between 0 and 100 (0: no uptime alert)")
+        if not 0 <= self.bulk_new_numbers_warn_percent <= 100:
+            raise SettingsError("BULK_NEW_NUMBERS_WARN_PERCENT must be between 0 and 100 (100: never warn)")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
         if not 0 <= self.metrics_port <= 65535:

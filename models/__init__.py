@@ -12,12 +12,12 @@ from models.messages import BulkJob, Message, MessageCount, MessageEvent
 from models.ops import Alert, ErrorCounter, IdempotencyKey, RuntimeSetting
 from models.scheduling import ScheduledMessage, ScheduledRun
 from models.sessions import WaSession
-from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDaily, SessionUptimeDaily
+from models.stats import MessageDailyPhone, MessageHourlyCount, MessageLatencyDaily, SessionUptimeHourly
 from models.templates import Template
 
 __all__ = [
     "Alert", "ApiToken", "AuditLog", "Base", "BulkJob", "CheckJob", "Contact", "ErrorCounter", "Event", "GroupOperation",
     "GroupParticipantChange", "IdempotencyKey", "Media", "MediaChunk", "Message", "MessageCount", "MessageDailyPhone",
     "MessageEvent", "MessageHourlyCount", "MessageLatencyDaily", "RuntimeSetting", "ScheduledMessage", "ScheduledRun",
-    "SessionBackup", "SessionUptimeDaily", "Template", "User", "WaSession", "WebhookDelivery", "WebhookEndpoint",
+    "SessionBackup", "SessionUptimeHourly", "Template", "User", "WaSession", "WebhookDelivery", "WebhookEndpoint",
 ]

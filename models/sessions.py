@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.settings import SESSION_NAME_PATTERN as NAME_PATTERN
@@ -30,6 +30,10 @@ class WaSession(UUIDPrimaryKey, Timestamps, Base):
     send_max_per_day: Mapped[int | None]
     quiet_hours: Mapped[str | None] = mapped_column(String(11))  # "21:00-08:00": bulks wait (services/quiet_hours.py)
     quiet_timezone: Mapped[str | None] = mapped_column(String(64))  # of the quiet hours; null: TIMEZONE
+    # the quiet hours hold single interactive sends too, not only bulks and campaigns
+    quiet_hold_singles: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # "typing..." shown in the chat before each send (worker/composing.py)
+    typing_before_send: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_by: Mapped[str | None] = mapped_column(String(80))
     updated_by: Mapped[str | None] = mapped_column(String(80))
     deleted_at: Mapped[datetime | None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, String
+from sqlalchemy import Date, DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -63,14 +63,15 @@ class MessageLatencyDaily(Base):
     count: Mapped[int] = mapped_column(default=0)  # int4: sum() of it is a bigint, not a slow numeric
 
 
-class SessionUptimeDaily(Base):
-    """Seconds a session was watched and seconds it was CONNECTED, per day in the gateway's
-    TIMEZONE: beat's health check adds its interval to both (services/uptime.py), so uptime is the
-    connected share of the time the gateway watched (a beat that was down counts neither way)."""
+class SessionUptimeHourly(Base):
+    """Seconds a session was watched and seconds it was CONNECTED, per UTC hour: beat's health check
+    adds its interval to both (services/uptime.py), so uptime is the connected share of the time the
+    gateway watched (a beat that was down counts neither way). Hours serve both the rolling 24 h of
+    the uptime alert and the panel's days."""
 
-    __tablename__ = "session_uptime_daily"
+    __tablename__ = "session_uptime_hourly"
 
     session: Mapped[str] = mapped_column(String(64), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     observed_seconds: Mapped[int] = mapped_column(default=0)
     connected_seconds: Mapped[int] = mapped_column(default=0)

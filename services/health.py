@@ -4,7 +4,8 @@ bring back also gets a control command (reconnect).
 
 Per session: no worker, browser FAILED or stuck, waiting for a person (QR), a backlog, not CONNECTED
 for ALERT_DISCONNECTED_MINUTES, the oldest due message QUEUED for ALERT_QUEUE_AGE_MINUTES, today's
-error rate above ALERT_ERROR_RATE, more than ALERT_BROWSER_RESTARTS_PER_HOUR restarts in the last hour.
+error rate above ALERT_ERROR_RATE, more than ALERT_BROWSER_RESTARTS_PER_HOUR restarts in the last hour,
+CONNECTED less than ALERT_UPTIME_PERCENT of the last 24 hours.
 For the host: free disk under TOKENS_DIR below ALERT_DISK_FREE_MB.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from core.redis import Keys, get_redis
 from core.settings import Settings
 from models import Message
 from models.enums import Direction, MessageStatus
-from services import dispatch, stats
+from services import dispatch, stats, uptime
 from services.alerts import Condition
 from services.session_state import read_state, restarts_within, send_control
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 WAITING_FOR_A_PERSON = ("QR_REQUIRED", "PAIRING_CODE", "LOGGED_OUT")
 TRANSIENT = ("STARTING", "DISCONNECTED")
 BACKLOG_ALERT = 1000  # tasks waiting on a session's queues
+UPTIME_HOURS = 24
+UPTIME_MIN_SECONDS = 3600  # the uptime is judged once this much of the session's time was checked
 
 
 @dataclass
@@ -87,6 +90,7 @@ def check(session: str, settings: Settings, db: Session | None = None) -> Health
         report.found("browser_restarts", f"the browser restarted {restarts} times in the last hour "
                                          f"(more than {settings.alert_browser_restarts_per_hour})", restarts=restarts)
     if db is not None:
+        _check_uptime(report, db, settings)
         _check_queue_age(report, db, settings)
         _check_error_rate(report, db, settings)
     if report.action:
@@ -117,6 +121,19 @@ def oldest_queued(db: Session, session: str | None = None) -> dict[str, datetime
     if session is not None:
         query = query.where(Message.session == session)
     return dict(db.execute(query).all())
+
+
+def _check_uptime(report: HealthReport, db: Session, settings: Settings) -> None:
+    """Count this check's interval towards the session's uptime (services/uptime.py: each check
+    stands for the HEALTH_CHECK_SECONDS until the next, so a worker that died counts as down), then
+    judge the last 24 hours, once an hour of checks is on record."""
+    uptime.observe(db, report.session, report.state == "CONNECTED", settings.health_check_seconds)
+    up, total = uptime.last_hours(db, report.session, UPTIME_HOURS)
+    if total >= UPTIME_MIN_SECONDS and 100 * up < settings.alert_uptime_percent * total:
+        hours = min(UPTIME_HOURS, total / 3600)
+        report.found("uptime_low", f"the session was CONNECTED {100 * up / total:.1f} % of the last "
+                                   f"{hours:.0f} hours (below {settings.alert_uptime_percent:g} %)",
+                     uptimePercent=round(100 * up / total, 1), checkedHours=round(total / 3600, 1))
 
 
 def _check_queue_age(report: HealthReport, db: Session, settings: Settings) -> None:

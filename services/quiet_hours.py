@@ -1,6 +1,7 @@
 """Quiet hours of a session: a daily window (e.g. 21:00-08:00 in the session's time zone) during which
-its bulk and campaign messages wait; single interactive sends are not held. Enforced by the courier
-before it paces a bulk message (worker/delivery.py), read with the session's caps (every 10 s)."""
+its bulk and campaign messages wait; single interactive sends are not held unless the session says
+so (`quietHoursHoldSingles`). Enforced by the courier before it paces a message (worker/delivery.py),
+read with the session's caps (every 10 s)."""
 from __future__ import annotations
 
 import re

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 TUNABLE = ("send_min_interval_ms", "send_jitter_ms", "send_max_per_second", "send_max_per_hour", "send_max_per_day",
            "alert_error_rate", "alert_error_min_messages", "alert_disconnected_minutes", "alert_queue_age_minutes",
-           "alert_disk_free_mb", "alert_browser_restarts_per_hour")
+           "alert_disk_free_mb", "alert_browser_restarts_per_hour", "alert_uptime_percent",
+           "bulk_new_numbers_warn_percent")
 
 
 def _rows(session: Session) -> list[RuntimeSetting]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 
+from datetime import datetime, timedelta, timezone
+
 from core.redis import Keys, get_redis
 
 log = logging.getLogger(__name__)
@@ -90,3 +92,4 @@ def record_restart(session: str) -> None:
 
 def restarts_within(session: str, seconds: float = RESTARTS_WINDOW) -> int:
     return get_redis().zcount(Keys.session_restarts(session), time.time() - seconds, "+inf")
+

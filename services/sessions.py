@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 # the per-session overrides, named as the settings whose defaults they override
 CAP_FIELDS = ("send_min_interval_ms", "send_jitter_ms", "send_max_per_second", "send_max_per_hour",
               "send_max_per_day")
-EDITABLE = frozenset({"description", "active", "quiet_hours", "quiet_timezone", *CAP_FIELDS})
+# what the session's worker reads with its caps (PacingCaps), beside them: none of them is a number to cap
+BEHAVIOUR_FIELDS = ("quiet_hours", "quiet_timezone", "quiet_hold_singles", "typing_before_send")
+BEHAVIOUR_DEFAULTS = {"quiet_hold_singles": False, "typing_before_send": False}
+EDITABLE = frozenset({"description", "active", *BEHAVIOUR_FIELDS, *CAP_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class PacingCaps:
     max_per_day: int
     quiet_hours: str | None = None  # bulk and campaign messages wait in this daily window
     quiet_timezone: str | None = None  # null: TIMEZONE
+    quiet_hold_singles: bool = False  # the quiet hours hold single interactive sends too
+    typing_before_send: bool = False  # "typing..." in the chat before each send (worker/composing.py)
 
 
 def default_caps(settings: Settings) -> PacingCaps:
@@ -54,8 +59,8 @@ def caps_of(row: WaSession | None, settings: Settings) -> PacingCaps:
     values = [getattr(row, name, None) for name in CAP_FIELDS]
     return PacingCaps(*(getattr(settings, name) if value is None else value
                         for name, value in zip(CAP_FIELDS, values)),
-                      quiet_hours=getattr(row, "quiet_hours", None),
-                      quiet_timezone=getattr(row, "quiet_timezone", None))
+                      **{name: getattr(row, name, None) if getattr(row, name, None) is not None
+                         else BEHAVIOUR_DEFAULTS.get(name) for name in BEHAVIOUR_FIELDS})
 
 
 def pacing_for(session: Session, name: str, settings: Settings) -> PacingCaps:
@@ -121,8 +126,8 @@ def create(session: Session, settings: Settings, *, name: str, by: str | None, *
         row = WaSession(name=name)
         session.add(row)
     row.description, row.active = None, True
-    for field in (*CAP_FIELDS, "quiet_hours", "quiet_timezone"):
-        setattr(row, field, None)
+    for field in (*CAP_FIELDS, *BEHAVIOUR_FIELDS):
+        setattr(row, field, BEHAVIOUR_DEFAULTS.get(field))
     row.created_at, row.created_by, row.updated_by = utcnow(), by, by
     row.deleted_at = row.deleted_by = None
     _apply(row, values)

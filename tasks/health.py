@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from core.db import db
 from core.settings import current_settings
-from services import alerts, error_stats, health, runtime_settings, sessions, uptime
+from services import alerts, error_stats, health, runtime_settings, sessions
 from tasks.periodic import locked_task
 
 
 @locked_task("tasks.health.check_session", lock_seconds=120)
 def check_session() -> dict[str, dict]:
     """For every active session: restart it through its worker when failed or stuck; count the
-    interval towards its uptime (services/uptime.py); then record what is wrong anywhere as alerts
+    interval towards its uptime (services/uptime.py, in the check); then record what is wrong anywhere as alerts
     (services/alerts.py), resolving those that cleared.
     -> each session's report, by name."""
     settings = runtime_settings.effective(db, current_settings())  # thresholds changed at /api/settings
     reports = {row.name: health.check(row.name, settings, db)
                for row in sessions.list_sessions(db, settings, active=True)}
-    for name, report in reports.items():  # each run watches every session for one interval
-        uptime.observe(db, name, report.state == "CONNECTED", settings.health_check_seconds, settings.timezone)
     found = [condition for report in reports.values() for condition in report.conditions]
     alerts.record(db, found + health.disk_conditions(settings))
     return {name: health.as_dict(report) for name, report in reports.items()}

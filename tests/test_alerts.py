@@ -157,6 +157,28 @@ def test_browser_restarts_per_hour(committed_db, session_name, redis_client):
     assert "restarted 4 times" in open_alerts(committed_db, session_name)["browser_restarts"].message
 
 
+def test_uptime_over_the_last_day_below_the_threshold(committed_db, session_name, redis_client):
+    # each check stands for HEALTH_CHECK_SECONDS of the session's time: 30 minutes here
+    with settings(health_check_seconds=1800, alert_uptime_percent=95):
+        for _ in range(2):
+            connected(redis_client, session_name)
+            check_session()
+        assert "uptime_low" not in open_alerts(committed_db, session_name)  # an hour, all connected
+        redis_client.hset(f"wa:{session_name}:state", "state", "DISCONNECTED")  # half an hour down
+        check_session()
+        alert = open_alerts(committed_db, session_name)["uptime_low"]
+        assert alert.message.startswith("the session was CONNECTED 66.7 % of the last 2 hours (below 95 %)")
+        assert alert.details["uptimePercent"] == 66.7
+        checks = 2
+        while "uptime_low" in open_alerts(committed_db, session_name):  # back up: 95 % after 9.5 hours up
+            connected(redis_client, session_name)
+            check_session()
+            checks += 1
+            assert checks <= 19
+    assert checks == 19  # 18 of 19 half hours connected: 94.7 %; of 20: 95 %
+    assert committed_db.get(Alert, alert.id).resolved_at is not None
+
+
 def test_low_disk_under_tokens(committed_db, session_name, tmp_path):
     with settings(alert_disk_free_mb=10**9, tokens_dir=str(tmp_path / "tokens")):
         check_session()
@@ -180,3 +202,5 @@ def test_alert_settings_are_validated():
     with pytest.raises(SettingsError, match="ALERT_ERROR_RATE"):
         load_settings(environ={"ALERT_ERROR_RATE": "lots"})
     assert load_settings(environ={"ALERT_ERROR_RATE": "0.02"}).alert_error_rate == 0.02
+    with pytest.raises(SettingsError, match="ALERT_UPTIME_PERCENT"):
+        load_settings(alert_uptime_percent=101)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from core.redis import Keys
 from core.settings import get_settings
 from models import BulkJob, Message
+from models.enums import Role
 from services import sessions
 from services.guard_rails import finish_time
 from services.sessions import PacingCaps
@@ -105,3 +106,111 @@ def test_a_template_bulk_has_the_same_guard(client, admin, capped):
     accepted = client.post(f"/api/whatsapp/templates/{template_id}/send-bulk?session={capped}", headers=admin,
                            json={**body, "spread": True})
     assert accepted.status_code == 202 and accepted.json["data"]["estimate"]["days"] == 2
+
+
+@pytest.fixture
+def fresh_session(db_session, redis_client):
+    """A session without caps, that has exchanged messages with the first two of `numbers()` only."""
+    name = f"nn{uuid.uuid4().hex[:8]}"
+    sessions.create(db_session, get_settings(), name=name, by=None)
+    def row(session: str, direction: str, status: str, number: str) -> Message:
+        return Message(session=session, direction=direction, status=status, phone_number=f"39{number}",
+                       chat_id=f"39{number}@c.us")
+
+    first = numbers(4)
+    db_session.add_all([row(name, "incoming", "READ", first[0]), row(name, "outgoing", "DELIVERED", first[1]),
+                        # a message that never went does not make a number known
+                        row(name, "outgoing", "FAILED", first[2]),
+                        # nor does one in another session
+                        row(f"{name}x", "incoming", "READ", first[3])])
+    db_session.commit()
+    yield name
+    forget_session(redis_client, name)
+
+
+def test_a_bulk_mostly_to_new_numbers_is_accepted_with_a_warning(client, admin, fresh_session):
+    half = client.post(f"/api/whatsapp/send-bulk?session={fresh_session}", headers=admin,
+                       json={"recipients": numbers(4), "message": "promo"})
+    assert half.status_code == 202 and half.json["data"]["warnings"] == []  # 2 new of 4: not above 50 %
+    english = {**admin, "Accept-Language": "en"}
+    more = client.post(f"/api/whatsapp/send-bulk?session={fresh_session}", headers=english,
+                       json={"recipients": numbers(5), "message": "promo"})
+    assert more.status_code == 202
+    [warning] = more.json["data"]["warnings"]
+    fields = ("code", "newNumbers", "recipients", "sharePercent", "thresholdPercent")
+    assert {k: warning[k] for k in fields} == {
+        "code": "NEW_NUMBERS", "newNumbers": 3, "recipients": 5, "sharePercent": 60.0, "thresholdPercent": 50}
+    assert warning["message"].startswith("3 of 5 recipients (60.0%) never wrote to this session")
+    italian = client.post(f"/api/whatsapp/send-bulk?session={fresh_session}", headers=admin,
+                          json={"recipients": numbers(5), "message": "promo"})
+    assert italian.json["data"]["warnings"][0]["message"].startswith(
+        "3 destinatari su 5 (60.0%) non hanno mai scritto")
+
+
+def test_the_new_numbers_threshold_is_a_runtime_setting_and_covers_template_bulks(
+        client, admin, auth_headers, fresh_session):
+    boss = auth_headers(Role.SUPER_ADMIN)
+    template = client.post("/api/whatsapp/templates", headers=admin,
+                           json={"name": f"t{uuid.uuid4().hex[:6]}", "category": "greeting",
+                                 "content": "Ciao"})
+    assert template.status_code == 201, template.json
+    url = f"/api/whatsapp/templates/{template.json['data']['id']}/send-bulk?session={fresh_session}"
+    body = {"recipients": [{"phoneNumber": n} for n in numbers(5)]}
+    warned = client.post(url, headers=admin, json=body)
+    assert warned.status_code == 202 and warned.json["data"]["warnings"][0]["code"] == "NEW_NUMBERS"
+    raised = client.patch("/api/settings", headers=boss, json={"BULK_NEW_NUMBERS_WARN_PERCENT": 70})
+    assert raised.status_code == 200
+    quiet = client.post(url, headers=admin, json=body)
+    assert quiet.status_code == 202 and quiet.json["data"]["warnings"] == []  # 60 % is not above 70 %
+    bad = client.patch("/api/settings", headers=boss, json={"BULK_NEW_NUMBERS_WARN_PERCENT": 101})
+    assert bad.status_code == 422
+
+
+def test_a_campaign_is_checked_when_it_is_scheduled(client, admin, capped, redis_client):
+    url = f"/api/whatsapp/scheduled?session={capped}"
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    at = later.replace(hour=9, minute=0, second=0, microsecond=0)
+    ok = client.post(url, headers=admin,
+                     json={"recipients": numbers(4), "message": "promo", "sendAt": at.isoformat()})
+    assert ok.status_code == 201, ok.json
+    estimate = ok.json["data"]["estimate"]
+    assert datetime.fromisoformat(estimate["startsAt"]) == at
+    assert estimate["messages"] == 4 and estimate["days"] == 1 and estimate["dailyCap"] == 5
+    # a later day starts with its cap unused, whatever today looks like
+    assert estimate["sentToday"] == 0 and estimate["queuedAhead"] == 0
+    assert datetime.fromisoformat(estimate["estimatedFinishAt"]) == at + timedelta(seconds=4)
+    assert ok.json["data"]["warnings"][0]["code"] == "NEW_NUMBERS"  # 4 numbers never messaged
+
+    refused = client.post(url, headers=admin, json={"recipients": numbers(8), "message": "promo",
+                                                    "sendAt": at.isoformat()})
+    assert refused.status_code == 422
+    message = refused.json["error"]["message"]
+    assert "the run at" in message and "daily cap of 5" in message
+    assert refused.json["error"]["details"]["estimate"]["days"] == 2
+    spread = client.post(url, headers=admin, json={"recipients": numbers(8), "message": "promo",
+                                                   "sendAt": at.isoformat(), "spread": True})
+    assert spread.status_code == 201 and spread.json["data"]["estimate"]["days"] == 2
+
+    # a recurring campaign's next run; a change is checked again
+    cron = client.post(url, headers=admin, json={"recipients": numbers(3), "message": "promo",
+                                                 "cron": "0 9 * * *", "timezone": "UTC"})
+    assert cron.status_code == 201 and cron.json["data"]["estimate"]["messages"] == 3
+    grown = client.patch(f"/api/whatsapp/scheduled/{cron.json['data']['id']}", headers=admin,
+                         json={"recipients": numbers(6)})
+    assert grown.status_code == 422 and grown.json["error"]["details"]["estimate"]["messages"] == 6
+
+    # one recipient is no campaign
+    single = client.post(url, headers=admin, json={"phoneNumber": numbers(1)[0], "message": "hi",
+                                                   "sendAt": at.isoformat()})
+    assert single.status_code == 201 and single.json["data"]["estimate"] is None
+
+
+def test_a_campaign_running_today_counts_todays_sends(client, admin, capped, redis_client):
+    day_key = Keys.pacing_buckets(Keys.pacing(capped), datetime.now(timezone.utc))[1]
+    redis_client.set(day_key, 3, ex=600)  # 3 sent today
+    soon = datetime.now(timezone.utc) + timedelta(minutes=2)
+    if soon.date() != datetime.now(timezone.utc).date():
+        pytest.skip("too close to midnight UTC")
+    refused = client.post(f"/api/whatsapp/scheduled?session={capped}", headers=admin,
+                          json={"recipients": numbers(3), "message": "promo", "sendAt": soon.isoformat()})
+    assert refused.status_code == 422 and refused.json["error"]["details"]["estimate"]["sentToday"] == 3

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from models import Message
+from services import outbox
 from services.quiet_hours import seconds_left
 from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
@@ -42,8 +43,11 @@ def test_quiet_hours_are_shown_and_reset(client, admin):
                                                                 "quietTimezone": "Europe/Rome"})
     assert created.status_code == 201
     assert (created.json["data"]["quietHours"], created.json["data"]["quietTimezone"]) == ("21:00-08:00", "Europe/Rome")
+    assert created.json["data"]["quietHoursHoldSingles"] is False  # single sends go by default
     changed = client.patch(f"/api/sessions/{name}", headers=admin, json={"quietHours": None})
     assert changed.status_code == 200 and changed.json["data"]["quietHours"] is None
+    held = client.patch(f"/api/sessions/{name}", headers=admin, json={"quietHoursHoldSingles": True})
+    assert held.status_code == 200 and held.json["data"]["quietHoursHoldSingles"] is True
 
 
 @pytest.mark.browser
@@ -81,5 +85,51 @@ def test_a_bulk_waits_out_the_quiet_hours_while_a_single_send_goes(
         arrived = wait_until(lambda: [m["body"] for m in fresh_simulator.messages() if tag in (m.get("body") or "")],
                              60, "the single send to arrive")
         assert arrived == [f"single {tag}"]  # and the bulk, queued first, did not go
+    finally:
+        stop_workers([worker], redis_client)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_session_may_hold_single_sends_too_until_the_window_ends(
+        fresh_simulator, tmp_path, committed_client, committed_db, admin, redis_client):
+    name = f"q{uuid.uuid4().hex[:8]}"
+    forget_session(redis_client, name)
+    created = committed_client.post("/api/sessions", headers=admin,
+                                    json={"name": name, "quietHoursHoldSingles": True})
+    assert created.status_code == 201, created.json
+    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client)
+    try:
+        # set once the worker runs (it reads its session's settings at its first send): a window
+        # that ends at the start of a minute 20 to 80 s from now (HH:MM has no seconds)
+        now = datetime.now(timezone.utc)
+        ends = (now + timedelta(seconds=80)).replace(second=0, microsecond=0)
+        window = f"{(now - timedelta(hours=1)):%H:%M}-{ends:%H:%M}"
+        assert committed_client.patch(f"/api/sessions/{name}", headers=admin, json={
+            "quietHours": window, "quietTimezone": "UTC"}).status_code == 200
+        tag = uuid.uuid4().hex[:8]
+        single = committed_client.post(f"/api/whatsapp/send?session={name}", headers=admin,
+                                       json={"phoneNumber": "3330040011", "message": f"single {tag}"})
+        assert single.status_code == 202
+        message_id = single.json["data"]["messageId"]
+
+        def held() -> Message | None:
+            committed_db.expire_all()
+            row = committed_db.get(Message, message_id)
+            waiting = row.status == "QUEUED" and row.not_before and "quiet hours" in (row.error_message or "")
+            return row if waiting else None
+
+        row = wait_until(held, 60, "the single send held by the quiet hours")
+        assert abs((row.not_before - ends).total_seconds()) < 2 and row.attempts == 0
+        assert ends > datetime.now(timezone.utc), "the window ended before the hold was seen: too slow"
+
+        def arrived() -> list[dict]:
+            # beat's sweeper publishes a held single once it is due (services/outbox.py)
+            outbox.sweep(committed_db, idle_seconds=600, chain_idle_seconds=600, session_name=name)
+            committed_db.commit()
+            return [m for m in fresh_simulator.messages() if m.get("body") == f"single {tag}"]
+
+        [message] = wait_until(arrived, 150, "the single send after the window", interval=0.5)
+        assert message["receivedAt"] >= ends.timestamp()  # not before the window ended
     finally:
         stop_workers([worker], redis_client)

@@ -22,6 +22,12 @@ _TEXTS: dict[str, tuple[str, str]] = {
                     "{queued} messages queued, {invalid} invalid numbers"),
     "template_bulk.queued": ("{queued} messaggi in coda, {invalid} numeri non validi, {errors} con variabili mancanti",
                              "{queued} messages queued, {invalid} invalid numbers, {errors} with missing variables"),
+    "warning.new_numbers": (
+        "{new} destinatari su {recipients} ({share}%) non hanno mai scritto a questa sessione "
+        "né ricevuto suoi messaggi: oltre il {threshold}% di numeri nuovi l'account rischia "
+        "segnalazioni e blocchi",
+        "{new} of {recipients} recipients ({share}%) never wrote to this session nor got a message from it: "
+        "above {threshold}% new numbers the account risks reports and bans"),
     "job.cancelled": ("{stopped} messaggi annullati", "{stopped} messages cancelled"),
     "template.created": ("Template creato", "template created"),
     "template.updated": ("Template aggiornato", "template updated"),

@@ -82,6 +82,10 @@ class WhatsAppCalls:
     def get_messages(self, chat_id: str, count: int = 20, **options: Any) -> list[dict]:
         return self.call_wpp("chat.getMessages", chat_id, {"count": count, **options}) or []
 
+    def mark_composing(self, chat_id: str, duration_ms: int) -> None:
+        """Start "typing..." in the chat for `duration_ms` (page.HELPERS `compose`; worker/composing.py)."""
+        self.call_wpp("__wagw.compose", chat_id, duration_ms)
+
     def mark_read(self, chat_id: str) -> dict:
         return self.call_wpp("chat.markIsRead", chat_id) or {}
 

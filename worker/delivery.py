@@ -29,7 +29,7 @@ from models.enums import ErrorType, JobStatus, MessageStatus
 from services import contacts, dispatch, error_stats, events, lids, messages, quiet_hours, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
-from worker import media
+from worker import composing, media
 from worker.calls import WhatsAppCalls
 from worker.errors import BrowserDied, BrowserTimeout, LeaseLost, SessionNotConnected, WhatsAppError
 from worker.pacer import Pacer, PacingDeferred
@@ -109,7 +109,7 @@ class Courier:
     def _deliver(self, message: Message) -> Outcome:
         try:
             self._ensure_on_whatsapp(message)
-            self._wait_turn(message)
+            self._wait_turn(message)  # typing included, if the session types before sending
             result = (self.files.send(message) if message.media_type
                       else self.calls.send_text(message.chat_id, message.body))
             self.pacer.record_send()
@@ -134,9 +134,15 @@ class Courier:
     def _wait_turn(self, message: Message) -> None:
         session = message.session
         started = time.monotonic()
+        caps = self.pacer.limits()
         try:
-            if message.bulk_job_id is not None:  # bulks and campaigns wait out the quiet hours
+            # bulks and campaigns wait out the quiet hours; single sends too if the session says so
+            if message.bulk_job_id is not None or caps.quiet_hold_singles:
                 self._hold_in_quiet_hours()
+            if caps.typing_before_send:  # typing fills the end of the spacing (worker/composing.py)
+                seconds = composing.duration_seconds(message.caption if message.media_type else message.body)
+                self.pacer.wait_turn(lead=seconds)
+                composing.show(self.calls, message.chat_id, seconds)
             self.pacer.wait_turn()
         except PacingDeferred as exc:
             metrics.PACING_DEFERRALS.labels(session, exc.reason).inc()

@@ -96,10 +96,11 @@ class Pacer:
             raise PacingDeferred(3600 - now % 3600, "hourly cap reached")
         return max(0.0, *waits)
 
-    def wait_turn(self) -> None:
-        """Block until a send is allowed; waits longer than max_block raise PacingDeferred."""
+    def wait_turn(self, lead: float = 0.0) -> None:
+        """Block until a send is allowed, or until `lead` seconds before (the typing that comes
+        first: worker/composing.py); waits longer than max_block raise PacingDeferred."""
         while True:
-            wait = self.delay()
+            wait = self.delay() - lead
             if wait <= 0:
                 return
             if wait > self.max_block:

@@ -94,6 +94,14 @@ window.__wagw.fileRead = async function (key, offset, length) {
   return btoa(text);
 };
 window.__wagw.fileDrop = function (key) { delete window.__wagw.files[key]; return true; };
+// Typing before a send (worker/composing.py): markIsComposing needs the chat in the store, which
+// chat.find creates for a first message; the pause it sends after `ms` is not awaited, so the
+// browser thread is free meanwhile.
+window.__wagw.compose = async function (chatId, ms) {
+  var chat = await WPP.chat.find(chatId);
+  WPP.chat.markIsComposing(chat.id, ms).catch(function (e) { console.warn('markIsComposing', e); });
+  return true;
+};
 window.__wagw.summary = function (name, p) {
   var s = window.__wagw.ser;
   switch (name) {

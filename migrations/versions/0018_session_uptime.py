@@ -1,4 +1,4 @@
-"""Session uptime per day: seconds watched and seconds CONNECTED, added by beat's health check
+"""Session uptime per UTC hour: seconds watched and seconds CONNECTED, added by beat's health check
 
 Revision ID: 0018
 Revises: 0017
@@ -15,13 +15,13 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "session_uptime_daily",
+        "session_uptime_hourly",
         sa.Column("session", sa.String(64), primary_key=True),
-        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
         sa.Column("observed_seconds", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("connected_seconds", sa.Integer(), nullable=False, server_default="0"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("session_uptime_daily")
+    op.drop_table("session_uptime_hourly")

@@ -70,7 +70,15 @@ Reads: ``chat.getMessages`` (oldest first, MsgModel-like), ``chat.markIsRead`` -
 ``{wid: Wid, unreadCount}``, ``chat.downloadMedia`` -> Blob (``msg_not_found`` /
 ``message_not_contains_media`` errors), ``contact.queryWidExists`` -> ``{wid, biz}`` or null
 (``queryExists`` alias), ``contact.list`` -> ``[{id: Wid, pushname, name, ...}]``. Unknown chats
-raise ``chat_not_found`` as wa-js's assertGetChat does.
+raise ``chat_not_found`` as wa-js's assertGetChat does; ``chat.find(id)`` creates a person's chat
+(its id is the ``@lid`` one for a number in LID mode), as wa-js's findOrCreateLatestChat does.
+
+Presence: ``chat.markIsComposing(chatId, duration?)`` -> ``Promise<void>`` (a chat in the store only:
+``chat_not_found`` otherwise); with a duration (ms) it calls ``chat.markIsPaused(chatId)`` after it
+and resolves then; a new ``markIsComposing`` cancels the pending pause. The server records each
+"typing..." period as the contact sees it: ``GET /sim/composing`` (``?chat=<id>``) ->
+``[{chatId, device, startedAt, endedAt, durationMs}]`` (times in epoch seconds, as ``receivedAt`` in
+``/sim/messages``; ``endedAt`` null while composing), to lay beside the arrival log.
 
 Groups (``tests/simulator/groups.py``; wa-js ``src/group/functions/``): ``WPP.group.create(name, ids)`` ->
 ``{gid: Wid, participants: {wid: {wid, code, invite_code, invite_code_exp}}}`` (``participant_not_exists``
@@ -92,7 +100,8 @@ shown), ``/sim/pairing/confirm``, ``/sim/qr/refresh`` (new QR for the page on sc
 ``/sim/ack``, ``/sim/config``, ``/sim/not-on-whatsapp``, ``/sim/fail-next``, ``/sim/drop``,
 ``/sim/logout``, ``/sim/lid``, ``/sim/lid/reveal``, ``GET``/``POST /sim/groups`` (list; a group someone
 else created with us in it), ``/sim/groups/change`` (a member's change from their phone),
-``/sim/groups/approval`` (numbers whose addition answers 421), ``GET /sim/messages``, ``GET /sim/events`` (every incoming message and ack handed to a
+``/sim/groups/approval`` (numbers whose addition answers 421), ``GET /sim/messages``,
+``GET /sim/composing``, ``GET /sim/events`` (every incoming message and ack handed to a
 page: ``{seq, name, ids, ack, at, pageAt}``, ``at`` when it was queued, ``pageAt`` when the page fetched
 it and emitted it to its listeners; ``?after=<seq>``), ``/sim/reset``. ``tests/fixtures/simulator.py`` wraps them.
 

@@ -196,6 +196,23 @@ def create_app(state: SimState) -> Flask:
         state.reveal_lid(lid)
         return jsonify(ok=True)
 
+    @app.post("/sim/page/find")
+    def page_find():
+        """`WPP.chat.find` of a person: the chat, created if it is not in the store yet."""
+        data = body()
+        return jsonify(id=state.find_chat(device_arg(data), str(data.get("chatId"))))
+
+    @app.post("/sim/page/presence")
+    def page_presence():
+        """`WPP.chat.markIsComposing` / `markIsPaused`: the chat's presence as the contact sees it."""
+        data = body()
+        duration = data.get("duration")
+        bad_duration = duration is not None and not _delay(duration)
+        if data.get("state") not in ("composing", "paused") or bad_duration:
+            raise BadRequest("state (composing or paused) is required; duration, when given, is milliseconds")
+        state.presence(device_arg(data), str(data.get("chatId")), data["state"], duration)
+        return jsonify(ok=True)
+
     @app.post("/sim/page/group")
     def page_group():
         data = body()
@@ -386,6 +403,11 @@ def create_app(state: SimState) -> Flask:
     def sim_messages():
         with state.lock:
             return jsonify([dict(m) for m in state.received])
+
+    @app.get("/sim/composing")
+    def sim_composing():
+        """The "typing..." periods the contacts saw, oldest first (`?chat=<id>` for one chat)."""
+        return jsonify(state.composing(request.args.get("chat")))
 
     @app.get("/sim/events")
     def sim_events():

@@ -59,6 +59,7 @@ class SimState:
         self.deferred: list[tuple[str | None, str, Any, bool]] = []
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.log: dict[int, dict] = {}  # seq -> message event handed to a device (see `emitted`)
+        self.typing: list[dict] = []  # "typing..." periods as the contacts saw them (see `composing`)
         self.groups = Groups(self)
 
     def reset(self) -> None:
@@ -295,6 +296,36 @@ class SimState:
         if chat is None:
             raise SimError("chat_not_found", f"Chat not found for {cid}", id=cid)
         return chat
+
+    def find_chat(self, device_id: str, cid: str) -> str:
+        """`WPP.chat.find`: the chat's id (its LID form for a number in LID mode), created if new, as
+        wa-js's findOrCreateLatestChat does; a number not on WhatsApp has no chat to find."""
+        with self.lock:
+            self._linked_device(device_id)
+            addressed = chat_id(cid)
+            if addressed.endswith("@c.us") and addressed.split("@")[0] in self.not_on_whatsapp:
+                raise SimError("chat_not_found", f"Chat not found for {addressed}", id=addressed)
+            return self._chat(self.lid_form(addressed)).id
+
+    def presence(self, device_id: str, cid: str, state: str, duration_ms: float | None) -> None:
+        """`markIsComposing` (state "composing") opens a typing period of the chat, `markIsPaused`
+        closes it. Like wa-js's assertGetChat, only a chat in the store can be marked."""
+        with self.lock:
+            self._linked_device(device_id)
+            chat = self.get_chat(cid)
+            now = time.time()
+            current = next((p for p in reversed(self.typing)
+                            if p["chatId"] == chat.id and p["endedAt"] is None), None)
+            if current is not None:  # composing again, or paused: the period so far ends here
+                current["endedAt"] = now
+            if state == "composing":
+                self.typing.append({"chatId": chat.id, "device": device_id, "startedAt": now, "endedAt": None,
+                                    "durationMs": duration_ms})
+
+    def composing(self, cid: str | None = None) -> list[dict]:
+        with self.lock:
+            wanted = self.lid_form(chat_id(cid)) if cid else None
+            return [dict(p) for p in self.typing if wanted is None or p["chatId"] == wanted]
 
     def _linked_device(self, device_id: str) -> Device:
         device = self.touch(device_id)

@@ -96,7 +96,19 @@ def send_bulk(args):
     audit_target(f"job:{job.id}", action="message.send_bulk", queued=len(valid), invalid=len(invalid),
                  **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "queued": [p.formatted for p in valid], "sent": [], "failed": [],
-               "invalid": invalid, "estimate": estimate}, say("bulk.queued", queued=len(valid), invalid=len(invalid)))
+               "invalid": invalid, "estimate": estimate,
+               "warnings": bulk_warnings(job.session, [p.formatted for p in valid])},
+              say("bulk.queued", queued=len(valid), invalid=len(invalid)))
+
+
+def bulk_warnings(session_name: str, numbers: list[str]) -> list[dict]:
+    """The warnings of a job's answer (services/guard_rails.py), worded in the request's language."""
+    found = guard_rails.new_numbers(db, session_name, numbers, _settings())
+    if found is None:
+        return []
+    text = say("warning.new_numbers", new=found.new, recipients=found.recipients, share=found.share_percent,
+               threshold=found.threshold_percent)
+    return [{**found.as_dict(), "message": text}]
 
 
 def _filtered(args) -> select:

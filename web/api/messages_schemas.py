@@ -72,12 +72,36 @@ class EstimateSchema(Schema):
     """services/guard_rails.py: the earliest finish under the session's caps (the browser's own time aside)."""
 
     messages = fields.Integer()
-    queuedAhead = fields.Integer(metadata={"description": "the session's messages already waiting, sent first"})
-    sentToday = fields.Integer(metadata={"description": "sends counted against today's caps (UTC day)"})
+    queuedAhead = fields.Integer(metadata={
+        "description": "the session's messages already waiting, sent first (0 for a campaign on a later "
+                       "day)"})
+    startsAt = fields.DateTime(metadata={
+        "description": "when the sends start: now for a bulk, the run for a campaign"})
+    sentToday = fields.Integer(metadata={
+        "description": "sends counted against the first day's caps (UTC day): today's so far, 0 for a "
+                       "campaign on a later day"})
     dailyCap = fields.Integer(allow_none=True)
     estimatedFinishAt = fields.DateTime()
     days = fields.Integer(metadata={"description": "UTC days the sends span"})
     spread = fields.Boolean()
+
+
+class WarningSchema(Schema):
+    """Something the caller should know about a job that is accepted all the same."""
+
+    code = fields.String(metadata={
+        "description": "NEW_NUMBERS: more recipients than BULK_NEW_NUMBERS_WARN_PERCENT never wrote to the "
+                       "session and never got a message from it"})
+    message = fields.String(metadata={
+        "description": "the warning in the request's language (Italian, or English)"})
+    newNumbers = fields.Integer(metadata={"description": "NEW_NUMBERS: recipients new to the session"})
+    recipients = fields.Integer(metadata={"description": "NEW_NUMBERS: recipients queued"})
+    sharePercent = fields.Float(metadata={"description": "NEW_NUMBERS: new ones, in percent of those queued"})
+    thresholdPercent = fields.Integer(metadata={
+        "description": "NEW_NUMBERS: BULK_NEW_NUMBERS_WARN_PERCENT in force"})
+
+
+WARNINGS_DOC = "risks the job was accepted with (empty: none); see WarningSchema"
 
 
 class BulkAcceptedSchema(Schema):
@@ -87,6 +111,7 @@ class BulkAcceptedSchema(Schema):
     failed = fields.List(fields.String())
     invalid = fields.List(fields.Nested(InvalidNumberSchema))
     estimate = fields.Nested(EstimateSchema)
+    warnings = fields.List(fields.Nested(WarningSchema), metadata={"description": WARNINGS_DOC})
 
 
 class JobRecipientSchema(Schema):

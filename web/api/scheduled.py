@@ -16,11 +16,12 @@ from core.db import db, get_or_404
 from core.errors import GatewayError
 from models import ScheduledMessage
 from models.enums import ErrorType
-from services import bulk, scheduling
+from services import bulk, guard_rails, optout, scheduling
 from web.api.blueprint import Blueprint
-from web.api.messages import valid_phone
-from web.api.scheduled_schemas import (ScheduleDetailSchema, ScheduleInputSchema, SchedulePageSchema, SchedulePatchSchema,
-                                       ScheduleQuerySchema, ScheduleSchema)
+from web.api.messages import bulk_warnings, valid_phone
+from web.api.scheduled_schemas import (ScheduleAcceptedSchema, ScheduleDetailSchema, ScheduleInputSchema,
+                                       SchedulePageSchema, SchedulePatchSchema, ScheduleQuerySchema,
+                                       ScheduleSchema)
 from web.auth import Capability, allowed, current_principal, requires
 from web.pagination import page
 from web.schemas import envelope, ok
@@ -64,17 +65,35 @@ def _as_args(schedule: ScheduledMessage) -> dict:
     return args
 
 
+def _guarded(schedule: ScheduledMessage, spread: bool) -> ScheduledMessage:
+    """A campaign's next run checked as a bulk is (services/guard_rails.py): its estimate, a 422
+    above that day's cap unless `spread`, and the new-numbers warning. Opted-out recipients, whom
+    the run will skip, are not counted."""
+    schedule.estimate, schedule.warnings = None, []
+    if len(schedule.recipients) > 1 and schedule.next_run_at is not None:
+        out = optout.opted_out(db, schedule.recipients)
+        sent_to = [number for number in schedule.recipients if number not in out]
+        schedule.estimate = guard_rails.accept_campaign(db, schedule.session, len(sent_to),
+                                                        schedule.next_run_at, current_app.config["SETTINGS"],
+                                                        spread=spread)
+        schedule.warnings = bulk_warnings(schedule.session, sent_to)
+    return schedule
+
+
 @blp.route("", methods=["POST"])
 @requires(Capability.SEND)
 @session_scoped(blp)
 @blp.arguments(ScheduleInputSchema)
-@blp.response(201, envelope(ScheduleSchema))
+@blp.response(201, envelope(ScheduleAcceptedSchema))
 def create_schedule(args):
-    """Schedule a message (one recipient) or a campaign (several recipients, ADMIN)."""
-    schedule = scheduling.create(db, session_name=current_session(),
-                                 user_id=current_principal().id, **_values(args))
+    """Schedule a message (one recipient) or a campaign (several recipients, ADMIN). A campaign's
+    answer has the estimate of its next run; above that day's cap it is refused (422) unless
+    `spread`."""
+    created = scheduling.create(db, session_name=current_session(), user_id=current_principal().id,
+                                **_values(args))
+    schedule = _guarded(created, args.get("spread", False))
     audit_target(f"schedule:{schedule.id}", action="schedule.create", recipients=len(schedule.recipients),
-                 recurring=bool(schedule.cron))
+                 recurring=bool(schedule.cron), **({"spread": True} if args.get("spread") else {}))
     return ok(schedule, say("scheduled.created", at=schedule.next_run_at.isoformat()))
 
 
@@ -138,6 +157,7 @@ def _change(schedule_id: uuid.UUID, args: dict, partial: bool):
     schedule = scheduling.lock_for_change(db, schedule_id)
     authorize_row_session(schedule.session)
     scheduling.update(db, schedule, _values(_merged(schedule, args) if partial else args))
+    _guarded(schedule, args.get("spread", False))
     audit_target(f"schedule:{schedule.id}", action="schedule.update")
     return ok(schedule, say("scheduled.updated", at=schedule.next_run_at.isoformat()))
 
@@ -145,7 +165,7 @@ def _change(schedule_id: uuid.UUID, args: dict, partial: bool):
 @blp.route("/<uuid:schedule_id>", methods=["PUT"])
 @requires(Capability.SEND)
 @blp.arguments(ScheduleInputSchema)
-@blp.response(200, envelope(ScheduleSchema))
+@blp.response(200, envelope(ScheduleAcceptedSchema))
 def replace_schedule(args, schedule_id: uuid.UUID):
     """Replace the whole schedule; 409 once it is due, sent or cancelled."""
     return _change(schedule_id, args, partial=False)
@@ -154,7 +174,7 @@ def replace_schedule(args, schedule_id: uuid.UUID):
 @blp.route("/<uuid:schedule_id>", methods=["PATCH"])
 @requires(Capability.SEND)
 @blp.arguments(SchedulePatchSchema)
-@blp.response(200, envelope(ScheduleSchema))
+@blp.response(200, envelope(ScheduleAcceptedSchema))
 def patch_schedule(args, schedule_id: uuid.UUID):
     """Change some fields (the rest stay); 409 once it is due, sent or cancelled."""
     return _change(schedule_id, args, partial=True)

@@ -7,7 +7,7 @@ from models.enums import ScheduleStatus
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.recurrence import valid_cron, valid_zone
-from web.api.messages_schemas import MessageSchema
+from web.api.messages_schemas import SPREAD_DOC, WARNINGS_DOC, EstimateSchema, MessageSchema, WarningSchema
 from web.schemas import PageArgs, page_envelope
 
 
@@ -29,6 +29,8 @@ class ScheduleInputSchema(Schema):
     timezone = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "IANA zone"})
     endAt = fields.AwareDateTime(allow_none=True)
     maxRuns = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    spread = fields.Boolean(metadata={
+        "description": f"a campaign (several recipients): {SPREAD_DOC}; default false"})
 
     @validates_schema
     def _coherent(self, data, partial=False, **_kwargs):
@@ -90,6 +92,14 @@ class ScheduleSchema(Schema):
     createdBy = fields.String(attribute="created_by", allow_none=True)
     createdAt = fields.DateTime(attribute="created_at")
     updatedAt = fields.DateTime(attribute="updated_at")
+
+
+class ScheduleAcceptedSchema(ScheduleSchema):
+    """A schedule as created or changed, with its campaign guard rails (services/guard_rails.py)."""
+
+    estimate = fields.Nested(EstimateSchema, allow_none=True, metadata={
+        "description": "a campaign's next run under the session's caps; null for one recipient"})
+    warnings = fields.List(fields.Nested(WarningSchema), metadata={"description": WARNINGS_DOC})
 
 
 class ScheduleDetailSchema(ScheduleSchema):

@@ -39,6 +39,12 @@ class SessionEditSchema(Schema):
                                                          "wait in this daily window; null: none"})
     quiet_timezone = fields.String(data_key="quietTimezone", allow_none=True, validate=_valid(quiet.check_zone),
                                    metadata={"description": "IANA time zone of the quiet hours; null: TIMEZONE"})
+    quiet_hold_singles = fields.Boolean(data_key="quietHoursHoldSingles", metadata={"description": (
+        "the quiet hours hold single interactive sends too (they wait for the window's end like bulks); "
+        "default false: only bulks and campaigns wait")})
+    typing_before_send = fields.Boolean(data_key="typingBeforeSend", metadata={"description": (
+        "show \"typing...\" in the chat before each send, for a time that grows with the text (1 to 8 s); "
+        "counted in the pacing, not added to it. Default false")})
 
 
 class SessionCreateSchema(SessionEditSchema):
@@ -85,6 +91,8 @@ class SessionSchema(Schema):
     sendMaxPerDay = fields.Integer(attribute="send_max_per_day", allow_none=True)
     quietHours = fields.String(attribute="quiet_hours", allow_none=True)
     quietTimezone = fields.String(attribute="quiet_timezone", allow_none=True)
+    quietHoursHoldSingles = fields.Boolean(attribute="quiet_hold_singles")
+    typingBeforeSend = fields.Boolean(attribute="typing_before_send")
     effectivePacing = fields.Nested(PacingSchema, attribute="effective_pacing", metadata={
         "description": "the caps in force: overrides, else the defaults"})
     createdBy = fields.String(attribute="created_by", allow_none=True)

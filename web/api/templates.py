@@ -12,7 +12,7 @@ from models import Template
 from services import bulk, guard_rails, media, messages, sending, templates
 from services.phones import check_number
 from web.api.blueprint import Blueprint
-from web.api.messages import valid_phone
+from web.api.messages import bulk_warnings, valid_phone
 from web.api.templates_schemas import (PreviewOutSchema, PreviewSchema, TemplateBulkAcceptedSchema,
                                        TemplateBulkSchema, TemplateInSchema,
                                        TemplateQuerySchema, TemplateQueuedSchema, TemplateSchema,
@@ -182,5 +182,6 @@ def send_bulk(args, template_id: uuid.UUID):
     audit_target(f"job:{job.id}", action="template.send_bulk", template=str(template.id), queued=len(valid),
                  invalid=len(invalid), errors=len(errors), **({"spread": True} if args["spread"] else {}))
     return ok({"jobId": job.id, "templateId": template.id, "queued": [p.formatted for p in valid],
-               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored), "estimate": estimate},
+               "invalid": invalid, "errors": errors, "ignoredVariables": sorted(ignored),
+               "estimate": estimate, "warnings": bulk_warnings(job.session, [p.formatted for p in valid])},
               say("template_bulk.queued", queued=len(valid), invalid=len(invalid), errors=len(errors)))

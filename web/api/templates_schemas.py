@@ -7,7 +7,8 @@ from models.enums import TemplateCategory
 from services.bulk import MAX_RECIPIENTS
 from services.messages import MAX_TEXT_LENGTH
 from services.templates import KEY, NAME_LENGTH
-from web.api.messages_schemas import SPREAD_DOC, EstimateSchema, InvalidNumberSchema, QueuedSchema, transactional_field
+from web.api.messages_schemas import (SPREAD_DOC, WARNINGS_DOC, EstimateSchema, InvalidNumberSchema,
+                                      QueuedSchema, WarningSchema, transactional_field)
 from web.schemas import PageArgs
 
 CATEGORIES = [c.value for c in TemplateCategory]
@@ -153,3 +154,4 @@ class TemplateBulkAcceptedSchema(Schema):
                          metadata={"description": "recipients not queued for missing variables"})
     ignoredVariables = fields.List(fields.String())
     estimate = fields.Nested(EstimateSchema)
+    warnings = fields.List(fields.Nested(WarningSchema), metadata={"description": WARNINGS_DOC})

@@ -412,6 +412,34 @@
     return {wid: toWid(data.wid), unreadCount: data.unreadCount};
   }
 
+  // Presence (wa-js src/chat/functions/markIsComposing.ts, markIsPaused.ts): the chat must be in
+  // the store (assertGetChat: chat_not_found otherwise); with a duration, composing is marked paused
+  // after it and the promise resolves then. A new composing cancels the pending pause.
+  var pausedTimers = {};
+
+  async function markIsComposing(chatId, duration) {
+    requireLinked();
+    var key = chatKey(chatId);
+    await request('POST', '/sim/page/presence', {chatId: key, state: 'composing', duration: duration || null});
+    if (pausedTimers[key]) {
+      clearTimeout(pausedTimers[key]);
+      delete pausedTimers[key];
+    }
+    if (duration) {
+      await new Promise(function (resolve) {
+        pausedTimers[key] = setTimeout(function () {
+          delete pausedTimers[key];
+          markIsPaused(key).then(resolve, resolve);
+        }, duration);
+      });
+    }
+  }
+
+  async function markIsPaused(chatId) {
+    requireLinked();
+    await request('POST', '/sim/page/presence', {chatId: chatKey(chatId), state: 'paused'});
+  }
+
   async function downloadMedia(id) {
     var key = id && typeof id === 'object' ? id._serialized : String(id);
     var response = await fetch(window.location.origin + '/sim/page/media?id=' + encodeURIComponent(key),
@@ -498,11 +526,15 @@
     },
   };
 
-  // WPP.chat.find: a ChatModel; only groups carry groupMetadata (what the driver reads it for).
+  // WPP.chat.find: a ChatModel, created for a person never messaged (findOrCreateLatestChat; its
+  // id is the LID for a number in LID mode); only groups carry groupMetadata.
   async function findChat(chatId) {
     var wid = assertWid(chatId);
     requireLinked();
-    if (!wid.isGroup()) return {id: wid, name: undefined, isGroup: false, groupMetadata: undefined};
+    if (!wid.isGroup()) {
+      var found = await request('POST', '/sim/page/find', {chatId: wid._serialized});
+      return {id: toWid(found.id), name: undefined, isGroup: false, groupMetadata: undefined};
+    }
     var meta = await groupCall('find', [wid._serialized]);
     return {id: wid, name: meta.subject, isGroup: true, groupMetadata: metadataModel(meta)};
   }
@@ -611,6 +643,8 @@
       sendFileMessage: sendFileMessage,
       getMessages: getMessages,
       markIsRead: markIsRead,
+      markIsComposing: markIsComposing,
+      markIsPaused: markIsPaused,
       downloadMedia: downloadMedia,
       find: findChat,
     },
