@@ -209,39 +209,18 @@ class Settings:
             self.backup_key
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        if self.session_backup_keep < 1:
-            raise SettingsError("SESSION_BACKUP_KEEP must be at least 1")
         if self.session_lease_seconds < 3 * HEARTBEAT_SECONDS:
             raise SettingsError(f"SESSION_LEASE_SECONDS must be at least {3 * HEARTBEAT_SECONDS}: the lease must "
                                 f"outlive two missed heartbeats ({HEARTBEAT_SECONDS} s apart)")
-        for name in ("message_retention_days", "contact_retention_days"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{name.upper()} must be 0 (keep forever) or a number of days")
         opt_out, opt_in = self.opt_keywords
         if opt_out & opt_in:
             raise SettingsError(f"OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS share {', '.join(sorted(opt_out & opt_in))}")
         if not self.claim_patterns:
             raise SettingsError("CLAIM_SESSIONS must name at least one session or pattern (default *: any)")
-        if not 1 <= self.prefer_wait_max_seconds <= 300:
-            raise SettingsError("PREFER_WAIT_MAX_SECONDS must be between 1 and 300")
-        if self.prefer_wait_max_requests < 0:
-            raise SettingsError("PREFER_WAIT_MAX_REQUESTS must be at least 0 (0: Prefer: wait is never applied)")
-        if self.send_max_per_second < 1:
-            raise SettingsError("SEND_MAX_PER_SECOND must be at least 1")
         if not 0 < self.alert_error_rate < 1:
             raise SettingsError("ALERT_ERROR_RATE must be a fraction between 0 and 1 (0.05 = 5 %)")
-        for name in ("alert_error_min_messages", "alert_disconnected_minutes", "alert_queue_age_minutes",
-                     "alert_disk_free_mb", "alert_browser_restarts_per_hour"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{name.upper()} must be 0 or more")
-        if not 0 <= self.alert_uptime_percent <= 100:
-            raise SettingsError("ALERT_UPTIME_PERCENT must be between 0 and 100 (0: no uptime alert)")
-        if not 0 <= self.bulk_new_numbers_warn_percent <= 100:
-            raise SettingsError("BULK_NEW_NUMBERS_WARN_PERCENT must be between 0 and 100 (100: never warn)")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: /metrics off)")
-        if not 0 <= self.metrics_port <= 65535:
-            raise SettingsError("METRICS_PORT must be a TCP port (1 to 65535) or 0 (off)")
         if self.prometheus_multiproc_dir and not os.path.isdir(self.prometheus_multiproc_dir):
             raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR={self.prometheus_multiproc_dir!r} is not a directory: "
                                 "create it (empty) before starting the gateway's processes")
@@ -261,16 +240,11 @@ class Settings:
             self.media_url_allowed_networks
         except ValueError as exc:
             raise SettingsError(f"MEDIA_URL_ALLOW_HOSTS: {exc}") from None
-        if self.media_retention_days < 0:
-            raise SettingsError("MEDIA_RETENTION_DAYS must be 0 (keep forever) or more")
-        for name in ("health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds",
-                     "cleanup_interval_seconds", "session_backup_seconds", "events_retention_days",
-                     "events_stream_seconds", "events_heartbeat_seconds", "webhook_connect_timeout_seconds",
-                     "webhook_read_timeout_seconds", "webhook_retry_hours", "webhook_retry_base_ms", "webhook_disable_after_hours",
-                     "webhook_sweep_seconds", "group_read_timeout_seconds",
-                     "media_max_bytes", "media_fetch_timeout_seconds"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name.upper()} must be at least 1")
+        for name, (low, high, meaning) in NUMERIC_BOUNDS.items():
+            value = getattr(self, name)
+            if value < low or (high is not None and value > high):
+                bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise SettingsError(f"{name.upper()} must be {bounds}{f' ({meaning})' if meaning else ''}")
         return self
 
     @property
@@ -314,6 +288,33 @@ class Settings:
         if len(self.error_reset_time) != 5:
             raise ValueError("HH:MM")
         return clock.hour, clock.minute
+
+
+# Numeric settings with a range: (lowest, highest or None, what an edge value means), checked by
+# `Settings.check` (so also for values changed at /api/settings). Ranges of their own are checked there.
+NUMERIC_BOUNDS: dict[str, tuple[float, float | None, str]] = {
+    "session_backup_keep": (1, None, ""),
+    "message_retention_days": (0, None, "0: keep forever"),
+    "contact_retention_days": (0, None, "0: keep forever"),
+    "media_retention_days": (0, None, "0: keep forever"),
+    "prefer_wait_max_seconds": (1, 300, ""),
+    "prefer_wait_max_requests": (0, None, "0: Prefer: wait is never applied"),
+    "send_max_per_second": (1, None, ""),
+    "alert_error_min_messages": (0, None, ""),
+    "alert_disconnected_minutes": (0, None, ""),
+    "alert_queue_age_minutes": (0, None, ""),
+    "alert_disk_free_mb": (0, None, ""),
+    "alert_browser_restarts_per_hour": (0, None, ""),
+    "alert_uptime_percent": (0, 100, "0: no uptime alert"),
+    "bulk_new_numbers_warn_percent": (0, 100, "100: never warn"),
+    "metrics_port": (0, 65535, "0: off"),
+    **{name: (1, None, "") for name in (
+        "health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds", "cleanup_interval_seconds",
+        "session_backup_seconds", "events_retention_days", "events_stream_seconds", "events_heartbeat_seconds",
+        "webhook_connect_timeout_seconds", "webhook_read_timeout_seconds", "webhook_retry_hours",
+        "webhook_retry_base_ms", "webhook_disable_after_hours", "webhook_sweep_seconds", "group_read_timeout_seconds",
+        "media_max_bytes", "media_fetch_timeout_seconds")},
+}
 
 
 # The original Node integration's variables, so an existing .env keeps working: old name -> the
