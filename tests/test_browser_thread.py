@@ -43,3 +43,13 @@ def test_events_found_by_the_pump_keep_it_fast(pumped):
     found_events.set()
     assert pumps.acquire(timeout=5) and pumps.acquire(timeout=5)  # the second pump saw the first's answer
     assert browser._pump_interval() == BUSY_INTERVAL
+
+
+def test_a_sequence_of_commands_keeps_the_thread_from_being_idle(pumped):
+    """A memory restart waits for `idle()`: not between the chunks of a file being streamed in."""
+    browser, _, _ = pumped
+    assert browser.idle()
+    with browser.sequence():
+        assert browser.call(lambda: "chunk", timeout=5) == "chunk"
+        assert not browser.idle()
+    assert browser.idle()

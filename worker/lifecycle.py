@@ -180,7 +180,7 @@ class Lifecycle:
         try:
             if self.browser.dead or not self.browser.alive():
                 self.restart("chromium is gone or not answering")
-            elif self.restart_reason and self.thread.pending() == 0:
+            elif self.restart_reason and self.thread.idle():
                 self.restart(self.restart_reason)
             elif self._reload_at and time.monotonic() >= self._reload_at:
                 self._reload_at = None

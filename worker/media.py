@@ -46,6 +46,10 @@ class PageFiles:
         if media is None:
             raise LookupError(f"message {message.id}: its media is no longer stored")
         key = uuid.uuid4().hex
+        with self.calls.thread.sequence():
+            return self._send(message, media, key)
+
+    def _send(self, message: Message, media, key: str) -> dict:
         try:
             for chunk in store.read_chunks(db.get_bind(), media.id):
                 self.calls.call_wpp("__wagw.filePut", key, base64.b64encode(chunk).decode("ascii"))
@@ -71,11 +75,12 @@ class PageFiles:
         size = int(info.get("size") or 0)
 
         def chunks() -> Iterator[bytes]:
-            try:
-                for offset in range(0, size, store.CHUNK_BYTES):
-                    yield base64.b64decode(self.calls.call_wpp("__wagw.fileRead", key, offset, store.CHUNK_BYTES))
-            finally:
-                self._drop(key)
+            with self.calls.thread.sequence():
+                try:
+                    for offset in range(0, size, store.CHUNK_BYTES):
+                        yield base64.b64decode(self.calls.call_wpp("__wagw.fileRead", key, offset, store.CHUNK_BYTES))
+                finally:
+                    self._drop(key)
 
         return info.get("type"), size, chunks()
 

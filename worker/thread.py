@@ -16,7 +16,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -48,6 +50,8 @@ class BrowserThread:
         self._seq = itertools.count()
         self._on_idle = on_idle
         self._busy_until = 0.0
+        self._sequences = 0  # sequences of commands under way (`sequence`)
+        self._sequences_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._stopping = threading.Event()
         self.busy_since: float | None = None  # monotonic start of the running command (watchdog)
@@ -61,6 +65,23 @@ class BrowserThread:
 
     def pending(self) -> int:
         return self._queue.qsize()
+
+    @contextmanager
+    def sequence(self) -> Iterator[None]:
+        """Commands that only make sense together (a file streamed into the page in chunks, then
+        sent): the thread is not `idle` between them, so a memory restart waits for the end
+        instead of losing what the page holds half-built."""
+        with self._sequences_lock:
+            self._sequences += 1
+        try:
+            yield
+        finally:
+            with self._sequences_lock:
+                self._sequences -= 1
+
+    def idle(self) -> bool:
+        """No command waiting and no sequence under way: a restart loses nothing."""
+        return self.pending() == 0 and self._sequences == 0
 
     def submit(self, fn: Callable[[], Any], priority: int = NORMAL) -> Future:
         future: Future = Future()
