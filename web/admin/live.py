@@ -1,0 +1,19 @@
+"""The panel's side of the event stream: pages open one EventSource on GET /api/events (see
+static/panel.js). EventSource sends no Authorization header, and the panel has no bearer token
+anyway: this route gives the logged-in user the same short-lived stream token POST
+/api/events/token gives an API client, so the stream shows exactly what the role table lets
+this user see there."""
+from __future__ import annotations
+
+from flask import g, jsonify
+
+from web.admin.blueprint import blp
+from web.admin.security import panel_page
+from web.auth import STREAM_TOKEN_SECONDS, Capability, issue_stream_token
+from web.schemas import ok
+
+
+@blp.route("/events/token", methods=["POST"])
+@panel_page(Capability.VIEW)  # as POST /api/events/token; a POST, so the CSRF check runs first
+def stream_token():
+    return jsonify(ok({"token": issue_stream_token(g.principal), "expiresIn": STREAM_TOKEN_SECONDS})), 201
