@@ -31,6 +31,7 @@ def init_panel(app: Flask, settings: Settings) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
     from web.admin import bulk, connection, live, login, messaging, monitoring  # noqa: F401 - their views join the blueprint
+    from web.admin import contacts, message_templates, scheduled  # noqa: F401
     from web.admin.blueprint import blp
 
     app.register_blueprint(blp)

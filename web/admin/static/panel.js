@@ -25,6 +25,7 @@ class LiveFragment {
     this.busy = false;
     this.pending = null;  // the cause of a refresh asked for while one was running or too soon
     this.last = 0;
+    this.final = false;
   }
 
   wants(type, event) {
@@ -44,6 +45,7 @@ class LiveFragment {
     try {
       const response = await fetch(this.url, {headers: {"X-Panel-Fragment": "1"}, credentials: "same-origin"});
       if (response.status === 401) { window.location.reload(); return; }  // logged out: to the login form
+      if (response.headers.get("X-Panel-Final")) this.final = true;  // e.g. a finished sync: nothing more to come
       const html = (await response.text()).trim();
       if (html !== this.shown) {
         this.element.innerHTML = html;
@@ -65,7 +67,7 @@ class LiveFragment {
   }
 
   poll() {
-    const tick = () => { this.refresh("poll"); setTimeout(tick, this.every); };
+    const tick = () => { if (this.final) return; this.refresh("poll"); setTimeout(tick, this.every); };
     setTimeout(tick, this.every);
   }
 }
