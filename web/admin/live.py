@@ -6,7 +6,10 @@ this user see there."""
 from __future__ import annotations
 
 from flask import g, jsonify
+from sqlalchemy import func, select
 
+from core.db import db
+from models import Event
 from web.admin.blueprint import blp
 from web.admin.security import panel_page
 from web.auth import STREAM_TOKEN_SECONDS, Capability, issue_stream_token
@@ -17,3 +20,11 @@ from web.schemas import ok
 @panel_page(Capability.VIEW)  # as POST /api/events/token; a POST, so the CSRF check runs first
 def stream_token():
     return jsonify(ok({"token": issue_stream_token(g.principal), "expiresIn": STREAM_TOKEN_SECONDS})), 201
+
+
+@blp.context_processor
+def _stream_position():
+    """`stream_after()`: the last event id when the page is rendered. Its stream starts there
+    (`?after=`), so what changes between the render and the stream's opening, or while the browser
+    reconnects before any event came, is replayed rather than lost (an index lookup)."""
+    return {"stream_after": lambda: db.scalar(select(func.max(Event.id))) or 0}

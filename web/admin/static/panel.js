@@ -9,7 +9,7 @@
 // data-every ms (the first at once). If the stream cannot be opened, or an element names no
 // events (nothing announces its change), the fragment is polled every data-every ms instead.
 // <html data-live-transport> says which ("stream" or "polling"); each element's data-live-cause
-// says what made its last change ("<type>#<event id>", "poll", "open" or "timer").
+// says what made its last change ("<type>#<event id>", "poll" or "timer").
 const STALE_MS = 30000;  // with the stream: a refresh anyway, for figures no event announces (a heartbeat's age)
 const REOPEN_MS = 1000;
 
@@ -21,7 +21,6 @@ class LiveFragment {
     this.types = new Set((element.dataset.events || "").split(",").filter(Boolean));
     this.session = element.dataset.session || null;
     this.match = JSON.parse(element.dataset.match || "{}");
-    this.shown = element.innerHTML.trim();
     this.busy = false;
     this.pending = null;  // the cause of a refresh asked for while one was running or too soon
     this.last = 0;
@@ -46,10 +45,11 @@ class LiveFragment {
       const response = await fetch(this.url, {headers: {"X-Panel-Fragment": "1"}, credentials: "same-origin"});
       if (response.status === 401) { window.location.reload(); return; }  // logged out: to the login form
       if (response.headers.get("X-Panel-Final")) this.final = true;  // e.g. a finished sync: nothing more to come
-      const html = (await response.text()).trim();
-      if (html !== this.shown) {
-        this.element.innerHTML = html;
-        this.shown = html;
+      // compared as the browser serialises both (its innerHTML is not the server's text byte for byte)
+      const fresh = document.createElement(this.element.tagName);
+      fresh.innerHTML = (await response.text()).trim();
+      if (fresh.innerHTML !== this.element.innerHTML.trim()) {
+        this.element.innerHTML = fresh.innerHTML;
         this.element.dataset.liveCause = cause;
       }
     } catch (error) {
@@ -82,7 +82,7 @@ class LiveStream {
     this.types = [...new Set(fragments.flatMap((f) => [...f.types]))];
     const sessions = new Set(fragments.map((f) => f.session));
     this.session = sessions.size === 1 ? [...sessions][0] : null;  // else the stream filters none, each fragment its own
-    this.lastId = null;
+    this.lastId = config.after;  // the page's render: the stream replays from there
     this.source = null;
     this.polling = false;
   }
@@ -102,12 +102,12 @@ class LiveStream {
     }
     const params = new URLSearchParams({types: this.types.join(","), token});
     if (this.session) params.set("session", this.session);
-    if (this.lastId !== null) params.set("after", this.lastId);  // a new EventSource sends no Last-Event-ID
+    // Last-Event-ID wins over it once an event came; until then a reconnection resumes from here
+    if (this.lastId) params.set("after", this.lastId);
     const source = new EventSource(`${this.config.streamUrl}?${params}`);
     this.source = source;
     let opened = false;
     source.onopen = () => {
-      if (!opened && this.lastId === null) this.fragments.forEach((f) => f.refresh("open"));  // what changed before it
       opened = true;
       setTransport("stream");
     };
@@ -152,7 +152,7 @@ function startLive() {
   if (!streamed.length) { setTransport("polling"); return; }
   setTransport("connecting");
   const stream = new LiveStream(streamed, {streamUrl: meta.content, tokenUrl: meta.dataset.token,
-                                           csrf: meta.dataset.csrf});
+                                           csrf: meta.dataset.csrf, after: meta.dataset.after || null});
   stream.open();
   stream.watchStale();
 }
