@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import g, jsonify
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import db
 from models import Event
@@ -27,4 +28,10 @@ def _stream_position():
     """`stream_after()`: the last event id when the page is rendered. Its stream starts there
     (`?after=`), so what changes between the render and the stream's opening, or while the browser
     reconnects before any event came, is replayed rather than lost (an index lookup)."""
-    return {"stream_after": lambda: db.scalar(select(func.max(Event.id))) or 0}
+    def stream_after() -> int | str:
+        try:
+            return db.scalar(select(func.max(Event.id))) or 0
+        except SQLAlchemyError:  # an error page after a failed statement: it has no live parts anyway
+            return ""
+
+    return {"stream_after": stream_after}
