@@ -120,3 +120,25 @@ def test_schedules_one_off_and_cron_cancel_and_a_run_appearing_live(panel_browse
     assert "SENT" in page.text("#past-runs") and "+393331007002" in page.text("#past-runs")
     assert page.live_cause("#runs").startswith("schedule.run#")
     assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
+
+
+def test_a_page_open_longer_than_its_stream_token_gets_a_new_one_and_misses_no_run(panel_browser, make_user,
+                                                                                  committed_db):
+    """The tests' streams end after 1 s (EVENTS_STREAM_SECONDS): the browser reconnects with its URL
+    until the token in it expires (60 s), then the page asks a new token and resumes after the last
+    event it saw."""
+    from web.auth import STREAM_TOKEN_SECONDS
+
+    when = (now() + timedelta(days=1)).replace(second=0, microsecond=0)
+    schedule = scheduling.create(committed_db, session_name=SESSION, user_id=None, recipients=["393331007003"],
+                                 body="Dopo il gettone", template_id=None, variables={}, media_id=None, send_at=when,
+                                 cron=None, timezone="Europe/Rome", end_at=None, max_runs=None)
+    committed_db.commit()
+    page = panel_browser.login(make_user(Role.ADMIN).email, PASSWORD).open(f"/admin/scheduled/{schedule.id}")
+    wait_until(lambda: page.transport() == "stream", 15, "the page on the event stream")
+    wait_until(lambda: page.driver.execute_script("return document.documentElement.dataset.liveStreams") == "2",
+               STREAM_TOKEN_SECONDS + 30, "a second stream, with a new token")
+    scheduling.dispatch_due(committed_db, grace_seconds=300, country="IT", at=when + timedelta(seconds=5))
+    committed_db.commit()
+    wait_until(lambda: page.text("#schedule-status") == "DONE", 30, "the run on the page")
+    assert page.transport() == "stream" and page.live_cause("#runs").startswith("schedule.run#")

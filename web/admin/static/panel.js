@@ -106,6 +106,8 @@ class LiveStream {
     if (this.lastId) params.set("after", this.lastId);
     const source = new EventSource(`${this.config.streamUrl}?${params}`);
     this.source = source;
+    this.opened = (this.opened || 0) + 1;
+    document.documentElement.dataset.liveStreams = this.opened;  // each with a token of its own
     let opened = false;
     source.onopen = () => {
       opened = true;
