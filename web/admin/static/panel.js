@@ -11,7 +11,7 @@
 // <html data-live-transport> says which ("stream" or "polling"); each element's data-live-cause
 // says what made its last change ("<type>#<event id>", "poll" or "timer").
 const STALE_MS = 30000;  // with the stream: a refresh anyway, for figures no event announces (a heartbeat's age)
-const REOPEN_MS = 1000;
+const REOPEN_MS = 1000;  // doubled after each failed reopening, up to 30 s
 
 class LiveFragment {
   constructor(element) {
@@ -85,6 +85,9 @@ class LiveStream {
     this.lastId = config.after;  // the page's render: the stream replays from there
     this.source = null;
     this.polling = false;
+    this.streams = 0;  // EventSources opened, each with a token of its own
+    this.everOpened = false;
+    this.failures = 0;
   }
 
   async open() {
@@ -97,7 +100,7 @@ class LiveStream {
       if (!response.ok) throw new Error(`stream token: ${response.status}`);
       token = (await response.json()).data.token;
     } catch (error) {
-      this.fallBack();
+      this.failed();
       return;
     }
     const params = new URLSearchParams({types: this.types.join(","), token});
@@ -106,23 +109,30 @@ class LiveStream {
     if (this.lastId) params.set("after", this.lastId);
     const source = new EventSource(`${this.config.streamUrl}?${params}`);
     this.source = source;
-    this.opened = (this.opened || 0) + 1;
-    document.documentElement.dataset.liveStreams = this.opened;  // each with a token of its own
+    document.documentElement.dataset.liveStreams = ++this.streams;
     let opened = false;
     source.onopen = () => {
-      opened = true;
+      opened = this.everOpened = true;
+      this.failures = 0;
       setTransport("stream");
     };
     for (const type of this.types) source.addEventListener(type, (message) => this.dispatch(type, message));
     source.onerror = () => {
       // CONNECTING: the browser reconnects by itself with Last-Event-ID. CLOSED: refused (the
       // token expired after the stream's end, the server is gone): a new token and a new stream
-      // from the last event seen, or polling if this stream never opened at all.
+      // from the last event seen.
       if (source.readyState !== EventSource.CLOSED) return;
       source.close();
-      if (!opened) this.fallBack();
-      else setTimeout(() => this.open(), REOPEN_MS);
+      if (opened) setTimeout(() => this.open(), REOPEN_MS);
+      else this.failed();
     };
+  }
+
+  // A stream that could not be opened: polling if the page never had one (the stream is not
+  // reachable from here), else again later (the server is restarting).
+  failed() {
+    if (!this.everOpened) { this.fallBack(); return; }
+    setTimeout(() => this.open(), Math.min(30000, REOPEN_MS * 2 ** this.failures++));
   }
 
   dispatch(type, message) {
