@@ -115,3 +115,60 @@ def test_screenshots_of_the_admin_pages(panel_browser, make_user):
     page.driver.set_window_size(390, 820)
     page.open("/admin/users")
     shot(page, "users-phone")
+
+
+def test_screenshots_of_the_content_pages(panel_browser, make_user):
+    """Templates, contacts and scheduled: seeded rows, no worker needed (`-k content` takes only these)."""
+    from datetime import timedelta
+
+    from services import contacts, scheduling
+    from services.messages import now
+
+    page = panel_browser
+    page.driver.set_window_size(1000, 820)
+    page.login(make_user(Role.SUPER_ADMIN, email="anna.admin@example.com").email, PASSWORD)
+    reminder = templates.create(db, by=None, name="promemoria", category="notification",
+                                content="Ciao {{nome}}, ti aspettiamo il {{giorno}} alle {{ora}}.",
+                                variables=[{"key": "ora", "description": "l'orario", "required": False, "default": "9:00"}],
+                                tags=["appuntamenti"])
+    templates.create(db, by=None, name="benvenuto", category="greeting", content="Benvenuto {{nome}}!")
+    templates.create(db, by=None, name="ordine pronto", category="support",
+                     content="Il tuo ordine {{ordine}} è pronto per il ritiro.")
+    for number, name, pushname, favourite in [("393331234567", "Mario Rossi", "Mario", True),
+                                              ("393339876543", None, "Giulia", False),
+                                              ("393471112233", "Studio Bianchi", None, False)]:
+        contacts.upsert(db, number, name=name, pushname=pushname, is_favorite=favourite, has_whatsapp=True,
+                        last_message_at=now() - timedelta(hours=len(number) % 5))
+    weekly = scheduling.create(db, session_name=page_session(), user_id=None, recipients=["393331234567"],
+                               body="Ricordati la riunione del lunedì alle 9.", template_id=None, variables={},
+                               media_id=None, send_at=None, cron="0 8 * * 1", timezone="Europe/Rome", end_at=None,
+                               max_runs=10)
+    scheduling.create(db, session_name=page_session(), user_id=None, recipients=["393339876543"],
+                      body=None, template_id=reminder.id, variables={"nome": "Giulia", "giorno": "martedì 2"},
+                      media_id=None, send_at=now() + timedelta(days=1), cron=None, timezone="Europe/Rome",
+                      end_at=None, max_runs=None)
+    db.commit()
+    scheduling.dispatch_due(db, grace_seconds=300, country="IT", at=weekly.next_run_at + timedelta(seconds=3))
+    db.commit()
+
+    page.open("/admin/templates")
+    shot(page, "templates")
+    page.open(f"/admin/templates/{reminder.id}")
+    page.find("#var-nome").send_keys("Giulia")
+    page.find("#var-giorno").send_keys("martedì 2")
+    page.find("#preview-button").click()
+    wait_until(lambda: page.count("#preview"), 10, "preview")
+    page.driver.execute_script("document.querySelector('#preview').scrollIntoView()")
+    shot(page, "template")
+    page.open("/admin/contacts")
+    shot(page, "contacts")
+    page.open(f"/admin/scheduled/{weekly.id}")
+    wait_until(lambda: page.count("#upcoming li"), 10, "next runs")
+    page.driver.execute_script("document.querySelector('#runs').scrollIntoView()")
+    shot(page, "schedule")
+
+
+def page_session() -> str:
+    from core.settings import get_settings
+
+    return get_settings().session_name

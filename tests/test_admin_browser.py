@@ -1,6 +1,8 @@
 """The admin panel in a real headless Chromium, served by gunicorn, with a real worker driving the
 simulator: log in, see the QR, the page turns CONNECTED by itself when the phone scans; the
-commands ask for confirmation; a PROFESSIONAL sees no controls; a form without its CSRF token is refused."""
+commands ask for confirmation; a PROFESSIONAL sees no controls; a form without its CSRF token is refused.
+The live parts change through the event stream: each test checks the page's transport is the
+stream and that the change it waited for was made by an event of it (not by polling)."""
 import pytest
 
 from core.redis import get_redis
@@ -51,6 +53,7 @@ def test_the_connection_page_shows_the_qr_and_turns_connected_by_itself_when_the
     simulator.scan()
     wait_until(lambda: page.text("#state") == "CONNECTED", 60, "the page to show CONNECTED")
     assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
+    assert page.transport() == "stream" and page.live_cause("#connection-state").startswith("session.")
     assert not page.count("#qr") and page.text("#phone") not in ("", "—")
     assert "attivo" in page.text("#worker")
 
@@ -62,6 +65,19 @@ def test_the_connection_page_shows_the_qr_and_turns_connected_by_itself_when_the
     page.driver.switch_to.alert.accept()
     wait_until(lambda: "disconnect: CONNECTED → STOPPED" in page.text(".flash"), 15, "the command's confirmation")
     wait_until(lambda: page.text("#state") == "STOPPED", 60, "the page to show STOPPED")
+
+
+def test_without_the_event_stream_the_page_falls_back_to_polling(panel_browser, worker, simulator, make_user):
+    """A proxy that does not route /api/events (blocked here in the browser): the page polls its fragments."""
+    page = panel_browser.login(make_user(Role.ADMIN).email, PASSWORD)
+    page.driver.execute_cdp_cmd("Network.enable", {})
+    page.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/events?*"]})
+    page.open("/admin/connection")
+    wait_until(lambda: page.transport() == "polling", 15, "the page to fall back to polling")
+    wait_until(lambda: page.text("#state") == "QR_REQUIRED" and page.count("#qr img"), 60, "the QR on the page")
+    simulator.scan()
+    wait_until(lambda: page.text("#state") == "CONNECTED", 60, "the page to show CONNECTED")
+    assert page.live_cause("#connection-state") == "poll"
 
 
 def test_a_professional_sees_the_state_but_no_controls_nor_the_qr_by_url(panel_browser, make_user):
@@ -105,12 +121,14 @@ def test_a_sent_message_ticks_to_read_and_an_answer_appears_without_a_reload(pan
 
     wait_until(status, 60, "the message's tick to turn READ")
     assert "DELIVERED" in seen and seen[-1] == "READ" and page.count(".bubble.outgoing .tick-READ")
+    assert page.transport() == "stream" and page.live_cause("#chat").startswith("message.")
     assert "Buongiorno dal pannello" in [m["body"] for m in simulator.messages()]
 
     simulator.incoming("393330004242", "Grazie, a presto", pushname="Anna")
     wait_until(lambda: any("Grazie, a presto" in text for text in page.texts(".bubble.incoming")), 30,
                "the answer in the chat")
     assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
+    assert page.live_cause("#chat").startswith("message.received#")
 
 
 def test_a_bulk_from_a_csv_shows_its_invalid_numbers_then_its_progress_bar_runs_to_the_end(
@@ -133,6 +151,7 @@ def test_a_bulk_from_a_csv_shows_its_invalid_numbers_then_its_progress_bar_runs_
     wait_until(lambda: page.text("#job-status") == "DONE", 90, "the job to finish on the page")
     bar = page.driver.execute_script("const b = document.querySelector('#job-bar'); return [b.value, b.max]")
     assert bar == [5, 5] and "5 di 5 (100 %)" in page.text("#job-counts")
+    assert page.transport() == "stream" and page.live_cause("#job").startswith("job.")
     assert page.driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
     arrived = {m["chatId"] for m in simulator.messages() if "negozio è chiuso" in (m.get("body") or "")}
     assert arrived == {f"39{n}@c.us" for n in numbers}

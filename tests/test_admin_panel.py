@@ -167,3 +167,28 @@ def test_the_session_picker_lists_only_the_sessions_the_user_may_use(client, mak
 def test_the_panel_root_opens_the_connection_page(client, logged_in):
     logged_in(Role.PROFESSIONAL)
     assert client.get("/admin/").headers["Location"] == "/admin/connection"
+
+
+def test_the_panel_issues_the_stream_token_of_the_logged_in_user_against_its_csrf_token(client, logged_in, app):
+    """The pages' EventSource opens GET /api/events with a token from the panel (its cookie, not a
+    bearer token): the API's own stream token, of this user, so the stream applies the same role
+    table (tests/test_events.py). Without the CSRF token, or logged out, no token."""
+    from web.auth import stream_principal
+
+    csrf = logged_in(Role.PROFESSIONAL)
+    assert client.post("/admin/events/token").status_code == 400
+    response = client.post("/admin/events/token", headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 201 and response.json["data"]["expiresIn"] == 60
+    token = response.json["data"]["token"]
+    with app.test_request_context():
+        principal = stream_principal(token)
+    assert principal.role == Role.PROFESSIONAL and principal.kind == "user"
+    stream = client.get(f"/api/events?types=session.state&token={token}", buffered=False)
+    try:
+        assert stream.status_code == 200 and stream.mimetype == "text/event-stream"
+        assert next(iter(stream.response)).startswith(b"retry:")
+    finally:
+        stream.close()
+    client.post("/admin/logout", data={"csrf_token": csrf})
+    anonymous = csrf_of(client)  # the login form's token: the CSRF check passes, the login check does not
+    assert client.post("/admin/events/token", headers={"X-CSRF-Token": anonymous, "X-Panel-Fragment": "1"}).status_code == 401

@@ -2,7 +2,8 @@
 
 One way to build a page: a Flask view here calls the service layer and renders a template; the
 browser never calls the JSON API (that needs a bearer token, the panel has a session cookie).
-Live parts of a page are HTML fragments polled by one client-side function (static/panel.js).
+Live parts of a page are HTML fragments re-fetched by one client-side function (static/panel.js)
+when the event stream announces a change.
 """
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ def init_panel(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=settings.is_production,  # production is served over HTTPS
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
-    from web.admin import bulk, connection, login, messaging, monitoring  # noqa: F401 - their views join the blueprint
+    from web.admin import bulk, connection, live, login, messaging, monitoring  # noqa: F401 - their views join the blueprint
     from web.admin import accounts, audit, language  # noqa: F401
+    from web.admin import contacts, message_templates, scheduled  # noqa: F401
     from web.admin.blueprint import blp
 
     app.register_blueprint(blp)

@@ -73,6 +73,12 @@ class SyncSchema(Schema):
 @blp.response(200, page_envelope(ContactSchema))
 def list_contacts(args):
     """Contacts newest first; search by name, pushname or number, filter favourites."""
+    rows, next_cursor = page(contact_query(args), Contact.created_at, Contact.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+def contact_query(args: dict):
+    """The contacts matching ContactQuerySchema's filters (the API's list and the panel's)."""
     query = select(Contact)
     if args.get("q"):
         term = args["q"].strip()
@@ -86,8 +92,7 @@ def list_contacts(args):
         query = query.where(Contact.is_favorite.is_(args["favorite"]))
     if "optedOut" in args:
         query = query.where(Contact.opted_out_at.is_not(None) if args["optedOut"] else Contact.opted_out_at.is_(None))
-    rows, next_cursor = page(query, Contact.created_at, Contact.id, args["limit"], args["cursor"], db)
-    return {**ok(rows), "nextCursor": next_cursor}
+    return query
 
 
 @blp.route("/<uuid:contact_id>")
@@ -121,11 +126,16 @@ def patch_contact(args, contact_id: uuid.UUID):
 @blp.response(202, envelope(SyncSchema))
 def sync():
     """Pull the phone's contacts through the session (WPP.contact.list); poll GET /contacts/sync/{taskId}."""
+    task_id = queue_sync(current_session())
+    return ok({"taskId": task_id, "status": "PENDING"}, say("contacts.sync_queued"))
+
+
+def queue_sync(session: str) -> str:
+    """The sync task on the session's queue once the request commits (audited); its task id."""
     task_id = str(uuid.uuid4())
-    session = current_session()
     after_commit(db, lambda: dispatch.publish_sync_contacts(session, task_id))
     audit_target(f"session:{session}", action="contact.sync", taskId=task_id)
-    return ok({"taskId": task_id, "status": "PENDING"}, say("contacts.sync_queued"))
+    return task_id
 
 
 @blp.route("/sync/<uuid:task_id>")
@@ -133,8 +143,12 @@ def sync():
 @blp.response(200, envelope(SyncSchema))
 def sync_status(task_id: uuid.UUID):
     """A contact sync's state: PENDING, STARTED, SUCCESS (with the number synced) or FAILURE."""
+    return ok(sync_state(task_id))
+
+
+def sync_state(task_id: uuid.UUID) -> dict:
     result = AsyncResult(str(task_id), app=celery_for(current_app.config["SETTINGS"]))
     state = result.state
     synced = result.result if state == "SUCCESS" else None
     error = str(result.result) if state == "FAILURE" else None
-    return ok({"taskId": str(task_id), "status": state, "synced": synced, "error": error})
+    return {"taskId": str(task_id), "status": state, "synced": synced, "error": error}

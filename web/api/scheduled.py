@@ -36,7 +36,7 @@ _KEYS = {"recipients": "recipients", "message": "body", "templateId": "template_
          "mediaId": "media_id", "sendAt": "send_at", "cron": "cron", "timezone": "timezone", "endAt": "end_at", "maxRuns": "max_runs"}
 
 
-def _values(args: dict) -> dict:
+def schedule_values(args: dict) -> dict:
     """API fields -> column values; recipients normalised to E.164 digits (422 on an invalid one)."""
     country = current_app.config["SETTINGS"].default_country
     values = {column: args.get(key) for key, column in _KEYS.items()}
@@ -65,7 +65,7 @@ def _as_args(schedule: ScheduledMessage) -> dict:
     return args
 
 
-def _guarded(schedule: ScheduledMessage, spread: bool) -> ScheduledMessage:
+def guard_campaign(schedule: ScheduledMessage, spread: bool) -> ScheduledMessage:
     """A campaign's next run checked as a bulk is (services/guard_rails.py): its estimate, a 422
     above that day's cap unless `spread`, and the new-numbers warning. Opted-out recipients, whom
     the run will skip, are not counted."""
@@ -90,8 +90,8 @@ def create_schedule(args):
     answer has the estimate of its next run; above that day's cap it is refused (422) unless
     `spread`."""
     created = scheduling.create(db, session_name=current_session(), user_id=current_principal().id,
-                                **_values(args))
-    schedule = _guarded(created, args.get("spread", False))
+                                **schedule_values(args))
+    schedule = guard_campaign(created, args.get("spread", False))
     audit_target(f"schedule:{schedule.id}", action="schedule.create", recipients=len(schedule.recipients),
                  recurring=bool(schedule.cron), **({"spread": True} if args.get("spread") else {}))
     return ok(schedule, say("scheduled.created", at=schedule.next_run_at.isoformat()))
@@ -105,7 +105,14 @@ def create_schedule(args):
 def list_schedules(args):
     """The session's schedules newest first, filtered by status, next run time (`from`, `to`) and
     recipient."""
-    query = select(ScheduledMessage).where(ScheduledMessage.session == current_session())
+    rows, next_cursor = page(schedule_query(current_session(), args), ScheduledMessage.created_at,
+                             ScheduledMessage.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+def schedule_query(session: str, args: dict):
+    """The session's schedules matching ScheduleQuerySchema's filters (the API's list and the panel's)."""
+    query = select(ScheduledMessage).where(ScheduledMessage.session == session)
     if args.get("status"):
         query = query.where(ScheduledMessage.status == args["status"])
     if args.get("since"):
@@ -114,8 +121,7 @@ def list_schedules(args):
         query = query.where(ScheduledMessage.next_run_at < args["until"])
     if args.get("recipient"):
         query = query.where(ScheduledMessage.recipients.contains([valid_phone(args["recipient"], "recipient").formatted]))
-    rows, next_cursor = page(query, ScheduledMessage.created_at, ScheduledMessage.id, args["limit"], args["cursor"], db)
-    return {**ok(rows), "nextCursor": next_cursor}
+    return query
 
 
 @blp.route("/<uuid:schedule_id>")
@@ -156,8 +162,8 @@ def _jsonable(args: dict) -> dict:
 def _change(schedule_id: uuid.UUID, args: dict, partial: bool):
     schedule = scheduling.lock_for_change(db, schedule_id)
     authorize_row_session(schedule.session)
-    scheduling.update(db, schedule, _values(_merged(schedule, args) if partial else args))
-    _guarded(schedule, args.get("spread", False))
+    scheduling.update(db, schedule, schedule_values(_merged(schedule, args) if partial else args))
+    guard_campaign(schedule, args.get("spread", False))
     audit_target(f"schedule:{schedule.id}", action="schedule.update")
     return ok(schedule, say("scheduled.updated", at=schedule.next_run_at.isoformat()))
 
@@ -185,6 +191,11 @@ def patch_schedule(args, schedule_id: uuid.UUID):
 @blp.response(200, envelope(ScheduleSchema))
 def cancel_schedule(schedule_id: uuid.UUID):
     """Stop the schedule: no further run (messages already queued by past runs go on)."""
+    return ok(cancel_checked(schedule_id), say("scheduled.cancelled"))
+
+
+def cancel_checked(schedule_id: uuid.UUID) -> ScheduledMessage:
+    """Cancel for the caller: its session's schedules only, a campaign only with the right to run them."""
     schedule = db.get(ScheduledMessage, schedule_id)
     if schedule is not None:
         authorize_row_session(schedule.session)
@@ -194,4 +205,4 @@ def cancel_schedule(schedule_id: uuid.UUID):
                            ErrorType.PERMISSION_DENIED)
     schedule = scheduling.cancel(db, schedule_id)
     audit_target(f"schedule:{schedule.id}", action="schedule.cancel")
-    return ok(schedule, say("scheduled.cancelled"))
+    return schedule

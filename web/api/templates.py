@@ -39,6 +39,12 @@ def _settings():
 @blp.response(200, page_envelope(TemplateSchema))
 def list_templates(args):
     """Templates newest first; filter by category, tag, active and text (name or content)."""
+    rows, next_cursor = page(template_query(args), Template.created_at, Template.id, args["limit"], args["cursor"], db)
+    return {**ok(rows), "nextCursor": next_cursor}
+
+
+def template_query(args: dict):
+    """The templates matching TemplateQuerySchema's filters (the API's list and the panel's)."""
     query = select(Template)
     if args.get("category"):
         query = query.where(Template.category == args["category"])
@@ -49,8 +55,7 @@ def list_templates(args):
     if args.get("q"):
         pattern = contains_pattern(args["q"])
         query = query.where(or_(Template.name.ilike(pattern), Template.content.ilike(pattern)))
-    rows, next_cursor = page(query, Template.created_at, Template.id, args["limit"], args["cursor"], db)
-    return {**ok(rows), "nextCursor": next_cursor}
+    return query
 
 
 @blp.route("", methods=["POST"])
