@@ -10,21 +10,14 @@ import pytest
 
 from core.redis import Keys
 from models import GroupParticipantChange, Message
-from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def group_session(fresh_simulator, tmp_path, committed_client, admin, redis_client):
-    name = f"grp{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
-    assert committed_client.post("/api/sessions", headers=admin, json={"name": name}).status_code == 201
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client,
-                                  SEND_MIN_INTERVAL_MS="50", SEND_JITTER_MS="0")
-    yield name
-    stop_workers([worker], redis_client)
+def group_session(linked_session):
+    return linked_session("grp", SEND_MIN_INTERVAL_MS="50", SEND_JITTER_MS="0")
 
 
 class Api:
@@ -188,21 +181,13 @@ def test_an_addition_awaiting_approval_is_reported_per_participant(group_session
                                                                             "393335550023": 200}
 
 
-def test_group_changes_and_sends_share_the_sessions_limits(fresh_simulator, tmp_path, committed_client, admin,
-                                                          redis_client):
-    name = f"grc{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
-    assert committed_client.post("/api/sessions", headers=admin, json={"name": name}).status_code == 201
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client, SEND_MIN_INTERVAL_MS="50",
-                                  SEND_JITTER_MS="0", SEND_MAX_PER_HOUR="2")
-    try:
-        api = Api(committed_client, admin, name)
-        group_id = api.done("/groups", {"subject": "Limiti", "participants": ["393335550031"]})["groupId"]  # 1
-        api.post("/send", {"groupId": group_id, "message": "uno"})  # 2: the hour's last
-        wait_until(lambda: [m for m in fresh_simulator.messages() if m["body"] == "uno"], 30, "the send")
-        capped = api.operation(f"/groups/{group_id}/participants", {"action": "add", "participants": ["393335550032"]})
-        assert (capped["status"], capped["error"]["code"], capped["error"]["status"]) == \
-            ("FAILED", "session_cap_reached", 429)
-        assert "393335550032@c.us" not in {p["id"] for p in fresh_simulator.group(group_id)["participants"]}
-    finally:
-        stop_workers([worker], redis_client)
+def test_group_changes_and_sends_share_the_sessions_limits(linked_session, fresh_simulator, committed_client, admin):
+    name = linked_session("grc", SEND_MIN_INTERVAL_MS="50", SEND_JITTER_MS="0", SEND_MAX_PER_HOUR="2")
+    api = Api(committed_client, admin, name)
+    group_id = api.done("/groups", {"subject": "Limiti", "participants": ["393335550031"]})["groupId"]  # 1
+    api.post("/send", {"groupId": group_id, "message": "uno"})  # 2: the hour's last
+    wait_until(lambda: [m for m in fresh_simulator.messages() if m["body"] == "uno"], 30, "the send")
+    capped = api.operation(f"/groups/{group_id}/participants", {"action": "add", "participants": ["393335550032"]})
+    assert (capped["status"], capped["error"]["code"], capped["error"]["status"]) == \
+        ("FAILED", "session_cap_reached", 429)
+    assert "393335550032@c.us" not in {p["id"] for p in fresh_simulator.group(group_id)["participants"]}

@@ -9,21 +9,14 @@ import pytest
 
 from models import Contact, Message
 from services import dispatch
-from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def lid_session(fresh_simulator, tmp_path, committed_client, admin, redis_client):
-    name = f"lid{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
-    assert committed_client.post("/api/sessions", headers=admin, json={"name": name}).status_code == 201
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client,
-                                  SEND_MIN_INTERVAL_MS="50", SEND_JITTER_MS="0")
-    yield name
-    stop_workers([worker], redis_client)
+def lid_session(linked_session):
+    return linked_session("lid", SEND_MIN_INTERVAL_MS="50", SEND_JITTER_MS="0")
 
 
 def rows(db, **where):

@@ -3,14 +3,12 @@ sends refused unless transactional, and an admin opting someone back in. The inc
 checked on a real worker and the simulator; the rest through the real app and PostgreSQL."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
 from core.settings import get_settings
 from models import AuditLog, Contact, Message
 from services import contacts, optout
-from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
 
 
@@ -68,24 +66,18 @@ def test_an_admin_opts_a_contact_back_in_and_the_list_filters_them(client, admin
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_an_incoming_stop_opts_the_sender_out_and_start_opts_them_in(fresh_simulator, tmp_path, committed_client,
-                                                                    committed_db, admin, redis_client):
-    name = f"opt{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
-    assert committed_client.post("/api/sessions", headers=admin, json={"name": name}).status_code == 201
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client)
-    try:
-        def contact():
-            committed_db.expire_all()
-            return committed_db.query(Contact).filter_by(phone_number="393335550005").one_or_none()
+def test_an_incoming_stop_opts_the_sender_out_and_start_opts_them_in(linked_session, fresh_simulator,
+                                                                    committed_client, committed_db, admin):
+    name = linked_session("opt")
+    def contact():
+        committed_db.expire_all()
+        return committed_db.query(Contact).filter_by(phone_number="393335550005").one_or_none()
 
-        fresh_simulator.incoming("393335550005", "Stop.")
-        stopped = wait_until(lambda: (c := contact()) and c.opted_out_at and c, 30, "the opt-out")
-        assert "Stop." in stopped.opt_out_reason
-        refused = committed_client.post(f"/api/whatsapp/send?session={name}", headers=admin,
-                                        json={"phoneNumber": "3335550005", "message": "promo"})
-        assert refused.status_code == 409
-        fresh_simulator.incoming("393335550005", "start")
-        wait_until(lambda: (c := contact()) and c.opted_out_at is None, 30, "the opt-in")
-    finally:
-        stop_workers([worker], redis_client)
+    fresh_simulator.incoming("393335550005", "Stop.")
+    stopped = wait_until(lambda: (c := contact()) and c.opted_out_at and c, 30, "the opt-out")
+    assert "Stop." in stopped.opt_out_reason
+    refused = committed_client.post(f"/api/whatsapp/send?session={name}", headers=admin,
+                                    json={"phoneNumber": "3335550005", "message": "promo"})
+    assert refused.status_code == 409
+    fresh_simulator.incoming("393335550005", "start")
+    wait_until(lambda: (c := contact()) and c.opted_out_at is None, 30, "the opt-in")

@@ -8,7 +8,6 @@ import pytest
 
 from core.settings import get_settings
 from models import Message
-from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -16,17 +15,8 @@ WA = "/api/whatsapp"
 
 
 @pytest.fixture
-def linked(fresh_simulator, tmp_path, committed_client, committed_db, admin, redis_client):
-    name = f"{get_settings().session_name}-orig"
-    forget_session(redis_client, name)
-    created = committed_client.post("/api/sessions", headers=admin, json={"name": name})
-    assert created.status_code == 201
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client,
-                                  SEND_MIN_INTERVAL_MS="0", SEND_JITTER_MS="0")
-    try:
-        yield name
-    finally:
-        stop_workers([worker], redis_client)
+def linked(linked_session, committed_db):
+    return linked_session(name=f"{get_settings().session_name}-orig", SEND_MIN_INTERVAL_MS="0", SEND_JITTER_MS="0")
 
 
 def test_the_original_clients_synchronous_flows_work_with_prefer_wait(linked, fresh_simulator, committed_client,

@@ -10,7 +10,6 @@ import pytest
 from models import Message
 from services import outbox
 from services.quiet_hours import seconds_left
-from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
 
 
@@ -53,83 +52,68 @@ def test_quiet_hours_are_shown_and_reset(client, admin):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_bulk_waits_out_the_quiet_hours_while_a_single_send_goes(
-        fresh_simulator, tmp_path, committed_client, committed_db, admin, redis_client):
-    name = f"q{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
+        linked_session, fresh_simulator, committed_client, committed_db, admin):
     now = datetime.now(timezone.utc)
     window = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=1)):%H:%M}"  # now is inside, in UTC
-    created = committed_client.post("/api/sessions", headers=admin, json={
-        "name": name, "quietHours": window, "quietTimezone": "UTC", "sendMinIntervalMs": 100, "sendJitterMs": 0})
-    assert created.status_code == 201, created.json
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client)
-    try:
-        tag = uuid.uuid4().hex[:8]
-        bulk = committed_client.post(f"/api/whatsapp/send-bulk?session={name}", headers=admin, json={
-            "recipients": ["3330040001", "3330040002"], "message": f"bulk {tag}"})
-        assert bulk.status_code == 202
-        job_id = bulk.json["data"]["jobId"]
+    name = linked_session("q", fields={"quietHours": window, "quietTimezone": "UTC", "sendMinIntervalMs": 100,
+                                       "sendJitterMs": 0})
+    tag = uuid.uuid4().hex[:8]
+    bulk = committed_client.post(f"/api/whatsapp/send-bulk?session={name}", headers=admin, json={
+        "recipients": ["3330040001", "3330040002"], "message": f"bulk {tag}"})
+    assert bulk.status_code == 202
+    job_id = bulk.json["data"]["jobId"]
 
-        def held() -> list[Message]:
-            committed_db.expire_all()
-            rows = committed_db.query(Message).filter(Message.bulk_job_id == job_id).all()
-            return rows if all(r.status == "QUEUED" and r.not_before and "quiet hours" in (r.error_message or "")
-                               for r in rows) else None
+    def held() -> list[Message]:
+        committed_db.expire_all()
+        rows = committed_db.query(Message).filter(Message.bulk_job_id == job_id).all()
+        return rows if all(r.status == "QUEUED" and r.not_before and "quiet hours" in (r.error_message or "")
+                           for r in rows) else None
 
-        rows = wait_until(held, 60, "the bulk's messages held by the quiet hours")
-        for row in rows:  # held until the window ends, an hour from now
-            assert timedelta(minutes=58) < row.not_before - now < timedelta(minutes=61)
-            assert row.attempts == 0  # waiting is not a failed attempt
-        single = committed_client.post(f"/api/whatsapp/send?session={name}", headers=admin,
-                                       json={"phoneNumber": "3330040003", "message": f"single {tag}"})
-        assert single.status_code == 202
-        arrived = wait_until(lambda: [m["body"] for m in fresh_simulator.messages() if tag in (m.get("body") or "")],
-                             60, "the single send to arrive")
-        assert arrived == [f"single {tag}"]  # and the bulk, queued first, did not go
-    finally:
-        stop_workers([worker], redis_client)
+    rows = wait_until(held, 60, "the bulk's messages held by the quiet hours")
+    for row in rows:  # held until the window ends, an hour from now
+        assert timedelta(minutes=58) < row.not_before - now < timedelta(minutes=61)
+        assert row.attempts == 0  # waiting is not a failed attempt
+    single = committed_client.post(f"/api/whatsapp/send?session={name}", headers=admin,
+                                   json={"phoneNumber": "3330040003", "message": f"single {tag}"})
+    assert single.status_code == 202
+    arrived = wait_until(lambda: [m["body"] for m in fresh_simulator.messages() if tag in (m.get("body") or "")],
+                         60, "the single send to arrive")
+    assert arrived == [f"single {tag}"]  # and the bulk, queued first, did not go
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_session_may_hold_single_sends_too_until_the_window_ends(
-        fresh_simulator, tmp_path, committed_client, committed_db, admin, redis_client):
-    name = f"q{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
-    created = committed_client.post("/api/sessions", headers=admin,
-                                    json={"name": name, "quietHoursHoldSingles": True})
-    assert created.status_code == 201, created.json
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client)
-    try:
-        # set once the worker runs (it reads its session's settings at its first send): a window
-        # that ends at the start of a minute 20 to 80 s from now (HH:MM has no seconds)
-        now = datetime.now(timezone.utc)
-        ends = (now + timedelta(seconds=80)).replace(second=0, microsecond=0)
-        window = f"{(now - timedelta(hours=1)):%H:%M}-{ends:%H:%M}"
-        assert committed_client.patch(f"/api/sessions/{name}", headers=admin, json={
-            "quietHours": window, "quietTimezone": "UTC"}).status_code == 200
-        tag = uuid.uuid4().hex[:8]
-        single = committed_client.post(f"/api/whatsapp/send?session={name}", headers=admin,
-                                       json={"phoneNumber": "3330040011", "message": f"single {tag}"})
-        assert single.status_code == 202
-        message_id = single.json["data"]["messageId"]
+        linked_session, fresh_simulator, committed_client, committed_db, admin):
+    name = linked_session("q", fields={"quietHoursHoldSingles": True})
+    # set once the worker runs (it reads its session's settings at its first send): a window
+    # that ends at the start of a minute 20 to 80 s from now (HH:MM has no seconds)
+    now = datetime.now(timezone.utc)
+    ends = (now + timedelta(seconds=80)).replace(second=0, microsecond=0)
+    window = f"{(now - timedelta(hours=1)):%H:%M}-{ends:%H:%M}"
+    assert committed_client.patch(f"/api/sessions/{name}", headers=admin, json={
+        "quietHours": window, "quietTimezone": "UTC"}).status_code == 200
+    tag = uuid.uuid4().hex[:8]
+    single = committed_client.post(f"/api/whatsapp/send?session={name}", headers=admin,
+                                   json={"phoneNumber": "3330040011", "message": f"single {tag}"})
+    assert single.status_code == 202
+    message_id = single.json["data"]["messageId"]
 
-        def held() -> Message | None:
-            committed_db.expire_all()
-            row = committed_db.get(Message, message_id)
-            waiting = row.status == "QUEUED" and row.not_before and "quiet hours" in (row.error_message or "")
-            return row if waiting else None
+    def held() -> Message | None:
+        committed_db.expire_all()
+        row = committed_db.get(Message, message_id)
+        waiting = row.status == "QUEUED" and row.not_before and "quiet hours" in (row.error_message or "")
+        return row if waiting else None
 
-        row = wait_until(held, 60, "the single send held by the quiet hours")
-        assert abs((row.not_before - ends).total_seconds()) < 2 and row.attempts == 0
-        assert ends > datetime.now(timezone.utc), "the window ended before the hold was seen: too slow"
+    row = wait_until(held, 60, "the single send held by the quiet hours")
+    assert abs((row.not_before - ends).total_seconds()) < 2 and row.attempts == 0
+    assert ends > datetime.now(timezone.utc), "the window ended before the hold was seen: too slow"
 
-        def arrived() -> list[dict]:
-            # beat's sweeper publishes a held single once it is due (services/outbox.py)
-            outbox.sweep(committed_db, idle_seconds=600, chain_idle_seconds=600, session_name=name)
-            committed_db.commit()
-            return [m for m in fresh_simulator.messages() if m.get("body") == f"single {tag}"]
+    def arrived() -> list[dict]:
+        # beat's sweeper publishes a held single once it is due (services/outbox.py)
+        outbox.sweep(committed_db, idle_seconds=600, chain_idle_seconds=600, session_name=name)
+        committed_db.commit()
+        return [m for m in fresh_simulator.messages() if m.get("body") == f"single {tag}"]
 
-        [message] = wait_until(arrived, 150, "the single send after the window", interval=0.5)
-        assert message["receivedAt"] >= ends.timestamp()  # not before the window ended
-    finally:
-        stop_workers([worker], redis_client)
+    [message] = wait_until(arrived, 150, "the single send after the window", interval=0.5)
+    assert message["receivedAt"] >= ends.timestamp()  # not before the window ended

@@ -14,7 +14,6 @@ from models import AuditLog
 from models.enums import Role
 from services import runtime_settings
 from services.sessions import pacing_for
-from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
 
 
@@ -84,56 +83,49 @@ def test_the_pacing_caps_in_force_follow_the_table_under_a_sessions_own(db_sessi
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_change_through_the_api_reaches_the_workers_pacing_within_seconds(
-        fresh_simulator, tmp_path, committed_client, committed_db, auth_headers, redis_client):
-    name = f"rt{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
+        linked_session, fresh_simulator, committed_client, committed_db, auth_headers):
     boss = auth_headers(Role.SUPER_ADMIN)
-    assert committed_client.post("/api/sessions", headers=boss, json={"name": name}).status_code == 201
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client,
-                                  SEND_MIN_INTERVAL_MS="100", SEND_JITTER_MS="0")
-    try:
-        tag = uuid.uuid4().hex[:8]
-        sent = [0]
+    name = linked_session("rt", headers=boss, SEND_MIN_INTERVAL_MS="100", SEND_JITTER_MS="0")
+    tag = uuid.uuid4().hex[:8]
+    sent = [0]
 
-        def send() -> None:
-            answer = committed_client.post(f"/api/whatsapp/send?session={name}", headers=boss,
-                                           json={"phoneNumber": f"33300300{sent[0] % 100:02d}",
-                                                 "message": f"rt {tag} {sent[0]}"})
-            assert answer.status_code == 202
-            sent[0] += 1
+    def send() -> None:
+        answer = committed_client.post(f"/api/whatsapp/send?session={name}", headers=boss,
+                                       json={"phoneNumber": f"33300300{sent[0] % 100:02d}",
+                                             "message": f"rt {tag} {sent[0]}"})
+        assert answer.status_code == 202
+        sent[0] += 1
 
-        def arrivals() -> list[float]:
-            return sorted(m["receivedAt"] for m in fresh_simulator.messages() if tag in (m.get("body") or ""))
+    def arrivals() -> list[float]:
+        return sorted(m["receivedAt"] for m in fresh_simulator.messages() if tag in (m.get("body") or ""))
 
-        for _ in range(3):
+    for _ in range(3):
+        send()
+    before = wait_until(lambda: (t := arrivals()) and len(t) == 3 and t, 60, "three quick sends")
+    assert max(b - a for a, b in zip(before, before[1:])) < 1.0
+
+    changed = committed_client.patch("/api/settings", headers=boss, json={"SEND_MIN_INTERVAL_MS": 2500})
+    assert changed.status_code == 200
+    changed_at = time.time()
+
+    def keep_one_waiting() -> list[float]:
+        """The arrivals so far, with one more message queued whenever none is waiting."""
+        times = arrivals()
+        if len(times) == sent[0]:
             send()
-        before = wait_until(lambda: (t := arrivals()) and len(t) == 3 and t, 60, "three quick sends")
-        assert max(b - a for a, b in zip(before, before[1:])) < 1.0
+        return times
 
-        changed = committed_client.patch("/api/settings", headers=boss, json={"SEND_MIN_INTERVAL_MS": 2500})
-        assert changed.status_code == 200
-        changed_at = time.time()
+    def wide_gap() -> float | None:
+        """The first arrival after the change that came SEND_MIN_INTERVAL_MS=2500 after the one before."""
+        times = keep_one_waiting()
+        wide = [b for a, b in zip(times, times[1:]) if b > changed_at and b - a >= GAP]
+        return wide[0] if wide else None
 
-        def keep_one_waiting() -> list[float]:
-            """The arrivals so far, with one more message queued whenever none is waiting."""
-            times = arrivals()
-            if len(times) == sent[0]:
-                send()
-            return times
-
-        def wide_gap() -> float | None:
-            """The first arrival after the change that came SEND_MIN_INTERVAL_MS=2500 after the one before."""
-            times = keep_one_waiting()
-            wide = [b for a, b in zip(times, times[1:]) if b > changed_at and b - a >= GAP]
-            return wide[0] if wide else None
-
-        first_wide = wait_until(wide_gap, 40, "a gap of 2.5 s between arrivals", interval=0.2)
-        # the pacer re-reads its caps every 10 s: the new interval holds within that (plus a send or two)
-        print(f"SEND_MIN_INTERVAL_MS=2500 in force {first_wide - changed_at:.1f} s after the PATCH")
-        assert first_wide - changed_at < 10 + 2 * 2.5 + 1, f"took {first_wide - changed_at:.1f} s"
-        later = wait_until(lambda: len(t := [x for x in keep_one_waiting() if x >= first_wide]) >= 3 and t,
-                           30, "two more sends after the first wide gap", interval=0.2)
-        assert min(b - a for a, b in zip(later, later[1:])) >= GAP
-    finally:
-        stop_workers([worker], redis_client)
-        committed_client.patch("/api/settings", headers=boss, json={"SEND_MIN_INTERVAL_MS": None})
+    first_wide = wait_until(wide_gap, 40, "a gap of 2.5 s between arrivals", interval=0.2)
+    # the pacer re-reads its caps every 10 s: the new interval holds within that (plus a send or two)
+    print(f"SEND_MIN_INTERVAL_MS=2500 in force {first_wide - changed_at:.1f} s after the PATCH")
+    assert first_wide - changed_at < 10 + 2 * 2.5 + 1, f"took {first_wide - changed_at:.1f} s"
+    later = wait_until(lambda: len(t := [x for x in keep_one_waiting() if x >= first_wide]) >= 3 and t,
+                       30, "two more sends after the first wide gap", interval=0.2)
+    assert min(b - a for a, b in zip(later, later[1:])) >= GAP
+    committed_client.patch("/api/settings", headers=boss, json={"SEND_MIN_INTERVAL_MS": None})

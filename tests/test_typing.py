@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from tests.fixtures.worker import forget_session, launch_linked_worker, stop_workers
 from tests.waiting import wait_until
 from worker.composing import duration_seconds
 
@@ -37,13 +36,8 @@ def test_typing_is_off_by_default_and_switched_per_session(client, admin):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_contact_sees_typing_before_each_message_inside_the_pacing(
-        fresh_simulator, tmp_path, committed_client, committed_db, admin, redis_client):
-    name = f"ty{uuid.uuid4().hex[:8]}"
-    forget_session(redis_client, name)
-    created = committed_client.post("/api/sessions", headers=admin, json={
-        "name": name, "sendMinIntervalMs": int(INTERVAL * 1000), "sendJitterMs": 0})
-    assert created.status_code == 201, created.json
-    worker = launch_linked_worker(fresh_simulator, tmp_path, name, 0, redis_client)
+        linked_session, fresh_simulator, committed_client, committed_db, admin):
+    name = linked_session("ty", fields={"sendMinIntervalMs": int(INTERVAL * 1000), "sendJitterMs": 0})
     tag = uuid.uuid4().hex[:8]
 
     def send(number: str, text: str) -> None:
@@ -55,40 +49,37 @@ def test_the_contact_sees_typing_before_each_message_inside_the_pacing(
         return sorted((m for m in fresh_simulator.messages() if (m.get("body") or "").startswith(prefix)),
                       key=lambda m: m["receivedAt"])
 
-    try:
-        # off (the default): the message arrives, and its chat never showed "typing..."
-        send("3330050001", f"plain {tag}")
-        plain = wait_until(lambda: arrived(f"plain {tag}"), 60, "the untyped message")[0]
-        assert fresh_simulator.composing(plain["chatId"]) == []
+    # off (the default): the message arrives, and its chat never showed "typing..."
+    send("3330050001", f"plain {tag}")
+    plain = wait_until(lambda: arrived(f"plain {tag}"), 60, "the untyped message")[0]
+    assert fresh_simulator.composing(plain["chatId"]) == []
 
-        # on: within the pacer's refresh of the session's settings (10 s), messages come typed
-        assert committed_client.patch(f"/api/sessions/{name}", headers=admin,
-                                      json={"typingBeforeSend": True}).status_code == 200
-        prefix, sent = f"typed {tag} ", [0]
+    # on: within the pacer's refresh of the session's settings (10 s), messages come typed
+    assert committed_client.patch(f"/api/sessions/{name}", headers=admin,
+                                  json={"typingBeforeSend": True}).status_code == 200
+    prefix, sent = f"typed {tag} ", [0]
 
-        def typed_so_far() -> list[dict]:
-            """Typed messages arrived, one more queued whenever none is waiting (each 25 characters)."""
-            got = arrived(prefix)
-            if len(got) == sent[0]:
-                send("3330050002", f"{prefix}{sent[0]:02d}".ljust(25, "."))
-                sent[0] += 1
-            periods = fresh_simulator.composing()
-            return [m for m in got if any(p["chatId"] == m["chatId"] and p["startedAt"] < m["receivedAt"]
-                                          for p in periods)]
+    def typed_so_far() -> list[dict]:
+        """Typed messages arrived, one more queued whenever none is waiting (each 25 characters)."""
+        got = arrived(prefix)
+        if len(got) == sent[0]:
+            send("3330050002", f"{prefix}{sent[0]:02d}".ljust(25, "."))
+            sent[0] += 1
+        periods = fresh_simulator.composing()
+        return [m for m in got if any(p["chatId"] == m["chatId"] and p["startedAt"] < m["receivedAt"]
+                                      for p in periods)]
 
-        messages = wait_until(lambda: (t := typed_so_far()) and len(t) >= 3 and t[:3], 90,
-                              "three typed messages", interval=0.2)
-        periods = fresh_simulator.composing(messages[0]["chatId"])
-        for message in messages:
-            before = [p for p in periods if p["startedAt"] < message["receivedAt"]][-1]
-            assert before["durationMs"] == TYPED * 1000
-            # typing started its length before the message arrived, and was paused after it
-            assert TYPED <= message["receivedAt"] - before["startedAt"] < TYPED + 1.0
-            assert before["endedAt"] is not None
-            assert abs(before["endedAt"] - before["startedAt"] - TYPED) < 0.5
-        gaps = [b["receivedAt"] - a["receivedAt"] for a, b in zip(messages, messages[1:])]
-        print(f"arrivals {INTERVAL} s apart by the pacing, {TYPED} s of typing each: gaps {gaps}")
-        # the typing is inside the spacing: not INTERVAL + TYPED apart
-        assert all(INTERVAL - 0.05 <= gap < INTERVAL + TYPED - 0.5 for gap in gaps), gaps
-    finally:
-        stop_workers([worker], redis_client)
+    messages = wait_until(lambda: (t := typed_so_far()) and len(t) >= 3 and t[:3], 90,
+                          "three typed messages", interval=0.2)
+    periods = fresh_simulator.composing(messages[0]["chatId"])
+    for message in messages:
+        before = [p for p in periods if p["startedAt"] < message["receivedAt"]][-1]
+        assert before["durationMs"] == TYPED * 1000
+        # typing started its length before the message arrived, and was paused after it
+        assert TYPED <= message["receivedAt"] - before["startedAt"] < TYPED + 1.0
+        assert before["endedAt"] is not None
+        assert abs(before["endedAt"] - before["startedAt"] - TYPED) < 0.5
+    gaps = [b["receivedAt"] - a["receivedAt"] for a, b in zip(messages, messages[1:])]
+    print(f"arrivals {INTERVAL} s apart by the pacing, {TYPED} s of typing each: gaps {gaps}")
+    # the typing is inside the spacing: not INTERVAL + TYPED apart
+    assert all(INTERVAL - 0.05 <= gap < INTERVAL + TYPED - 0.5 for gap in gaps), gaps
