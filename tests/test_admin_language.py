@@ -1,7 +1,9 @@
 """The panel speaks Italian by default and English by Accept-Language or its switch (a cookie the
 API's messages read too), every text through web.texts.say; every text a template or a panel view
 names has its English."""
+import html
 import re
+import string
 from pathlib import Path
 
 from models.enums import Role
@@ -26,6 +28,13 @@ def test_every_panel_text_has_its_english():
     named = _named_texts()
     assert len(named) > 150
     assert sorted(text for text in named if text not in ENGLISH and text not in _TEXTS) == []
+
+
+def test_every_english_keeps_the_placeholders_of_its_italian():
+    def fields(text):
+        return sorted(name for _, name, _, _ in string.Formatter().parse(text) if name)
+
+    assert [italian for italian, english in ENGLISH.items() if fields(italian) != fields(english)] == []
 
 
 def test_no_template_text_escapes_the_translation_function():
@@ -80,3 +89,41 @@ def test_the_switch_refuses_a_bad_language_a_foreign_target_and_a_missing_csrf_t
     away = client.post("/admin/language", data={"lang": "en", "next": "https://evil.example/", "csrf_token": token})
     assert away.headers["Location"] == "/admin/connection"
 
+
+
+def test_the_templates_contacts_and_scheduled_pages_speak_english_by_accept_language(client, make_user):
+    log_in(client, make_user(Role.ADMIN))
+    csrf = csrf_of(client)
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+
+    def page(response) -> str:
+        return html.unescape(response.get_data(as_text=True))
+
+    listing = page(client.get("/admin/templates", headers=english))
+    assert "<h1>Message templates</h1>" in listing and "+ New template" in listing and "No template." in listing
+    assert "Modelli" not in listing and "Nuovo modello" not in listing
+    created = client.post("/admin/templates", headers=english, data={
+        "csrf_token": csrf, "name": "Promemoria", "category": "notification", "content": "Ciao {{nome}}",
+        "isActive": "on", "variable_rows": "0"})
+    assert created.status_code == 302
+    edit = page(client.get(created.headers["Location"], headers=english))
+    assert "Template «Promemoria» created" in edit  # the flash, said in the language of the POST
+    assert ">Save</button>" in edit and "Name of variable 1" in edit and "Used 0 times." in edit
+    assert 'data-confirm="Delete the template «Promemoria»? The messages already sent stay."' in edit
+    assert "Salva" not in edit and "Eliminare" not in edit
+    assert ">Salva</button>" in page(client.get(created.headers["Location"]))  # no header: Italian
+
+    contacts = page(client.get("/admin/contacts", headers=english))
+    assert "<h1>Contacts</h1>" in contacts and "Sync from the phone" in contacts and "No contact." in contacts
+    assert "Sincronizza" not in contacts
+
+    scheduled = client.post("/admin/scheduled", headers=english, data={
+        "csrf_token": csrf, "recipients": "3331002002", "message": "Ogni lunedì", "kind": "cron",
+        "cron": "0 9 * * 1", "timezone": "Europe/Rome", "maxRuns": "2"})
+    assert scheduled.status_code == 302
+    detail = page(client.get(scheduled.headers["Location"], headers=english))
+    assert "Scheduled: first run " in detail and "<h1>Recurring: +393331002002</h1>" in detail
+    assert "at most 2 times" in detail and "Next runs" in detail and re.findall(r"<li>Mon [\d/]+ 09:00</li>", detail)
+    assert "Cancel the schedule?" in detail and "No run yet." in detail and "Prossimi invii" not in detail
+    listing = page(client.get("/admin/scheduled", headers=english))
+    assert "<h1>Scheduled messages</h1>" in listing and "Recipients (one per line)" in listing

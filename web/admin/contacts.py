@@ -14,6 +14,7 @@ from web.admin.security import panel_page
 from web.api.contacts import ContactPatchSchema, ContactQuerySchema, contact_query, queue_sync, sync_state
 from web.auth import Capability
 from web.pagination import page
+from web.texts import say
 from web.transaction import audit_target
 
 FINISHED = ("SUCCESS", "FAILURE")
@@ -55,7 +56,7 @@ def sync_contacts():
     """Pull the phone's contacts through the session's worker; the page then follows the task."""
     session = panel_session()
     task_id = queue_sync(session)
-    flash("Sincronizzazione dei contatti in coda", "ok")
+    flash(say("Sincronizzazione dei contatti in coda"), "ok")
     return redirect(url_for("admin.contacts_page", session=session, sync=task_id))
 
 

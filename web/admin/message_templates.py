@@ -17,6 +17,7 @@ from web.api.templates import template_query
 from web.api.templates_schemas import CATEGORIES, TemplateInSchema, TemplateQuerySchema
 from web.auth import Capability
 from web.pagination import page
+from web.texts import say
 from web.transaction import audit_target
 
 BLANK_VARIABLE_ROWS = 2  # empty rows under the declared variables, to declare new ones
@@ -76,7 +77,7 @@ def create_template():
     except GatewayError as error:  # the form again, with what was typed
         return _form_page(None, form, error.status, error=failure(error))
     audit_target(f"template:{template.id}", action="template.create", name=template.name)
-    flash(f"Modello «{template.name}» creato", "ok")
+    flash(say("Modello «{name}» creato", name=template.name), "ok")
     return redirect(url_for("admin.template_page", template_id=template.id))
 
 
@@ -99,7 +100,7 @@ def update_template(template_id: uuid.UUID):
     except GatewayError as error:
         db.rollback()  # nothing of a refused change stays in the session
         return _form_page(templates.get_or_404(db, template_id), form, error.status, error=failure(error))
-    flash(f"Modello «{template.name}» salvato", "ok")
+    flash(say("Modello «{name}» salvato", name=template.name), "ok")
     return redirect(url_for("admin.template_page", template_id=template.id))
 
 
@@ -108,7 +109,7 @@ def update_template(template_id: uuid.UUID):
 def clone_template(template_id: uuid.UUID):
     copy = templates.clone(db, templates.get_or_404(db, template_id), by=g.principal.id)
     audit_target(f"template:{copy.id}", action="template.clone", source=str(template_id), name=copy.name)
-    flash(f"Copia creata: «{copy.name}»", "ok")
+    flash(say("Copia creata: «{name}»", name=copy.name), "ok")
     return redirect(url_for("admin.template_page", template_id=copy.id))
 
 
@@ -120,7 +121,7 @@ def delete_template(template_id: uuid.UUID):
     audit_target(f"template:{template.id}", action="template.delete", name=template.name)
     db.delete(template)
     db.flush()
-    flash(f"Modello «{template.name}» eliminato", "ok")
+    flash(say("Modello «{name}» eliminato", name=template.name), "ok")
     return redirect(url_for("admin.templates_page"))
 
 

@@ -24,6 +24,7 @@ from web.api.scheduled_schemas import ScheduleInputSchema, ScheduleQuerySchema
 from web.auth import Capability
 from web.pagination import page
 from web.session_scope import authorize_row_session
+from web.texts import say
 from web.transaction import audit_target
 
 UPCOMING = 5  # next runs shown for a recurring schedule
@@ -103,7 +104,8 @@ def create_schedule():
         return _page(session, form, error.status, error=failure(error))
     audit_target(f"schedule:{schedule.id}", action="schedule.create", recipients=len(schedule.recipients),
                  recurring=bool(schedule.cron))
-    flash(f"Programmato: primo invio {schedule.next_run_at.astimezone(ZoneInfo(schedule.timezone)):%d/%m/%Y %H:%M}", "ok")
+    first = schedule.next_run_at.astimezone(ZoneInfo(schedule.timezone))
+    flash(say("Programmato: primo invio {at}", at=f"{first:%d/%m/%Y %H:%M}"), "ok")
     return redirect(url_for("admin.schedule_page", schedule_id=schedule.id))
 
 
@@ -150,5 +152,5 @@ def schedule_runs(schedule_id: uuid.UUID):
 def cancel_schedule(schedule_id: uuid.UUID):
     """No further run (what past runs queued goes on); a campaign needs the right to run them."""
     schedule = cancel_checked(schedule_id)
-    flash("Programmazione annullata", "ok")
+    flash(say("Programmazione annullata"), "ok")
     return redirect(url_for("admin.schedule_page", schedule_id=schedule.id))
