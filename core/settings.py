@@ -93,6 +93,7 @@ class Settings:
     chromedriver_path: str = "/usr/bin/chromedriver"
     browser_timeout_seconds: int = 60
     browser_memory_limit_mb: int = 1500
+    event_pump_busy_ms: int = 50
     send_min_interval_ms: int = 1000
     send_jitter_ms: int = 500
     send_max_per_second: int = 5
@@ -308,6 +309,7 @@ NUMERIC_BOUNDS: dict[str, tuple[float, float | None, str]] = {
     "alert_uptime_percent": (0, 100, "0: no uptime alert"),
     "bulk_new_numbers_warn_percent": (0, 100, "100: never warn"),
     "metrics_port": (0, 65535, "0: off"),
+    "event_pump_busy_ms": (10, 400, "400: the quiet pace, always"),
     **{name: (1, None, "") for name in (
         "health_check_seconds", "schedule_dispatch_seconds", "sweeper_interval_seconds", "cleanup_interval_seconds",
         "session_backup_seconds", "events_retention_days", "events_stream_seconds", "events_heartbeat_seconds",

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from worker import thread as browser_thread
-from worker.thread import BUSY_INTERVAL, IDLE_INTERVAL, BrowserThread
+from worker.thread import IDLE_INTERVAL, BrowserThread
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_a_quiet_session_pumps_at_the_idle_pace(pumped):
 def test_a_command_makes_the_pump_fast_for_a_while(pumped, monkeypatch):
     browser, pumps, _ = pumped
     assert browser.call(lambda: "sent", timeout=5) == "sent"
-    assert browser._pump_interval() == BUSY_INTERVAL
+    assert browser._pump_interval() == browser.busy_interval
     monkeypatch.setattr(browser_thread, "BUSY_FOR", 0.0)
     browser.call(lambda: None, timeout=5)
     assert browser._pump_interval() == IDLE_INTERVAL
@@ -42,7 +42,7 @@ def test_events_found_by_the_pump_keep_it_fast(pumped):
     browser, pumps, found_events = pumped
     found_events.set()
     assert pumps.acquire(timeout=5) and pumps.acquire(timeout=5)  # the second pump saw the first's answer
-    assert browser._pump_interval() == BUSY_INTERVAL
+    assert browser._pump_interval() == browser.busy_interval
 
 
 def test_a_sequence_of_commands_keeps_the_thread_from_being_idle(pumped):

@@ -40,7 +40,8 @@ class Lifecycle:
         self.is_owner = is_owner  # only the worker holding the session lock drives a browser
         # runs before every boot, on this thread (worker/backups.py restores a missing profile)
         self.prepare_profile: Callable[[], None] | None = None
-        self.thread = BrowserThread(f"wa-browser-{self.name}", on_idle=self.pump)
+        self.thread = BrowserThread(f"wa-browser-{self.name}", on_idle=self.pump,
+                                    busy_interval=settings.event_pump_busy_ms / 1000)
         self.wanted = True  # should a browser be running (False after `disconnect`)
         self.booting = False
         self.pump_started: float | None = None

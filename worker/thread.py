@@ -2,11 +2,11 @@
 
 Callers hand it callables through a priority queue and wait on a future with a timeout; control
 commands use a higher priority than message tasks so a `logout` is not stuck behind a bulk send.
-Between commands the thread calls `on_idle` (the event pump): every `BUSY_INTERVAL` seconds while
-the session is busy (a command ran, or the pump found events, within `BUSY_FOR` seconds: acks and
-replies follow sends), every `IDLE_INTERVAL` seconds otherwise. The page's events wait in the page
-until the next pump, so the busy interval bounds how late an ack reaches the event log, and the idle
-one bounds what a quiet session costs (one `execute_script` per pump).
+Between commands the thread calls `on_idle` (the event pump): every `busy_interval` seconds
+(EVENT_PUMP_BUSY_MS) while the session is busy (a command ran, or the pump found events, within
+`BUSY_FOR` seconds: acks and replies follow sends), every `IDLE_INTERVAL` seconds otherwise. The
+page's events wait in the page until the next pump, so the busy interval bounds how late an ack
+reaches the event log, and costs CPU while busy (one `execute_script` per pump: README "Events").
 """
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from worker.errors import BrowserTimeout, SessionError
 log = logging.getLogger(__name__)
 
 CONTROL, NORMAL = 0, 1
-BUSY_INTERVAL = 0.1
 IDLE_INTERVAL = 0.4
 BUSY_FOR = 30.0
 
@@ -44,8 +43,9 @@ class _Command:
 
 
 class BrowserThread:
-    def __init__(self, name: str, on_idle: Callable[[], bool | None]):
+    def __init__(self, name: str, on_idle: Callable[[], bool | None], busy_interval: float = 0.05):
         """`on_idle` returns true when it found something to do (events on the page)."""
+        self.busy_interval = busy_interval
         self._queue: queue.PriorityQueue[_Command] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._on_idle = on_idle
@@ -118,7 +118,7 @@ class BrowserThread:
             self._thread.join(timeout=5)
 
     def _pump_interval(self) -> float:
-        return BUSY_INTERVAL if time.monotonic() < self._busy_until else IDLE_INTERVAL
+        return self.busy_interval if time.monotonic() < self._busy_until else IDLE_INTERVAL
 
     def _loop(self) -> None:
         while True:
