@@ -7,12 +7,11 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from core.redis import get_redis
 from models import AuditLog, Contact, ScheduledMessage, Template
 from models.enums import Role
-from services import contacts, scheduling
+from services import scheduling
 from services.dispatch import interactive_queue
 from services.messages import now
 from tests.test_admin_panel import csrf_of, logged_in  # noqa: F401 - a fixture
@@ -122,14 +121,6 @@ def test_a_professional_reads_and_previews_templates_but_changes_none(client, lo
 
 
 # -- contacts ------------------------------------------------------------------------------------
-@pytest.fixture
-def people(db_session):
-    contacts.upsert(db_session, "393331111111", name="Mario Rossi")
-    contacts.upsert(db_session, "393332222222", pushname="Giulia")
-    contacts.upsert(db_session, "442079460958", name="Jane Doe", is_favorite=True)
-    db_session.flush()
-    return {c.phone_number: c.id for c in db_session.query(Contact)}
-
 
 def test_contacts_search_and_favourites(client, logged_in, people, db_session):
     csrf = logged_in(Role.ADMIN)
