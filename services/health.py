@@ -156,15 +156,20 @@ def _check_error_rate(report: HealthReport, db: Session, settings: Settings) -> 
                                    f"above {settings.alert_error_rate:.1%})", failed=failed, finished=finished)
 
 
+def free_disk_bytes(directory: str) -> int:
+    """Free space on the file system of `directory` (not created yet: its nearest parent's)."""
+    path = Path(directory)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
 def disk_conditions(settings: Settings) -> list[Condition]:
     """Free space on the file system of the browser profiles (media live in PostgreSQL: its disk is
     the database's, watched with the database)."""
     found = []
     for subject, directory in (("tokens", settings.tokens_dir),):
-        path = Path(directory)
-        while not path.exists() and path != path.parent:  # not created yet: its file system is its parent's
-            path = path.parent
-        free = shutil.disk_usage(path).free
+        free = free_disk_bytes(directory)
         metrics.DISK_FREE.labels(subject).set(free)
         free_mb = free // (1024 * 1024)
         if free_mb < settings.alert_disk_free_mb:

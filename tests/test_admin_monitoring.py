@@ -117,3 +117,38 @@ def test_the_latency_percentiles_interpolate_inside_the_buckets():
     assert abs(_quantile(0.95, bounds, cumulative) - 460.0) < 1e-9
     tail = {0.1: 1.0, float("inf"): 100.0}
     assert _quantile(0.99, sorted(tail), tail) == 100.0  # beyond the last finite bound: that bound
+
+
+def test_the_system_card_shows_the_browser_the_queue_the_disk_and_the_open_alerts(
+        client, make_user, db_session, app, redis_client):
+    """What the worker's heartbeat reports (the browser's memory), the session's queue in Redis, the
+    profiles' disk and the alerts table, as they are."""
+    import os
+    import shutil
+    import time as clock
+
+    from models import Alert
+    from tests.fixtures.worker import forget_session
+
+    settings = app.config["SETTINGS"]
+    session = settings.session_name
+    db_session.add(Alert(kind="queue_stale", subject=session, message="a message waits"))
+    db_session.flush()
+    redis_client.hset(f"wa:{session}:state", mapping={"state": "CONNECTED", "heartbeat": str(clock.time()),
+                                                      "browser_mb": "612.4"})
+    redis_client.rpush(f"wa.{session}", "a task", "another")
+    try:
+        log_in(client, make_user(Role.PROFESSIONAL))
+        page = client.get("/admin/monitoring").get_data(as_text=True)
+        system = re.search(r'<dl id="system">(.*?)</dl>', page, re.S).group(1)
+        values = re.findall(r"<dd>(.*?)</dd>", system)
+        assert values[0] == "612 MB" and values[1] == "2" and values[3] == "1"
+        free_mb = int(re.search(r"(\d+) MB", values[2]).group(1))
+        tokens = settings.tokens_dir
+        while not os.path.exists(tokens):  # not created yet in this test: its parent's file system
+            tokens = os.path.dirname(tokens)
+        assert abs(free_mb - shutil.disk_usage(tokens).free // 2**20) < 64
+        english = client.get("/admin/monitoring", headers={"Accept-Language": "en"}).get_data(as_text=True)
+        assert "Browser memory" in english and "Open alerts" in english
+    finally:
+        forget_session(redis_client, session)

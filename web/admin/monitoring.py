@@ -2,14 +2,18 @@
 connection, the session's uptime over the window (target > 95 %, services.uptime), the API's
 latency (p95 against 300 ms, from the /metrics histogram: core.metrics.api_latency), the last
 days' series and failures by type from the rollups (services.stats, as the API's /stats and
-/detailed-stats), and the latest errors for who may read /error-stats."""
+/detailed-stats), the latest errors for who may read /error-stats, and the system: the browser's
+memory, the queue, free disk for the browser profiles and the alerts open."""
 from __future__ import annotations
 
 from flask import current_app, render_template, request
 
 from core.db import db
 from core import metrics
-from services import connection, error_stats, stats, uptime
+from sqlalchemy import func, select
+
+from models import Alert
+from services import connection, error_stats, health, session_state, stats, uptime
 from web.admin.blueprint import blp, panel_session, visible_sessions
 from web.admin.security import panel_page
 from web.auth import Capability, allowed, current_principal
@@ -28,6 +32,14 @@ def _days() -> int:
     return days if days in WINDOWS else 7
 
 
+def _system(session: str) -> dict:
+    settings = current_app.config["SETTINGS"]
+    return {"browserMb": session_state.read_state(session)["browser_mb"],
+            "diskFreeMb": health.free_disk_bytes(settings.tokens_dir) // 2**20,
+            "diskAlertMb": settings.alert_disk_free_mb,
+            "openAlerts": db.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None)))}
+
+
 def _figures(session: str, days: int) -> dict:
     tz = current_app.config["SETTINGS"].timezone
     detailed = stats.daily(db, days, tz, session)
@@ -36,7 +48,7 @@ def _figures(session: str, days: int) -> dict:
     return {"overview": stats.overview(db, tz, session), "detailed": detailed, "peak": peak or 1,
             "status": connection.status(session), "target": TARGET_SUCCESS, "days": days,
             "uptime": uptime.uptime(db, session, days, tz), "latency": metrics.api_latency(),
-            "target_latency": TARGET_LATENCY_MS,
+            "target_latency": TARGET_LATENCY_MS, "system": _system(session),
             "errors": error_stats.recent_failures(db, session, LATEST_ERRORS) if may_read_errors else None}
 
 
