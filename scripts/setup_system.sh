@@ -18,6 +18,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# promtool, which the tests run on the Prometheus rules in deploy/: taken out of Debian's prometheus
+# package into vendor/promtool, without installing (or starting) the Prometheus server itself.
+promtool_dir="$(cd "$(dirname "$0")/.." && pwd)/vendor/promtool"
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x "$promtool_dir/usr/bin/promtool" ]; then
+  echo "fetching promtool (Debian's prometheus package, unpacked into vendor/promtool)"
+  download="$(mktemp -d)"
+  chmod 777 "$download"  # apt's download sandbox user writes there
+  (cd "$download" && (apt-get download -qq prometheus 2>/dev/null || (as_root apt-get update -qq && apt-get download -qq prometheus)))
+  dpkg -x "$download"/prometheus_*.deb "$promtool_dir"
+  rm -f "$promtool_dir/usr/bin/prometheus"  # the server itself is not needed
+  rm -rf "$download"
+fi
+
 # PostgreSQL and Redis: start them when they are installed but not answering.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then

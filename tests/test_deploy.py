@@ -190,7 +190,9 @@ def test_the_monitoring_profile_loads_the_files_in_deploy():
         assert "--loglevel" not in command and "--log-level" not in command, name
 
 
-PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool")
+VENDORED_PROMTOOL = Path(__file__).resolve().parents[1] / "vendor" / "promtool" / "usr" / "bin" / "promtool"
+PROMTOOL = (os.environ.get("PROMTOOL") or shutil.which("promtool")
+            or (str(VENDORED_PROMTOOL) if VENDORED_PROMTOOL.exists() else None))  # scripts/setup_system.sh
 
 
 @pytest.mark.skipif(not PROMTOOL, reason="promtool is not installed (Debian's `prometheus` package ships it; "
