@@ -1,12 +1,13 @@
 """Runtime settings: the tunables an operator changes without a restart (GET/PATCH /api/settings).
 
 The environment's values stay the defaults; a row in `runtime_settings` overrides one until it is
-reset. Only the names in TUNABLE can be stored (pacing, alert thresholds), never a secret or a
+reset. Only the names in TUNABLE can be stored (pacing, retries, alert thresholds), never a secret or a
 connection string. A value is validated by the same `Settings.check()` that validates the
 environment, so the table can never hold what the environment would refuse.
 
-Who reads them, and how soon: the session's pacer re-reads its caps every 10 s (worker/pacer.py,
-through services.sessions.pacing_for), beat's health check on each run (tasks/health.py).
+Who reads them, and how soon: the session's pacers (sends and existence checks) re-read their caps
+every 10 s (worker/pacer.py), the courier reads the retry limits at each failed try
+(worker/delivery.py), beat's health check on each run (tasks/health.py).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from models import RuntimeSetting
 log = logging.getLogger(__name__)
 
 TUNABLE = ("send_min_interval_ms", "send_jitter_ms", "send_max_per_second", "send_max_per_hour", "send_max_per_day",
+           "send_max_attempts", "send_max_age_minutes", "retry_base_seconds", "retry_max_seconds", "check_min_interval_ms",
            "alert_error_rate", "alert_error_min_messages", "alert_disconnected_minutes", "alert_queue_age_minutes",
            "alert_disk_free_mb", "alert_browser_restarts_per_hour", "alert_uptime_percent",
            "bulk_new_numbers_warn_percent")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from core.settings import get_settings
-from models import AuditLog
+from models import AuditLog, Message
 from models.enums import Role
 from services import runtime_settings
 from services.sessions import pacing_for
@@ -129,3 +129,28 @@ def test_a_change_through_the_api_reaches_the_workers_pacing_within_seconds(
                        30, "two more sends after the first wide gap", interval=0.2)
     assert min(b - a for a, b in zip(later, later[1:])) >= GAP
     committed_client.patch("/api/settings", headers=boss, json={"SEND_MIN_INTERVAL_MS": None})
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_retry_limit_changed_through_the_api_decides_the_workers_next_failure(
+        linked_session, fresh_simulator, committed_client, committed_db, auth_headers):
+    """SEND_MAX_ATTEMPTS=1 at /api/settings: a send WhatsApp refuses with a retryable error fails at
+    once instead of being tried again (the courier reads the retry limits at each failed try)."""
+    boss = auth_headers(Role.SUPER_ADMIN)
+    name = linked_session("rl", headers=boss, SEND_MIN_INTERVAL_MS="100", SEND_JITTER_MS="0", RETRY_BASE_SECONDS="1")
+    assert committed_client.patch("/api/settings", headers=boss, json={"SEND_MAX_ATTEMPTS": 1}).status_code == 200
+    assert committed_client.patch("/api/settings", headers=boss, json={"SEND_MAX_ATTEMPTS": 0}).status_code == 422
+    fresh_simulator.fail_next(1, "rate_limit")
+    answer = committed_client.post(f"/api/whatsapp/send?session={name}", headers=boss,
+                                   json={"phoneNumber": "3330060001", "message": "una volta sola"})
+    message_id = uuid.UUID(answer.json["data"]["messageId"])
+
+    def settled():
+        committed_db.expire_all()
+        message = committed_db.get(Message, message_id)
+        return message if message.status in ("FAILED", "SENT", "DELIVERED", "READ") else None
+
+    message = wait_until(settled, 60, "the send's outcome")
+    assert (message.status, message.error_type, message.attempts) == ("FAILED", "RATE_LIMIT", 1)
+    assert not [m for m in fresh_simulator.messages() if m.get("body") == "una volta sola"]

@@ -26,7 +26,7 @@ from core.redis import Keys
 from core.settings import Settings
 from models import BulkJob, Message
 from models.enums import ErrorType, JobStatus, MessageStatus
-from services import contacts, dispatch, error_stats, events, lids, messages, quiet_hours, send_rules
+from services import contacts, dispatch, error_stats, events, lids, messages, quiet_hours, runtime_settings, send_rules
 from services.messages import AckResult, now
 from services.send_rules import RECONCILE_AFTER_SECONDS, WAIT_FOR_CONNECTION_SECONDS
 from worker import composing, media
@@ -185,18 +185,24 @@ class Courier:
         if not known:
             raise PermanentFailure(ErrorType.NOT_WHATSAPP, f"{message.phone_number} is not on WhatsApp")
 
+    def _retry_rules(self) -> Settings:
+        """The retry limits in force: SEND_MAX_ATTEMPTS, SEND_MAX_AGE_MINUTES and the backoff may be
+        changed at /api/settings (read at each failed try, which is rare enough for one query)."""
+        return runtime_settings.effective(db, self.settings)
+
     def _wait_for_connection(self, message: Message, detail: str) -> Outcome:
         """Disconnected: the message waits without burning an attempt, up to its maximum age."""
-        if send_rules.too_old(message.created_at, self.settings):
+        if send_rules.too_old(message.created_at, self._retry_rules()):
             return self._fail(message, ErrorType.CONNECTION_ERROR, f"still not connected after the maximum age: {detail}")
         self._later(message, WAIT_FOR_CONNECTION_SECONDS, ErrorType.CONNECTION_ERROR, detail, count_attempt=False)
         return Outcome.WAITING
 
     def _failed_attempt(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
-        if send_rules.gives_up(error_type, message.attempts, message.created_at, self.settings):
+        rules = self._retry_rules()
+        if send_rules.gives_up(error_type, message.attempts, message.created_at, rules):
             return self._fail(message, error_type, detail)
         error_stats.increment(db, message.session, error_type.value, detail)
-        return self._later(message, send_rules.retry_delay(message.attempts, self.settings), error_type, detail)
+        return self._later(message, send_rules.retry_delay(message.attempts, rules), error_type, detail)
 
     def _fail(self, message: Message, error_type: ErrorType, detail: str) -> Outcome:
         self._check_claim(message)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from core.db import get_engine
 from core.redis import Keys
 from core.settings import Settings
+from services import runtime_settings
 from services.sessions import PacingCaps, default_caps, pacing_for
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,15 @@ class PacingDeferred(Exception):
 class SessionCaps:
     """The pacing caps of one session as a callable, read from PostgreSQL at most every
     CAPS_REFRESH_SECONDS (on its own short transaction, never the task's). While the database
-    cannot be read, the last caps read (else the settings' defaults) stay in force."""
+    cannot be read, the last caps read (else the settings' defaults) stay in force. `read` and
+    `fallback` make the same for another kind of call (`check_pacer`)."""
 
-    def __init__(self, name: str, settings: Settings, refresh_seconds: float = CAPS_REFRESH_SECONDS):
+    def __init__(self, name: str, settings: Settings, refresh_seconds: float = CAPS_REFRESH_SECONDS, *,
+                 read: Callable[[Session], PacingCaps] | None = None,
+                 fallback: Callable[[], PacingCaps] | None = None):
         self.name, self.settings, self.refresh = name, settings, refresh_seconds
+        self.read = read or (lambda session: pacing_for(session, name, settings))
+        self.fallback = fallback or (lambda: default_caps(settings))
         self._caps: PacingCaps | None = None
         self._read_at = 0.0
 
@@ -53,11 +59,11 @@ class SessionCaps:
         if self._caps is None or now - self._read_at >= self.refresh:
             try:
                 with Session(get_engine()) as session:
-                    self._caps = pacing_for(session, self.name, self.settings)
+                    self._caps = self.read(session)
             except SQLAlchemyError as exc:
                 log.warning("session %s: pacing caps not readable (%s); keeping the last ones", self.name,
                             str(exc).splitlines()[0])
-                self._caps = self._caps or default_caps(self.settings)
+                self._caps = self._caps or self.fallback()
             self._read_at = now
         return self._caps
 
@@ -125,9 +131,15 @@ class Pacer:
         pipe.execute()
 
 
+def check_caps(settings: Settings) -> PacingCaps:
+    return PacingCaps(min_interval_ms=settings.check_min_interval_ms, jitter_ms=settings.check_min_interval_ms // 4,
+                      max_per_second=settings.send_max_per_second, max_per_hour=0, max_per_day=0)
+
+
 def check_pacer(client: redis.Redis, settings: Settings) -> Pacer:
-    """WhatsApp-existence checks, paced apart from sends: bursts of lookups get accounts banned."""
-    checks = PacingCaps(min_interval_ms=settings.check_min_interval_ms,
-                        jitter_ms=settings.check_min_interval_ms // 4,
-                        max_per_second=settings.send_max_per_second, max_per_hour=0, max_per_day=0)
-    return Pacer(client, settings, key=f"{Keys.pacing(settings.session_name)}:checks", limits=lambda: checks)
+    """WhatsApp-existence checks, paced apart from sends: bursts of lookups get accounts banned.
+    CHECK_MIN_INTERVAL_MS may be changed at /api/settings: re-read like the send caps."""
+    limits = SessionCaps(settings.session_name, settings,
+                         read=lambda session: check_caps(runtime_settings.effective(session, settings)),
+                         fallback=lambda: check_caps(settings))
+    return Pacer(client, settings, key=f"{Keys.pacing(settings.session_name)}:checks", limits=limits)

@@ -12,7 +12,7 @@ from web.schemas import envelope, ok
 from web.transaction import audit_target
 
 blp = Blueprint("settings", __name__, url_prefix="/api/settings",
-                description="Runtime settings: pacing and alert thresholds, changed without a restart")
+                description="Runtime settings: pacing, retries and alert thresholds, changed without a restart")
 
 _COUNT = validate.Range(min=0, max=1_000_000_000)
 
