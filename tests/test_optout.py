@@ -3,11 +3,14 @@ sends refused unless transactional, and an admin opting someone back in. The inc
 checked on a real worker and the simulator; the rest through the real app and PostgreSQL."""
 from __future__ import annotations
 
+import csv
+import io
 
 import pytest
 
 from core.settings import get_settings
 from models import AuditLog, Contact, Message
+from models.enums import Role
 from services import contacts, optout
 from tests.waiting import wait_until
 
@@ -81,3 +84,18 @@ def test_an_incoming_stop_opts_the_sender_out_and_start_opts_them_in(linked_sess
     assert refused.status_code == 409
     fresh_simulator.incoming("393335550005", "start")
     wait_until(lambda: (c := contact()) and c.opted_out_at is None, 30, "the opt-in")
+
+
+def test_the_opted_out_list_exports_as_csv_for_an_admin_and_the_read_is_audited(client, auth_headers, db_session):
+    opt_out(db_session, "393335550011")
+    opt_out(db_session, "393335550012")
+    contacts.upsert(db_session, "393335550013")  # never opted out
+    db_session.flush()
+    answer = client.get("/api/whatsapp/contacts/opted-out.csv", headers=auth_headers(Role.ADMIN))
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    assert [row["phoneNumber"] for row in rows] == ["393335550011", "393335550012"]
+    assert rows[0]["reason"] == "wrote 'STOP'" and rows[0]["optedOutAt"]
+    assert db_session.query(AuditLog).filter_by(action="contact.export_opted_out").count() == 1
+    assert client.get("/api/whatsapp/contacts/opted-out.csv",
+                      headers=auth_headers(Role.PROFESSIONAL)).status_code == 403

@@ -1,10 +1,12 @@
 """Contacts: listed and edited here; filled by incoming messages, syncs and existence checks."""
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 
 from celery.result import AsyncResult
-from flask import current_app
+from flask import Response, current_app, stream_with_context
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import or_, select
 
@@ -18,7 +20,7 @@ from web.pagination import contains_pattern, page
 from web.schemas import PageArgs, envelope, ok, page_envelope
 from web.session_scope import current_session, session_scoped
 from web.texts import say
-from web.transaction import audit_target
+from web.transaction import audit_read, audit_target
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/whatsapp/contacts", description="Contacts")
 
@@ -75,6 +77,34 @@ def list_contacts(args):
     """Contacts newest first; search by name, pushname or number, filter favourites."""
     rows, next_cursor = page(contact_query(args), Contact.created_at, Contact.id, args["limit"], args["cursor"], db)
     return {**ok(rows), "nextCursor": next_cursor}
+
+
+@blp.route("/opted-out.csv")
+@requires(Capability.MANAGE)
+@blp.response(200, description="CSV (UTF-8, a header line): phoneNumber, name, pushname, optedOutAt (UTC, "
+                                "ISO 8601), reason; oldest opt-out first", content_type="text/csv")
+def export_opted_out():
+    """Everyone who opted out (personal data: the read is audited), for the CRM's own suppression
+    list; streamed, so a long list holds no memory."""
+    audit_read("contacts:opted-out", action="contact.export_opted_out")
+    query = (select(Contact.phone_number, Contact.name, Contact.pushname, Contact.opted_out_at, Contact.opt_out_reason)
+             .where(Contact.opted_out_at.is_not(None)).order_by(Contact.opted_out_at, Contact.id)
+             .execution_options(yield_per=1000))
+
+    def lines():
+        buffer = io.StringIO()
+        out = csv.writer(buffer)
+        out.writerow(["phoneNumber", "name", "pushname", "optedOutAt", "reason"])
+        for number, name, pushname, at, reason in db.execute(query):
+            out.writerow([number, name or "", pushname or "", at.isoformat(), reason or ""])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(lines()), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="opted-out.csv"'})
 
 
 def contact_query(args: dict):
