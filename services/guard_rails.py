@@ -29,7 +29,7 @@ from core.redis import Keys, get_redis
 from core.settings import Settings
 from models import Message
 from models.enums import Direction, MessageStatus
-from services import runtime_settings, stats
+from services import quiet_hours, runtime_settings, sessions, stats
 from services.sessions import PacingCaps, pacing_for
 
 MAX_DAYS = 366  # a plan longer than this is not a plan
@@ -88,14 +88,33 @@ def new_numbers(session: Session, session_name: str, numbers: list[str],
     return found if 100 * found.new > threshold * found.recipients else None
 
 
-def finish_time(total: int, caps: PacingCaps, start: datetime, used_hour: int, used_day: int) -> tuple[datetime, int]:
-    """When `total` sends end if they start at `start` (UTC) under `caps`, hour by hour. -> (time, days)."""
+def finish_time(total: int, caps: PacingCaps, start: datetime, used_hour: int, used_day: int,
+                quiet: tuple[str, str] | None = None) -> tuple[datetime, int]:
+    """When `total` sends end if they start at `start` (UTC) under `caps`, hour by hour, waiting out
+    the session's quiet hours (`quiet`: its window and zone), as its bulk messages do. -> (time, days)."""
     interval = (caps.min_interval_ms + caps.jitter_ms / 2) / 1000
     rate = min(float(caps.max_per_second), 1 / interval if interval > 0 else math.inf)
     now, remaining, first_day = start, total, start.date()
+
+    def advance(to: datetime) -> None:
+        nonlocal now, used_hour, used_day
+        if to.replace(minute=0, second=0, microsecond=0) != now.replace(minute=0, second=0, microsecond=0):
+            used_hour = 0
+        if to.date() != now.date():
+            used_day = 0
+        now = to
+
     while remaining > 0:
-        hour_end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        room = [rate * (hour_end - now).total_seconds()]
+        if (now.date() - first_day).days > MAX_DAYS:
+            raise GatewayError(422, f"this would take more than {MAX_DAYS} days under the session's caps",
+                               details={"json": {"recipients": ["too many for the session's caps"]}})
+        if quiet and (wait := quiet_hours.seconds_left(quiet[0], quiet[1], now)):
+            advance(now + timedelta(seconds=wait))
+            continue
+        step_end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        if quiet:
+            step_end = min(step_end, quiet_hours.next_start(quiet[0], quiet[1], now))
+        room = [rate * (step_end - now).total_seconds()]
         if caps.max_per_hour:
             room.append(max(0, caps.max_per_hour - used_hour))
         if caps.max_per_day:
@@ -105,14 +124,9 @@ def finish_time(total: int, caps: PacingCaps, start: datetime, used_hour: int, u
             now += timedelta(seconds=remaining / rate)
             break
         remaining -= int(fits)
+        used_hour += int(fits)
         used_day += int(fits)
-        used_hour = 0
-        if hour_end.date() != now.date():
-            used_day = 0
-        now = hour_end
-        if (now.date() - first_day).days > MAX_DAYS:
-            raise GatewayError(422, f"this would take more than {MAX_DAYS} days under the session's caps",
-                               details={"json": {"recipients": ["too many for the session's caps"]}})
+        advance(step_end)
     return now, (now.date() - first_day).days + 1
 
 
@@ -135,7 +149,9 @@ def plan(session: Session, session_name: str, count: int, settings: Settings, jo
         used_hour, used_day = (int(v or 0) for v in get_redis().mget(hour_key, day_key))
         if start.hour != now.hour:
             used_hour = 0
-    finish, days = finish_time(ahead + count, caps, start, used_hour, used_day)
+    row = sessions.by_name(session, session_name)
+    quiet = (row.quiet_hours, row.quiet_timezone or settings.timezone) if row is not None and row.quiet_hours else None
+    finish, days = finish_time(ahead + count, caps, start, used_hour, used_day, quiet)
     return Plan(count, ahead, used_day, finish, days, caps.max_per_day, start)
 
 

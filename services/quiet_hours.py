@@ -5,7 +5,7 @@ read with the session's caps (every 10 s)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
@@ -43,3 +43,13 @@ def seconds_left(window: str | None, zone: str, moment: datetime) -> float:
     if ends <= local:  # a window across midnight, seen before midnight: it ends tomorrow
         ends += timedelta(days=1)
     return (ends - local).total_seconds()
+
+
+def next_start(window: str, zone: str, moment: datetime) -> datetime:
+    """When the quiet window next begins after `moment` (aware; outside the window), in UTC."""
+    start, _ = parse(window)
+    local = moment.astimezone(ZoneInfo(zone))
+    begins = datetime.combine(local.date(), start, tzinfo=local.tzinfo)
+    if begins <= local:
+        begins = datetime.combine(local.date() + timedelta(days=1), start, tzinfo=local.tzinfo)
+    return begins.astimezone(timezone.utc)

@@ -39,6 +39,16 @@ def test_the_estimate_follows_the_pacers_rules():
     assert days == 2 and finish == datetime(2026, 12, 1, 0, 0, 40, tzinfo=timezone.utc)
 
 
+def test_the_estimate_waits_out_the_quiet_hours():
+    # 10:00 UTC is 11:00 in Rome, inside 10:30-12:00 there: the sends start at 12:00 Rome (11:00 UTC)
+    assert finish_time(60, caps(), T0, 0, 0, ("10:30-12:00", "Europe/Rome"))[0] == T0 + timedelta(hours=1, minutes=1)
+    # 3,600 sends from 10:00 UTC, a window 10:30-11:00 UTC: half an hour before it, the rest after it
+    assert finish_time(3600, caps(), T0, 0, 0, ("10:30-11:00", "UTC"))[0] == T0 + timedelta(hours=1, minutes=30)
+    # a window across midnight, 21:00-08:00 UTC, with 100 a day: the next day's sends wait for 08:00
+    finish, days = finish_time(150, caps(per_day=100), T0, 0, 0, ("21:00-08:00", "UTC"))
+    assert days == 2 and finish == datetime(2026, 12, 1, 8, 0, 50, tzinfo=timezone.utc)
+
+
 @pytest.fixture
 def capped(db_session, redis_client):
     """A session allowed 5 sends a day."""
@@ -214,3 +224,20 @@ def test_a_campaign_running_today_counts_todays_sends(client, admin, capped, red
     refused = client.post(f"/api/whatsapp/scheduled?session={capped}", headers=admin,
                           json={"recipients": numbers(3), "message": "promo", "sendAt": soon.isoformat()})
     assert refused.status_code == 422 and refused.json["error"]["details"]["estimate"]["sentToday"] == 3
+
+
+def test_a_bulk_in_the_sessions_quiet_hours_is_estimated_to_end_after_them(client, admin, db_session, redis_client):
+    now = datetime.now(timezone.utc)
+    ends = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    name = f"gq{uuid.uuid4().hex[:8]}"
+    sessions.create(db_session, get_settings(), name=name, by=None, send_min_interval_ms=1000, send_jitter_ms=0,
+                    quiet_hours=f"{now - timedelta(hours=1):%H:%M}-{ends:%H:%M}", quiet_timezone="UTC")
+    db_session.commit()
+    try:
+        answer = client.post(f"/api/whatsapp/send-bulk?session={name}", headers=admin,
+                             json={"recipients": numbers(3), "message": "promo"})
+        assert answer.status_code == 202, answer.json
+        finish = datetime.fromisoformat(answer.json["data"]["estimate"]["estimatedFinishAt"])
+        assert ends + timedelta(seconds=2) <= finish <= ends + timedelta(seconds=4)  # 3 sends a second apart
+    finally:
+        forget_session(redis_client, name)
