@@ -25,8 +25,8 @@ KEEP = 20_000  # events held in memory per process (about 1 KB each)
 POLL_SECONDS = 1.0  # the follower reads the log at least this often without a wake-up
 COALESCE_SECONDS = 0.005  # after a wake-up, so the commits landing together cost one read
 HOLE_POLL_SECONDS = 0.02  # while an id is still being written by a transaction in flight
-# A stream writes at most once per this interval: under load, 200 streams woken by every commit
-# would spend a core on wake-ups and small writes. The first event after a quiet spell goes at once.
+# A stream takes events from the memory at most once per this interval (see `stream`). The first
+# event after a quiet spell goes at once.
 STREAM_BATCH_SECONDS = 0.1
 
 
@@ -158,13 +158,20 @@ def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], 
     generation = source.generation
     own: LogReader | None = None  # reads the log itself while behind the memory
     deadline = time.monotonic() + max_seconds
-    quiet_since = last_write = time.monotonic()
+    quiet_since = time.monotonic()
+    last_batch = 0.0  # when this stream last took events from the memory
     yield "retry: 2000\n\n"
     while time.monotonic() < deadline:
         if source.generation != generation:  # the ids went back: ours may be ahead of every new one
             generation, cursor = source.generation, min(cursor, source.base)
+        # Under load a stream takes what came in the last interval in one go, by the clock, without
+        # waiting on the follower: 200 streams each woken by every read of the log cost most of a
+        # core in wake-ups. After a quiet spell the first event goes at once (no pause to wait out).
+        pause = last_batch + STREAM_BATCH_SECONDS - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
         events = source.after(cursor)
-        if events is None:  # behind the memory: catch up from the log
+        if events is None:  # behind the memory: catch up from the log, at its own pace
             own = own if own is not None and own.cursor == cursor else LogReader(cursor)
             with source.engine.connect() as conn:
                 events = own.read(conn, 500)
@@ -173,14 +180,15 @@ def stream(source: Follower, after: int | None, accept: Callable[[LoggedEvent], 
                 continue
             if not events:  # nothing more on the log than the memory: the memory takes over
                 source.wait(cursor, 0.05)
+        elif events:
+            last_batch = time.monotonic()
         if events:
             cursor = events[-1].id
             if text := "".join(event.sse for event in events if accept(event)):  # one write per batch
-                quiet_since = last_write = time.monotonic()
+                quiet_since = time.monotonic()
                 yield text
             continue
         if time.monotonic() - quiet_since >= heartbeat_seconds:
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
-        if source.wait(cursor, min(heartbeat_seconds, max(0.0, deadline - time.monotonic()))):
-            time.sleep(max(0.0, last_write + STREAM_BATCH_SECONDS - time.monotonic()))
+        source.wait(cursor, min(heartbeat_seconds, max(0.0, deadline - time.monotonic())))
