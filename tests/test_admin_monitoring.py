@@ -130,8 +130,13 @@ def test_the_system_card_shows_the_browser_the_queue_the_disk_and_the_open_alert
     from models import Alert
     from tests.fixtures.worker import forget_session
 
+    import uuid
+
+    from services import sessions
+
     settings = app.config["SETTINGS"]
-    session = settings.session_name
+    session = f"sys{uuid.uuid4().hex[:8]}"  # its own queues: other tests leave tasks on the default's
+    sessions.create(db_session, settings, name=session, by=None)
     db_session.add(Alert(kind="queue_stale", subject=session, message="a message waits"))
     db_session.flush()
     redis_client.hset(f"wa:{session}:state", mapping={"state": "CONNECTED", "heartbeat": str(clock.time()),
@@ -139,7 +144,7 @@ def test_the_system_card_shows_the_browser_the_queue_the_disk_and_the_open_alert
     redis_client.rpush(f"wa.{session}", "a task", "another")
     try:
         log_in(client, make_user(Role.PROFESSIONAL))
-        page = client.get("/admin/monitoring").get_data(as_text=True)
+        page = client.get(f"/admin/monitoring?session={session}").get_data(as_text=True)
         system = re.search(r'<dl id="system">(.*?)</dl>', page, re.S).group(1)
         values = re.findall(r"<dd>(.*?)</dd>", system)
         assert values[0] == "612 MB" and values[1] == "2" and values[3] == "1"
@@ -148,7 +153,8 @@ def test_the_system_card_shows_the_browser_the_queue_the_disk_and_the_open_alert
         while not os.path.exists(tokens):  # not created yet in this test: its parent's file system
             tokens = os.path.dirname(tokens)
         assert abs(free_mb - shutil.disk_usage(tokens).free // 2**20) < 64
-        english = client.get("/admin/monitoring", headers={"Accept-Language": "en"}).get_data(as_text=True)
+        english = client.get(f"/admin/monitoring?session={session}",
+                             headers={"Accept-Language": "en"}).get_data(as_text=True)
         assert "Browser memory" in english and "Open alerts" in english
     finally:
         forget_session(redis_client, session)
