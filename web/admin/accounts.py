@@ -13,7 +13,8 @@ from core.db import db
 from core.errors import GatewayError
 from models.enums import Role
 from services import accounts, sessions
-from web.admin.blueprint import blp, failure, form_args
+from web.admin.blueprint import blp, failure
+from web.admin.forms import validated
 from web.admin.security import panel_page
 from web.api import auth as api_auth
 from web.api import users as api_users
@@ -37,7 +38,7 @@ def _chosen_sessions() -> list[str] | None:
 
 
 def _users_page(status: int = 200, **context):
-    args = form_args(api_users.UserQuerySchema(), {
+    args = validated(api_users.UserQuerySchema(), {
         key: value for key, value in (("role", request.args.get("role")), ("active", request.args.get("active")),
                                       ("cursor", request.args.get("cursor")), ("limit", PAGE_SIZE)) if value})
     rows, next_cursor = api_users.user_page(args)
@@ -56,7 +57,7 @@ def users_page():
 def create_user():
     form = {"email": request.form.get("email", ""), "role": request.form.get("role", "")}
     try:
-        args = form_args(api_users.UserCreateSchema(), {**form, "password": request.form.get("password", ""),
+        args = validated(api_users.UserCreateSchema(), {**form, "password": request.form.get("password", ""),
                                                          "allowedSessions": _chosen_sessions()})
         user = api_users.create(args)
     except GatewayError as error:  # shown above the form, which keeps what was typed (not the password)
@@ -70,7 +71,7 @@ def create_user():
 def change_user(user_id: uuid.UUID):
     """One change per form: the role (`role`) or deactivate / reactivate (`active`)."""
     data = {key: request.form[key] for key in ("role", "active") if key in request.form}
-    user = api_users.change(user_id, form_args(api_users.UserUpdateSchema(), data))
+    user = api_users.change(user_id, validated(api_users.UserUpdateSchema(), data))
     flash(say("Utente {email} aggiornato: ruolo {role}, {state}", email=user.email, role=user.role,
               state=say("attivo") if user.active else say("disattivato")), "ok")
     return redirect(url_for("admin.users_page"))
@@ -94,7 +95,7 @@ def issue_token():
     not redirected to."""
     form = {key: request.form.get(key, "") for key in ("name", "role", "days")}
     try:
-        token = api_auth.issue(form_args(api_auth.TokenCreateSchema(), {
+        token = api_auth.issue(validated(api_auth.TokenCreateSchema(), {
             **{key: value for key, value in form.items() if value}, "allowedSessions": _chosen_sessions()}))
     except GatewayError as error:
         return _tokens_page(error.status, form=form, error=failure(error))

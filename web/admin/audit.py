@@ -12,7 +12,8 @@ from core.db import db
 from core.errors import GatewayError
 from models.enums import ErrorType
 from services import error_stats
-from web.admin.blueprint import blp, form_args, panel_session, visible_sessions
+from web.admin.blueprint import blp, panel_session, visible_sessions
+from web.admin.forms import validated
 from web.admin.security import panel_page
 from web.api.audit import AuditQuerySchema, audit_page
 from web.api.stats import reset_counters
@@ -44,7 +45,7 @@ def audit_log_page():
     for key in ("from", "to"):
         if key in query:
             query[key] = _aware(query[key])
-    args = form_args(AuditQuerySchema(), {**query, "limit": PAGE_SIZE, "cursor": request.args.get("cursor") or None})
+    args = validated(AuditQuerySchema(), {**query, "limit": PAGE_SIZE, "cursor": request.args.get("cursor") or None})
     rows, next_cursor = audit_page(args)
     return render_template("admin/audit.html", rows=rows, next_cursor=next_cursor, filters=filters,
                            links={key: value for key, value in filters.items() if value},

@@ -7,7 +7,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g, render_template, request, send_from_directory
-from marshmallow import Schema, ValidationError
 
 from core.db import db
 from core.errors import GatewayError, error_body
@@ -81,17 +80,6 @@ def asset(filename: str):
 def failure(error: GatewayError) -> dict:
     """The error as the API's envelope has it (userMessage and suggestions in the reader's language)."""
     return error_body(error.error_type, error.message, request_language(), error.details)["error"]
-
-
-def form_args(schema: Schema, data: dict) -> dict:
-    """A form read by the API's own schema (the same rules as the JSON route), or a 422 naming the
-    fields at fault."""
-    try:
-        return schema.load(data)
-    except ValidationError as error:
-        fields = "; ".join(f"{name}: {' '.join(map(str, problems)) if isinstance(problems, list) else problems}"
-                           for name, problems in error.normalized_messages().items())
-        raise GatewayError(422, fields, ErrorType.VALIDATION_ERROR, details=error.normalized_messages()) from None
 
 
 def error_text(error_type: str | None) -> str:

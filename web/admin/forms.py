@@ -1,4 +1,4 @@
-"""What the panel's content pages (templates, contacts, scheduled) share: a form or query string
+"""What the panel's pages share: a form or query string
 checked by the API's own schema, its refusal as the API's 422."""
 from __future__ import annotations
 
