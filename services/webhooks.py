@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import urllib3
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -43,6 +43,7 @@ ON_BROKER_SECONDS = 30  # shorter retries ride on the broker as a countdown; lon
 EXCERPT_BYTES = 1024  # of a receiver's answer, kept on the delivery
 PUBLISH_CHUNK = 20  # delivery ids per task
 BACKOFF_MAX_SECONDS = 3600
+RECOVER_LIMIT = 50_000  # deliveries one recovery call queues; the next call goes on where it stopped
 URL_MAX_LENGTH = 2000
 
 
@@ -105,6 +106,43 @@ def retry(session: Session, delivery: WebhookDelivery) -> None:
     delivery.status, delivery.next_attempt_at = PENDING, now()
     session.flush()
     after_commit(session, lambda: publish_deliveries([delivery.id]))
+
+
+_RECOVER_FAILED = text("""
+UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = now()
+WHERE id IN (SELECT id FROM webhook_deliveries
+             WHERE endpoint_id = :endpoint AND status = 'FAILED' AND event_id IS NOT NULL AND created_at >= :since
+             ORDER BY created_at LIMIT :limit)
+RETURNING id
+""")
+# the log's events the endpoint wants and never got a row for (written while it was switched off)
+_RECOVER_MISSED = text("""
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at)
+SELECT gen_random_uuid(), :endpoint, e.id, e.type, 'PENDING', 0, now(), now()
+FROM events e
+WHERE e.at >= :since AND e.type = ANY(:types) AND (CAST(:session AS text) IS NULL OR e.session = :session)
+  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = :endpoint AND d.event_id = e.id)
+ORDER BY e.id LIMIT :limit
+RETURNING id
+""")
+
+
+def recover(session: Session, endpoint: WebhookEndpoint, since: datetime,
+            limit: int = RECOVER_LIMIT) -> tuple[int, int]:
+    """Deliver again what the endpoint missed since `since`: its FAILED deliveries go back to
+    PENDING (same webhook-id), and the logged events it wants that have no delivery (they came
+    while it was switched off) get one. At most `limit` in all; calling again goes on, never
+    doubles. -> (requeued, created)."""
+    if not endpoint.active:
+        raise GatewayError(409, "the endpoint is switched off: switch it on (PATCH active: true), then recover")
+    params = {"endpoint": endpoint.id, "since": since, "limit": limit}
+    requeued = list(session.execute(_RECOVER_FAILED, params).scalars())
+    created = list(session.execute(_RECOVER_MISSED, {
+        **params, "limit": limit - len(requeued), "types": list(endpoint.event_types),
+        "session": endpoint.session}).scalars()) if len(requeued) < limit else []
+    ids = requeued + created
+    after_commit(session, lambda: publish_deliveries(ids))
+    return len(requeued), len(created)
 
 
 def test(session: Session, endpoint: WebhookEndpoint) -> WebhookDelivery:

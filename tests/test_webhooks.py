@@ -310,3 +310,36 @@ def test_an_endpoint_failing_for_longer_than_the_setting_is_disabled_with_an_ale
     alert = db_session.scalars(select(Event).where(Event.type == "alert.raised",
                                                    Event.payload["endpointId"].astext == str(endpoint.id))).one()
     assert alert.session == SESSION and alert.payload["source"] == "webhooks"
+
+
+def test_recover_delivers_what_the_endpoint_missed_while_switched_off(loopback_app, make_user, receiver,
+                                                                      webhook_worker):
+    admin = _admin(loopback_app, make_user)
+    client = loopback_app.test_client()
+    since = webhooks.now().isoformat()
+    receiver.status = 410  # the receiver says it is gone: the endpoint is switched off
+    endpoint = _endpoint(receiver)
+    webhook_worker()
+    [refused] = _alerts(1, "before recovery")
+    wait_until(lambda: [d.status for d in _deliveries(endpoint.id)] == ["FAILED"], 30, "the delivery FAILED")
+    missed = _alerts(2, "while switched off")
+    assert len(_deliveries(endpoint.id)) == 1  # a switched-off endpoint gets no rows
+    recover = f"/api/webhooks/{endpoint.id}/recover"
+    off = client.post(recover, json={"since": since}, headers=admin)
+    assert off.status_code == 409 and "switch it on" in str(off.json), off.json
+    future = client.post(recover, json={"since": "2999-01-01T00:00:00Z"}, headers=admin)
+    assert future.status_code == 422 and "since" in str(future.json)
+    receiver.status = 204
+    assert client.patch(f"/api/webhooks/{endpoint.id}", json={"active": True}, headers=admin).status_code == 200
+    answer = client.post(recover, json={"since": since}, headers=admin)
+    assert answer.status_code == 202, answer.json
+    # the alert saying the endpoint was disabled was logged while it was off: the endpoint wants it too
+    assert answer.json["data"] == {"requeued": 1, "created": 3, "complete": True}
+    wait_until(lambda: all(d.status == "DELIVERED" for d in _deliveries(endpoint.id))
+               and len(_deliveries(endpoint.id)) == 4, 30, "every recovered delivery DELIVERED")
+    delivered = [r for r in receiver.verified()[1:]]
+    assert sorted(r.body["id"] for r in delivered if r.body["data"]["message"].startswith(("before", "while"))) \
+        == sorted([refused, *missed])
+    assert [r.webhook_id for r in delivered if r.body["id"] == refused] == [receiver.received[0].webhook_id]
+    again = client.post(recover, json={"since": since}, headers=admin)
+    assert again.json["data"] == {"requeued": 0, "created": 0, "complete": True}  # nothing is doubled

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select
 
 from core.db import db, get_or_404
@@ -76,6 +76,24 @@ class EndpointWithSecretSchema(EndpointSchema):
 
 class DeliveryQuerySchema(PageArgs):
     status = fields.String(validate=validate.OneOf([webhooks.PENDING, webhooks.DELIVERED, webhooks.FAILED]))
+
+
+class RecoverSchema(Schema):
+    since = fields.AwareDateTime(required=True, metadata={
+        "description": "recover what the endpoint missed from this time on (the event log keeps EVENTS_RETENTION_DAYS)"})
+
+    @validates("since")
+    def _not_in_the_future(self, value, **_):
+        if value > webhooks.now():
+            raise ValidationError("must not be in the future")
+
+
+class RecoveredSchema(Schema):
+    requeued = fields.Integer(metadata={"description": "FAILED deliveries sent again (same webhook-id)"})
+    created = fields.Integer(metadata={"description": "deliveries of logged events the endpoint never got a row for "
+                                                      "(they came while it was switched off)"})
+    complete = fields.Boolean(metadata={"description": f"false: the call stopped at {webhooks.RECOVER_LIMIT}; "
+                                                       "call again with the same `since` for the rest"})
 
 
 class DeliverySchema(Schema):
@@ -216,6 +234,21 @@ def retry_delivery(endpoint_id: uuid.UUID, delivery_id: uuid.UUID):
     webhooks.retry(db, delivery)
     audit_target(f"webhook:{endpoint.id}", action="webhook.retry", delivery=str(delivery.id))
     return ok(delivery, "delivery queued")
+
+
+@blp.route("/<uuid:endpoint_id>/recover", methods=["POST"])
+@requires(Capability.MANAGE)
+@blp.arguments(RecoverSchema)
+@blp.response(202, envelope(RecoveredSchema))
+def recover_deliveries(args, endpoint_id: uuid.UUID):
+    """Deliver again what the endpoint missed since `since`, once it is switched on again: its failed
+    deliveries and the events logged while it was off (409 while it is off)."""
+    endpoint = _endpoint(endpoint_id, for_update=True)
+    requeued, created = webhooks.recover(db, endpoint, args["since"])
+    audit_target(f"webhook:{endpoint.id}", action="webhook.recover", since=args["since"].isoformat(),
+                 requeued=requeued, created=created)
+    return ok({"requeued": requeued, "created": created, "complete": requeued + created < webhooks.RECOVER_LIMIT},
+              "deliveries queued")
 
 
 @blp.route("/<uuid:endpoint_id>/test", methods=["POST"])
