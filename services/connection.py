@@ -37,7 +37,7 @@ def status(session: str) -> dict:
             "name": state["name"], "workerAlive": state["alive"], "worker": state["worker"],
             "heartbeatAge": state["heartbeat_age"], "qrWaiting": bool(state["qr"]) and state["alive"]
             and state["state"] == "QR_REQUIRED", "qrAt": state["qr_at"],
-            "queueDepth": dispatch.queue_depth(session), "error": state["error"]}
+            "queueDepth": dispatch.queue_depth(session), "browserMb": state["browser_mb"], "error": state["error"]}
 
 
 def worker_state(session: str) -> dict:

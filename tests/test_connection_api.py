@@ -107,7 +107,9 @@ def test_control_commands_act_within_5_seconds_behind_a_long_bulk(worker, simula
     for _ in range(5):
         client.post("/api/whatsapp/send", json={"phoneNumber": "3331234567", "message": "single"}, headers=admin)
     time.sleep(2)
-    assert status_of(client, admin)["queueDepth"]["interactive"] >= 1
+    status = status_of(client, admin)
+    assert status["queueDepth"]["interactive"] >= 1
+    assert 50 < status["browserMb"] < 5000  # the real Chromium's memory, from the worker's heartbeat
     started = time.monotonic()
     client.post("/api/whatsapp/disconnect", headers=admin)
     wait_status(client, admin, "STOPPED", timeout=5)

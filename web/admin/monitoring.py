@@ -13,7 +13,7 @@ from core import metrics
 from sqlalchemy import func, select
 
 from models import Alert
-from services import connection, error_stats, health, session_state, stats, uptime
+from services import connection, error_stats, health, stats, uptime
 from web.admin.blueprint import blp, panel_session, visible_sessions
 from web.admin.security import panel_page
 from web.auth import Capability, allowed, current_principal
@@ -32,9 +32,9 @@ def _days() -> int:
     return days if days in WINDOWS else 7
 
 
-def _system(session: str) -> dict:
+def _system(status: dict) -> dict:
     settings = current_app.config["SETTINGS"]
-    return {"browserMb": session_state.read_state(session)["browser_mb"],
+    return {"browserMb": status["browserMb"],
             "diskFreeMb": health.free_disk_bytes(settings.tokens_dir) // 2**20,
             "diskAlertMb": settings.alert_disk_free_mb,
             "openAlerts": db.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None)))}
@@ -45,10 +45,11 @@ def _figures(session: str, days: int) -> dict:
     detailed = stats.daily(db, days, tz, session)
     peak = max([d["outgoing"] + d["incoming"] for d in detailed["perDay"]] or [0])
     may_read_errors = allowed(current_principal().role, Capability.MANAGE)
+    status = connection.status(session)
     return {"overview": stats.overview(db, tz, session), "detailed": detailed, "peak": peak or 1,
-            "status": connection.status(session), "target": TARGET_SUCCESS, "days": days,
+            "status": status, "target": TARGET_SUCCESS, "days": days,
             "uptime": uptime.uptime(db, session, days, tz), "latency": metrics.api_latency(),
-            "target_latency": TARGET_LATENCY_MS, "system": _system(session),
+            "target_latency": TARGET_LATENCY_MS, "system": _system(status),
             "errors": error_stats.recent_failures(db, session, LATEST_ERRORS) if may_read_errors else None}
 
 

@@ -37,6 +37,8 @@ class StatusSchema(Schema):
     heartbeatAge = fields.Float(allow_none=True, metadata={"description": "seconds since the worker's heartbeat"})
     qrWaiting = fields.Boolean()
     queueDepth = fields.Dict(keys=fields.String(), values=fields.Integer())
+    browserMb = fields.Float(allow_none=True, metadata={
+        "description": "memory of the session's Chromium, MB (null without a live worker); BROWSER_MEMORY_LIMIT_MB restarts it once idle"})
     error = fields.String(allow_none=True)
 
 
