@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 
 from sqlalchemy import text
 
 from tests.benchmarks.bench_validation import MESSAGES, REQUESTS, SESSION, _app_and_token, _stats_database
-from tests.benchmarks.harness import emit, median, percentile, prepare
+from tests.benchmarks.harness import emit, get_times_ms, median, percentile, prepare
 
 BENCH = "panel"
 TARGET_MS = 300
@@ -115,13 +114,7 @@ def main() -> None:
                           (f"/admin/scheduled/{schedule}/runs", fragment)):
         if ONLY and not any(word in path for word in ONLY):
             continue
-        client.get(path, headers=headers)  # warm-up
-        times = []
-        for _ in range(REQUESTS):
-            started = time.perf_counter()
-            response = client.get(path, headers=headers)
-            times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, (path, response.status_code)
+        times = get_times_ms(client, path, headers, REQUESTS)
         p95 = percentile(times, 95)
         shown = path.replace(phone, "<number>").replace(str(template), "<id>").replace(str(schedule), "<id>")
         emit(BENCH, f"p95_ms {shown}", p95, target=f"<= {TARGET_MS} ms",

@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 
-from tests.benchmarks.harness import emit, median, percentile, prepare
+from tests.benchmarks.harness import emit, get_times_ms, median, percentile, prepare
 
 BENCH = "validation"
 MESSAGES = int(os.environ.get("BENCH_STATS_MESSAGES", "1000000"))
@@ -179,13 +179,7 @@ def bench_stats(app, headers) -> None:
                          (f"/api/whatsapp/detailed-stats?session={SESSION}", 100),
                          (f"/api/whatsapp/detailed-stats?days=30&session={SESSION}", None),
                          (f"/api/whatsapp/detailed-stats?days=90&session={SESSION}", None)):
-        client.get(path, headers=headers)  # warm-up
-        times = []
-        for _ in range(REQUESTS):
-            started = time.perf_counter()
-            response = client.get(path, headers=headers)
-            times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
+        times = get_times_ms(client, path, headers, REQUESTS)
         p95 = percentile(times, 95)
         emit(BENCH, f"p95_ms {path}", p95, target=f"<= {target} ms" if target else None,
              ok=p95 <= target if target else None, p50_ms=round(median(times), 1), messages=MESSAGES)

@@ -73,6 +73,19 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def get_times_ms(client, path: str, headers: dict, requests: int) -> list[float]:
+    """Milliseconds of each of `requests` GETs of `path` through a Flask test client, after one
+    warm-up; any answer but 200 stops the benchmark (a fast error is no figure)."""
+    client.get(path, headers=headers)
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    return times
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

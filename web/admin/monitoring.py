@@ -7,11 +7,10 @@ memory, the queue, free disk for the browser profiles and the alerts open."""
 from __future__ import annotations
 
 from flask import current_app, render_template, request
-
-from core.db import db
-from core import metrics
 from sqlalchemy import func, select
 
+from core import metrics
+from core.db import db
 from models import Alert
 from services import connection, error_stats, health, stats, uptime
 from web.admin.blueprint import blp, panel_session, visible_sessions
