@@ -17,7 +17,7 @@ import uuid
 from sqlalchemy import text
 
 from tests.benchmarks.bench_validation import MESSAGES, REQUESTS, SESSION, _app_and_token, _stats_database
-from tests.benchmarks.harness import emit, get_times_ms, median, percentile, prepare
+from tests.benchmarks.harness import emit, get_times_ms, median, percentile, prepare, using_database
 
 BENCH = "panel"
 TARGET_MS = 300
@@ -79,7 +79,12 @@ def _logged_in_client(app):
 
 def main() -> None:
     prepare()
-    app, _headers = _app_and_token(_stats_database())
+    with using_database(_stats_database()):
+        _measure()
+
+
+def _measure() -> None:
+    app, _headers = _app_and_token()
     _seed_content()
     client, phone = _logged_in_client(app)
     fragment = {"X-Panel-Fragment": "1"}

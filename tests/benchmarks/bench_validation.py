@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 
-from tests.benchmarks.harness import emit, get_times_ms, median, percentile, prepare
+from tests.benchmarks.harness import emit, get_times_ms, median, percentile, prepare, using_database
 
 BENCH = "validation"
 MESSAGES = int(os.environ.get("BENCH_STATS_MESSAGES", "1000000"))
@@ -96,9 +96,9 @@ def _seeded(plain_url: str) -> bool:
         return False
 
 
-def _app_and_token(url: str):
+def _app_and_token():
+    """The application and an ADMIN's header, in the database in use (harness.using_database)."""
     from flask_jwt_extended import create_access_token
-    from sqlalchemy import create_engine
     from sqlalchemy.dialects.postgresql import insert
 
     from core.db import db
@@ -106,8 +106,6 @@ def _app_and_token(url: str):
     from models.enums import Role
     from web import create_app
 
-    db.remove()
-    db.configure(bind=create_engine(url))
     app = create_app()
     user = User(email=f"bench-{uuid.uuid4().hex[:6]}@example.com", password_hash="x", role=Role.ADMIN.value)
     db.add(user)
@@ -187,10 +185,10 @@ def bench_stats(app, headers) -> None:
 
 def main() -> None:
     prepare()
-    url = _stats_database()
-    app, headers = _app_and_token(url)
-    bench_batch(app, headers)
-    bench_stats(app, headers)
+    with using_database(_stats_database()):
+        app, headers = _app_and_token()
+        bench_batch(app, headers)
+        bench_stats(app, headers)
 
 
 if __name__ == "__main__":

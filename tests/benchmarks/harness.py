@@ -47,6 +47,25 @@ def prepare() -> None:
     os.environ[_PREPARED] = "1"
 
 
+@contextmanager
+def using_database(url: str) -> Iterator[None]:
+    """The process's sessions (core.db.db) talk to `url` inside, to the bench database again after:
+    the benchmarks share one process, and a later one must not write its users elsewhere."""
+    from sqlalchemy import create_engine
+
+    from core.db import db
+
+    engine = create_engine(url)
+    db.remove()
+    db.configure(bind=engine)
+    try:
+        yield
+    finally:
+        db.remove()
+        db.configure(bind=None)  # None: the engine of the settings (core.db)
+        engine.dispose()
+
+
 def redis_client():
     import redis
 
