@@ -47,6 +47,15 @@ def template_form(csrf, name="Promemoria", content="Ciao {{nome}}, a domani alle
 
 
 # -- templates -----------------------------------------------------------------------------------
+def saved_template(db_session, name: str, category: str) -> Template:
+    """A template "Ciao {{nome}}" with its one required variable, in the test's transaction."""
+    template = Template(name=name, category=category, content="Ciao {{nome}}", variables=[
+        {"key": "nome", "description": None, "required": True, "default": None}], tags=[], usage_count=0)
+    db_session.add(template)
+    db_session.flush()
+    return template
+
+
 def test_an_admin_creates_edits_previews_clones_and_deletes_a_template(client, logged_in, db_session):
     csrf = logged_in(Role.ADMIN)
     new = client.get("/admin/templates/new")
@@ -102,10 +111,7 @@ def test_a_refused_template_form_keeps_what_was_typed_and_says_why(client, logge
 
 
 def test_a_professional_reads_and_previews_templates_but_changes_none(client, logged_in, db_session):
-    template = Template(name="Saluto", category="greeting", content="Ciao {{nome}}", variables=[
-        {"key": "nome", "description": None, "required": True, "default": None}], tags=[], usage_count=0)
-    db_session.add(template)
-    db_session.flush()
+    template = saved_template(db_session, "Saluto", "greeting")
     csrf = logged_in(Role.PROFESSIONAL)
     listing = text_of(client.get("/admin/templates"))
     assert "Saluto" in listing and "Nuovo modello" not in listing
@@ -223,10 +229,7 @@ def test_one_off_and_cron_schedules_their_next_runs_cancel_and_past_runs(client,
 
 
 def test_a_template_schedule_with_variables(client, logged_in, db_session):
-    template = Template(name="Appuntamento", category="notification", content="Ciao {{nome}}", variables=[
-        {"key": "nome", "description": None, "required": True, "default": None}], tags=[], usage_count=0)
-    db_session.add(template)
-    db_session.flush()
+    template = saved_template(db_session, "Appuntamento", "notification")
     csrf = logged_in(Role.ADMIN)
     when = local_input(now() + timedelta(hours=2))
     missing = client.post("/admin/scheduled", data={"csrf_token": csrf, "recipients": "3331002005",
