@@ -33,6 +33,14 @@ def shot(page, name):
     image.quantize(colors=64).save(OUT / f"{name}.png", optimize=True)
 
 
+def shot_preview(page, name):
+    """Ask for the template's preview on this page and save it with the preview in view."""
+    page.find("#preview-button").click()
+    wait_until(lambda: page.count("#preview"), 10, "preview")
+    page.driver.execute_script("document.querySelector('#preview').scrollIntoView()")
+    shot(page, name)
+
+
 def test_screenshots_of_the_main_pages(panel_browser, worker, simulator, make_user):
     page = panel_browser
     page.driver.set_window_size(1000, 820)
@@ -70,10 +78,7 @@ def test_screenshots_of_the_main_pages(panel_browser, worker, simulator, make_us
     page.find("#var-nome").send_keys("Giulia")
     page.find("#var-giorno").send_keys("martedì 2")
     page.find("#var-ora").send_keys("10:30")
-    page.find("#preview-button").click()
-    wait_until(lambda: page.count("#preview"), 10, "preview")
-    page.driver.execute_script("document.querySelector('#preview').scrollIntoView()")
-    shot(page, "send")
+    shot_preview(page, "send")
     for _ in range(3):  # beat's health check watching the connected session: its uptime
         check_session()
     bearer = _api(page.base_url, "/api/auth/login", {"email": "anna.admin@example.com", "password": PASSWORD})
@@ -156,10 +161,7 @@ def test_screenshots_of_the_content_pages(panel_browser, make_user):
     page.open(f"/admin/templates/{reminder.id}")
     page.find("#var-nome").send_keys("Giulia")
     page.find("#var-giorno").send_keys("martedì 2")
-    page.find("#preview-button").click()
-    wait_until(lambda: page.count("#preview"), 10, "preview")
-    page.driver.execute_script("document.querySelector('#preview').scrollIntoView()")
-    shot(page, "template")
+    shot_preview(page, "template")
     page.open("/admin/contacts")
     shot(page, "contacts")
     page.open(f"/admin/scheduled/{weekly.id}")
