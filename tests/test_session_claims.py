@@ -24,7 +24,12 @@ LEASE = 9  # seconds (SESSION_LEASE_SECONDS): short, so the tests wait little fo
 
 
 class BrowserCounter:
-    """Samples the main Chromium processes on each profile every 50 ms: the most ever seen at once."""
+    """Samples the main Chromium processes on each profile every 50 ms: the most ever seen at once.
+
+    A process counts once it is seen as a main browser in two samples in a row: Chromium forks its
+    helpers (zygote, crashpad) and the child carries the browser's command line until its exec, so
+    one sample could catch a helper an instant before it becomes `--type=zygote` (CI saw 2 on a
+    profile whose only browser had just started). A second browser lives for seconds, not 50 ms."""
 
     def __init__(self, tokens_dir: Path, names: list[str]):
         self.tokens_dir, self.names = tokens_dir, names
@@ -34,12 +39,14 @@ class BrowserCounter:
         self._thread.start()
 
     def _run(self) -> None:
+        before: dict[str, set[int]] = {name: set() for name in self.names}
         while not self._stop.is_set():
             for name in self.names:
-                mains = [p for p in session_processes(self.tokens_dir, name)
+                mains = {p.pid for p in session_processes(self.tokens_dir, name)
                          if "chromium" in (p.info["cmdline"] or [""])[0]
-                         and not any(a.startswith("--type=") for a in p.info["cmdline"])]
-                self.most[name] = max(self.most[name], len(mains))
+                         and not any(a.startswith("--type=") for a in p.info["cmdline"])}
+                self.most[name] = max(self.most[name], len(mains & before[name]))
+                before[name] = mains
             self._stop.wait(0.05)
 
     def stop(self) -> dict[str, int]:
@@ -163,6 +170,7 @@ def test_two_workers_serve_two_of_three_sessions_and_a_restart_takes_a_killed_on
     assert settled(ids[names[0]] + ids[names[1]] + [later])
     most = counter.stop()
     assert all(count <= 1 for count in most.values()), f"two browsers on one profile at once: {most}"
+    assert most[names[0]] == most[names[1]] == 1  # the counter did see the browsers it watched
     assert os.path.isdir(tmp_path / names[0])
 
 
